@@ -1,0 +1,65 @@
+# Finds thaw's dependencies, all from the distribution's packages (scripts/install-deps.sh installs them).
+# Every missing one stops configuration with the package name to install.
+
+function(thaw_require found what package)
+  if(NOT ${found})
+    message(FATAL_ERROR "thaw: ${what} not found. Install it with scripts/install-deps.sh "
+                        "(Debian/Ubuntu package: ${package}).")
+  endif()
+endfunction()
+
+find_package(fmt CONFIG QUIET)
+thaw_require(fmt_FOUND "fmt" libfmt-dev)
+
+set(HDF5_PREFER_PARALLEL OFF)
+find_package(HDF5 COMPONENTS C QUIET)
+thaw_require(HDF5_FOUND "HDF5 (C library)" libhdf5-dev)
+
+find_package(OpenMP QUIET)
+thaw_require(OpenMP_CXX_FOUND "OpenMP for C++" "gcc with libgomp (build-essential)")
+
+# OpenBLAS, preferably its OpenMP build (libopenblas-openmp-dev): then the GEMMs and thaw's own OpenMP loops
+# share one thread pool. With the pthreads build, two pools spin against each other on the same cores and
+# the CPU kernels lose up to half their speed between a GEMM and the loop that follows it.
+find_library(OpenBLAS_LIBRARIES NAMES openblas PATH_SUFFIXES openblas-openmp NO_CACHE)
+find_path(OpenBLAS_INCLUDE_DIRS cblas.h PATH_SUFFIXES openblas-openmp NO_CACHE)
+if(OpenBLAS_LIBRARIES MATCHES "openblas-openmp" AND OpenBLAS_INCLUDE_DIRS MATCHES "openblas-openmp")
+  set(OpenBLAS_FOUND TRUE)
+  set(THAW_OPENBLAS_VARIANT "OpenMP")
+else()
+  unset(OpenBLAS_LIBRARIES)
+  unset(OpenBLAS_INCLUDE_DIRS)
+  find_package(OpenBLAS CONFIG QUIET)
+  if(NOT OpenBLAS_FOUND)
+    find_library(OpenBLAS_LIBRARIES NAMES openblas PATH_SUFFIXES openblas-pthread openblas NO_CACHE)
+    find_path(OpenBLAS_INCLUDE_DIRS cblas.h PATH_SUFFIXES openblas-pthread openblas NO_CACHE)
+    if(OpenBLAS_LIBRARIES AND OpenBLAS_INCLUDE_DIRS)
+      set(OpenBLAS_FOUND TRUE)
+    endif()
+  endif()
+  set(THAW_OPENBLAS_VARIANT "pthreads (install libopenblas-openmp-dev for faster CPU kernels)")
+endif()
+thaw_require(OpenBLAS_FOUND "OpenBLAS" libopenblas-openmp-dev)
+message(STATUS "thaw: OpenBLAS ${OpenBLAS_LIBRARIES}, threading: ${THAW_OPENBLAS_VARIANT}")
+
+# Dependencies used only inside thaw's .cpp files.
+add_library(thaw_deps_private INTERFACE)
+target_include_directories(thaw_deps_private SYSTEM INTERFACE ${HDF5_C_INCLUDE_DIRS} ${HDF5_INCLUDE_DIRS}
+                                                              ${OpenBLAS_INCLUDE_DIRS})
+target_link_libraries(thaw_deps_private INTERFACE ${HDF5_C_LIBRARIES} ${HDF5_LIBRARIES} ${OpenBLAS_LIBRARIES}
+                                                  OpenMP::OpenMP_CXX)
+target_compile_definitions(thaw_deps_private INTERFACE ${HDF5_DEFINITIONS})
+
+find_package(CLI11 CONFIG QUIET)
+if(NOT CLI11_FOUND)
+  find_path(CLI11_INCLUDE_DIR CLI/CLI.hpp)
+  if(CLI11_INCLUDE_DIR)
+    set(CLI11_FOUND TRUE)
+    add_library(CLI11::CLI11 INTERFACE IMPORTED)
+    target_include_directories(CLI11::CLI11 INTERFACE ${CLI11_INCLUDE_DIR})
+  endif()
+endif()
+thaw_require(CLI11_FOUND "CLI11" libcli11-dev)
+
+find_package(nlohmann_json CONFIG QUIET)
+thaw_require(nlohmann_json_FOUND "nlohmann-json" nlohmann-json3-dev)

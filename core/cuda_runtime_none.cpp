@@ -1,0 +1,38 @@
+// CPU-only build: every CUDA entry point says that this thaw was built without CUDA.
+#include "core/cuda_runtime.h"
+#include "core/error.h"
+
+namespace thaw::cuda_runtime {
+namespace {
+[[noreturn]] void not_built() {
+  fail(
+      "this thaw was built without the CUDA backend (THAW_CUDA=OFF or no CUDA toolkit at configure time); "
+      "use --device cpu, or rebuild with -DTHAW_CUDA=ON");
+}
+}  // namespace
+
+bool built_with_cuda() {
+  return false;
+}
+int device_count() {
+  return 0;
+}
+void* allocate(size_t, int) {
+  not_built();
+}
+void release(void*, int) noexcept {}
+void copy_to_device(void*, const void*, size_t) {
+  not_built();
+}
+void copy_to_host(void*, const void*, size_t) {
+  not_built();
+}
+void copy_on_device(void*, const void*, size_t) {
+  not_built();
+}
+void zero(void*, size_t) {
+  not_built();
+}
+void synchronize() {}
+
+}  // namespace thaw::cuda_runtime

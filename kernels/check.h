@@ -1,0 +1,48 @@
+// Argument checks shared by the dispatch files kernels/<op>.cpp, and the backend dispatch macros.
+// Every message names the op and the argument, and describes the tensor that was passed.
+#pragma once
+
+#include <initializer_list>
+
+#include "core/error.h"
+#include "core/tensor.h"
+#include "kernels/cpu/cpu_ops.h"
+#if THAW_WITH_CUDA
+#include "kernels/cuda/cuda_ops.h"
+#endif
+
+namespace thaw::ops::detail {
+
+// Defined, floating (float32; float64 on the CPU), contiguous NCHW if 4-D, and with the given rank when rank
+// >= 0.
+void check_float(const Tensor& t, const char* op, const char* arg, int64_t rank = -1);
+void check_nonempty(const Tensor& t, const char* op, const char* arg);
+void check_shape(const Tensor& t, const Shape& expected, const char* op, const char* arg);
+// Every tensor in `others` matches `t`'s device and dtype.
+void check_same(const Tensor& t, const char* arg,
+                std::initializer_list<std::pair<const Tensor*, const char*>> others, const char* op);
+// For ops whose CUDA twin does not exist yet.
+void require_cpu(Device device, const char* op);
+
+}  // namespace thaw::ops::detail
+
+// THAW_RUN(device, op, args...): calls cpu::op or cuda::op.
+#if THAW_WITH_CUDA
+#define THAW_RUN(device, op, ...)    \
+  do {                               \
+    if ((device).is_cpu()) {         \
+      ::thaw::cpu::op(__VA_ARGS__);  \
+    } else {                         \
+      ::thaw::cuda::op(__VA_ARGS__); \
+    }                                \
+  } while (false)
+#else
+#define THAW_RUN(device, op, ...) ::thaw::cpu::op(__VA_ARGS__)
+#endif
+
+// THAW_RUN_CPU(device, op, args...): an op that has no CUDA kernel yet; a CUDA tensor is a clear error.
+#define THAW_RUN_CPU(device, op, ...)              \
+  do {                                             \
+    ::thaw::ops::detail::require_cpu(device, #op); \
+    ::thaw::cpu::op(__VA_ARGS__);                  \
+  } while (false)
