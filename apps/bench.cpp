@@ -1,6 +1,7 @@
-// thaw bench: timing programs. `thaw bench conv-cpu` times the CPU conv2d forward on the ResNet18 3x3
-// shapes at 224x224 and prints GFLOP/s per shape (and JSON with --json). bench/conv2d_cpu.py runs it
-// beside PyTorch with the same threads and prints the ratio.
+// thaw bench: timing programs; bench/*.py run them beside PyTorch with the same threads and print ratios.
+//   thaw bench conv-cpu    CPU conv2d forward GFLOP/s on the ResNet18 3x3 shapes at 224x224
+//   thaw bench resnet-cpu  ResNet18/50 images/s on the CPU: inference, and training steps with the head only
+//                          or layer3 + layer4 + head trainable (SGD, Nesterov momentum)
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -9,9 +10,14 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
+#include "core/autograd.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "kernels/ops.h"
+#include "models/resnet.h"
+#include "nn/losses.h"
+#include "optim/freeze.h"
+#include "optim/optimizer.h"
 
 namespace thaw::apps {
 
@@ -79,6 +85,73 @@ void run_conv_cpu(const Options& opt) {
   }
 }
 
+struct ResnetOptions {
+  std::string arch = "resnet18";
+  std::string mode = "inference";  // inference | train-head | train-l3
+  int64_t batch = 16, size = 224;
+  int repeat = 3, threads = 0;
+  std::string json_path;
+};
+
+// One timed unit: a forward under NoGradGuard (inference), or zero_grad + forward + loss + backward + SGD
+// step with the given trainable patterns.
+void run_resnet_cpu(const ResnetOptions& opt) {
+  if (opt.threads > 0) ops::set_cpu_threads(opt.threads);
+  Generator gen(0);
+  auto model = models::make_resnet(models::parse_arch(opt.arch), 1000, gen);
+  const Tensor x = Tensor::normal({opt.batch, 3, opt.size, opt.size}, 0, 1, gen);
+  std::vector<int64_t> labels(static_cast<size_t>(opt.batch));
+  for (auto& y : labels)
+    y = gen.next_int(0, 1000);
+  const Tensor y = Tensor::from_data<int64_t>({opt.batch}, labels);
+  const nn::NamedTensors params = model->named_parameters();
+  std::unique_ptr<optim::SGD> sgd;
+  if (opt.mode == "inference") {
+    model->eval();
+  } else if (opt.mode == "train-head" || opt.mode == "train-l3") {
+    model->train();
+    optim::FreezeMask::parse(opt.mode == "train-head" ? "fc" : "layer3,layer4,fc").apply(params);
+    sgd = std::make_unique<optim::SGD>(std::vector<optim::ParamGroup>{{params, 1e-3, 0, "all"}}, 0.9, true);
+  } else {
+    fail("bench resnet-cpu: mode '{}' is not inference, train-head or train-l3", opt.mode);
+  }
+  const auto step = [&] {
+    if (!sgd) {
+      NoGradGuard no_grad;
+      model->forward(x);
+      return;
+    }
+    sgd->zero_grad();
+    nn::CrossEntropyLoss()(model->forward(x), y).backward();
+    sgd->step();
+  };
+  step();  // warm-up
+  std::vector<double> times;
+  for (int r = 0; r < opt.repeat; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    step();
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(times.begin(), times.end());
+  const double median = times[times.size() / 2], images_per_s = double(opt.batch) / median;
+  fmt::print("thaw {} {} batch {} {}x{}, {} threads: {:.3f} s per step, {:.2f} img/s (median of {})\n",
+             opt.arch, opt.mode, opt.batch, opt.size, opt.size, ops::cpu_threads(), median, images_per_s,
+             opt.repeat);
+  if (!opt.json_path.empty()) {
+    std::ofstream out(opt.json_path);
+    THAW_CHECK(out.good(), "cannot write {}", opt.json_path);
+    out << nlohmann::json{{"arch", opt.arch},
+                          {"mode", opt.mode},
+                          {"batch", opt.batch},
+                          {"size", opt.size},
+                          {"threads", ops::cpu_threads()},
+                          {"seconds", median},
+                          {"images_per_s", images_per_s}}
+               .dump(2)
+        << "\n";
+  }
+}
+
 }  // namespace
 
 void add_bench_command(CLI::App& app) {
@@ -92,6 +165,20 @@ void add_bench_command(CLI::App& app) {
   conv->add_option("--threads", opt->threads, "CPU threads (default: all cores)")->check(CLI::Range(1, 1024));
   conv->add_option("--json", opt->json_path, "also write the results as JSON to this file");
   conv->callback([opt] { run_conv_cpu(*opt); });
+
+  auto ropt = std::make_shared<ResnetOptions>();
+  auto* resnet =
+      bench->add_subcommand("resnet-cpu", "ResNet18/50 images/s on the CPU: inference and training steps");
+  resnet->add_option("--arch", ropt->arch, "resnet18 or resnet50");
+  resnet->add_option("--mode", ropt->mode,
+                     "inference, train-head (fc trainable) or train-l3 (layer3, layer4, fc)");
+  resnet->add_option("--batch", ropt->batch, "batch size")->check(CLI::Range(1, 1024));
+  resnet->add_option("--size", ropt->size, "image height and width")->check(CLI::Range(32, 1024));
+  resnet->add_option("--repeat", ropt->repeat, "timed steps (median reported)")->check(CLI::Range(1, 1000));
+  resnet->add_option("--threads", ropt->threads, "CPU threads (default: all cores)")
+      ->check(CLI::Range(1, 1024));
+  resnet->add_option("--json", ropt->json_path, "also write the result as JSON to this file");
+  resnet->callback([ropt] { run_resnet_cpu(*ropt); });
 }
 
 }  // namespace thaw::apps

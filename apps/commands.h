@@ -7,5 +7,7 @@ namespace thaw::apps {
 
 void add_smoke_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_weights_command(CLI::App& app);
+void add_parity_command(CLI::App& app);
 
 }  // namespace thaw::apps

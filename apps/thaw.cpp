@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
                                                 thaw::cuda_runtime::built_with_cuda() ? " + CUDA" : ""));
   thaw::apps::add_smoke_command(app);
   thaw::apps::add_bench_command(app);
+  thaw::apps::add_weights_command(app);
+  thaw::apps::add_parity_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

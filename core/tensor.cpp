@@ -283,6 +283,17 @@ Tensor Tensor::detach() const {
   return Tensor(std::move(impl));
 }
 
+void Tensor::set_data(const Tensor& src) const {
+  checked();
+  THAW_CHECK(src.defined(), "set_data on {}: source is undefined", desc());
+  impl_->storage = src.impl_->storage;
+  impl_->offset = src.impl_->offset;
+  impl_->shape = src.impl_->shape;
+  impl_->dtype = src.impl_->dtype;
+  impl_->format = src.impl_->format;
+  if (impl_->grad.defined() && impl_->grad.device() != src.device()) impl_->grad = impl_->grad.to(src.device());
+}
+
 namespace {
 double element_as_double(const Tensor& t, int64_t flat) {
   double v = 0;

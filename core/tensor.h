@@ -89,6 +89,9 @@ class Tensor {
   void copy_(const Tensor& src) const;       // same shape and dtype; any pair of devices
   Tensor reshape(const Shape& shape) const;  // view of the same storage; one dim may be -1. Not recorded.
   Tensor detach() const;                     // same storage, no autograd history
+  // Makes this tensor (and every handle to it) view src's storage, shape and dtype; its name and autograd
+  // flags stay. How a module moves its parameters to another device without changing their identity.
+  void set_data(const Tensor& src) const;
 
   // Element access for tests and printing (CPU only; call .to(Device::cpu()) first).
   double item() const;  // requires numel() == 1

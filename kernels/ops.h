@@ -124,3 +124,42 @@ Tensor bce_logits_backward(const Tensor& dloss, const Tensor& logits,
                            const Tensor& targets);  // (sigmoid(x)-t) dloss / n
 
 }  // namespace thaw::ops
+
+// ==== optimizer updates (kernels/optimizer.cpp; owner: optim/) ===========================================
+// In-place updates of one parameter from its gradient, PyTorch's formulas (torch 1.13, single-tensor path,
+// non-amsgrad, maximize off), computed per element in the parameter's dtype with every scalar rounded to
+// that dtype first, as torch does. param, grad and every state buffer: the same shape, dtype and device;
+// the buffers are updated in place along with param. Frozen parameters never reach these: the optimizer
+// skips them (optim/optimizer.h).
+namespace thaw::ops {
+
+struct SgdHyper {
+  double lr = 0;
+  double momentum = 0;  // 0: plain SGD, no momentum buffer
+  double dampening = 0;
+  double weight_decay = 0;  // coupled L2: added to the gradient
+  bool nesterov = false;    // needs momentum > 0 and dampening == 0
+};
+// torch.optim.SGD:  d = g + wd p;  if momentum: buf = first_step ? d : momentum buf + (1 - dampening) d,
+//                   d = nesterov ? d + momentum buf : buf;  p -= lr d.
+// param, grad, momentum_buffer: same shape. momentum_buffer: undefined when momentum == 0; otherwise
+// allocated by the caller and overwritten with d on the first step (its old contents are ignored then).
+void sgd_update_(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer, const SgdHyper& h,
+                 bool first_step);
+
+struct AdamHyper {
+  double lr = 1e-3;
+  double beta1 = 0.9, beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0;
+  bool decoupled_weight_decay = false;  // false: Adam (g += wd p);  true: AdamW (p *= 1 - lr wd first)
+};
+// torch.optim.Adam / AdamW:  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
+//   p -= (lr / (1 - b1^step)) m / (sqrt(v) / sqrt(1 - b2^step) + eps).
+// param, grad, exp_avg (m), exp_avg_sq (v): same shape; m and v start at zero (the caller's job).
+// step: this parameter's update count including this one (1 on its first update).
+void adam_update_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
+                  const AdamHyper& h, int64_t step);
+
+}  // namespace thaw::ops
+// ==== end of optimizer updates ===========================================================================

@@ -60,3 +60,14 @@ void visit_floating(DType dtype, F&& f) {
 }
 
 }  // namespace thaw::cpu
+
+// ==== optimizer updates (kernels/cpu/optimizer.cpp): see kernels/ops.h ====================================
+namespace thaw::cpu {
+
+void sgd_update_(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer,
+                 const ops::SgdHyper& h, bool first_step);
+void adam_update_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
+                  const ops::AdamHyper& h, int64_t step);
+
+}  // namespace thaw::cpu
+// ==== end of optimizer updates ===========================================================================

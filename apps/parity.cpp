@@ -1,0 +1,110 @@
+// thaw parity --in IN.h5 --out OUT.h5 [--device cpu|cuda]: see apps/parity.h.
+#include "apps/parity.h"
+
+#include <fmt/format.h>
+
+#include <memory>
+
+#include "apps/commands.h"
+#include "core/error.h"
+#include "core/hdf5_file.h"
+#include "models/resnet.h"
+#include "models/weights.h"
+#include "nn/losses.h"
+#include "optim/freeze.h"
+#include "optim/optimizer.h"
+
+namespace thaw::apps {
+
+namespace {
+
+double attr_or(const H5File& f, const std::string& name, double fallback) {
+  return f.has_attr(name) ? f.attr_double(name) : fallback;
+}
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const H5File& in, const nn::NamedTensors& params) {
+  const std::string kind = in.attr_string("optimizer");
+  std::vector<optim::ParamGroup> groups{
+      {params, in.attr_double("lr"), attr_or(in, "weight_decay", 0), "all"}};
+  const double beta1 = attr_or(in, "beta1", 0.9), beta2 = attr_or(in, "beta2", 0.999),
+               eps = attr_or(in, "eps", 1e-8);
+  if (kind == "sgd") {
+    return std::make_unique<optim::SGD>(std::move(groups), attr_or(in, "momentum", 0),
+                                        in.has_attr("nesterov") && in.attr_int("nesterov") != 0);
+  }
+  if (kind == "adam") return std::make_unique<optim::Adam>(std::move(groups), beta1, beta2, eps);
+  if (kind == "adamw") return std::make_unique<optim::AdamW>(std::move(groups), beta1, beta2, eps);
+  fail("{}: optimizer '{}' is not one of sgd, adam, adamw", in.path(), kind);
+}
+
+}  // namespace
+
+void run_parity(const std::string& in_path, const std::string& out_path, Device device) {
+  const H5File in = H5File::open(in_path);
+  const models::Arch arch = models::parse_arch(in.attr_string("arch"));
+  Generator unused_init(0);  // every parameter is overwritten by /weights
+  auto model = models::make_resnet(arch, in.attr_int("num_classes"), unused_init);
+  models::assign_weights(*model, models::read_weight_tensors(in, "weights"), in_path + " /weights");
+  model->to(device);
+
+  const std::string mode = in.attr_string("mode");
+  THAW_CHECK(mode == "train" || mode == "eval", "{}: mode '{}' is not 'train' or 'eval'", in_path, mode);
+  model->train(mode == "train");
+  nn::set_batchnorm_mode(*model, {"*"}, nn::parse_batchnorm_mode(in.attr_string("bn_mode")));
+  const nn::NamedTensors params = model->named_parameters();
+  optim::FreezeMask::parse(in.attr_string("trainable")).apply(params);
+  auto optimizer = make_optimizer(in, params);
+
+  const Tensor x = in.read("x").to(device), y = in.read("y").to(device);
+  const std::string loss_name = in.attr_string("loss");
+  THAW_CHECK(loss_name == "cross_entropy" || loss_name == "bce_with_logits",
+             "{}: loss '{}' is not 'cross_entropy' or 'bce_with_logits'", in_path, loss_name);
+  const nn::CrossEntropyLoss cross_entropy(in.has("class_weights") ? in.read("class_weights").to(device)
+                                                                   : Tensor());
+  const auto loss_of = [&](const Tensor& logits) {
+    return loss_name == "cross_entropy" ? cross_entropy(logits, y) : nn::BCEWithLogitsLoss()(logits, y);
+  };
+
+  const int64_t steps = in.attr_int("steps");
+  THAW_CHECK(steps >= 0, "{}: steps must be >= 0, got {}", in_path, steps);
+  H5File out = H5File::create(out_path);
+  std::vector<float> losses;
+  for (int64_t k = 0; k < std::max<int64_t>(steps, 1); ++k) {
+    optimizer->zero_grad();
+    const Tensor logits = model->forward(x);
+    const Tensor loss = loss_of(logits);
+    loss.backward();
+    if (k == 0) {
+      out.write("logits", logits);
+      out.write("loss", loss);
+      for (const auto& [name, p] : params)
+        if (p.requires_grad()) out.write("grads/" + name, p.grad());
+    }
+    if (steps == 0) break;
+    losses.push_back(float(loss.to(Device::cpu()).item()));
+    optimizer->step();
+  }
+  out.write("losses", Tensor::from_data<float>({int64_t(losses.size())}, losses));
+  for (const auto& [name, p] : params)
+    out.write("params/" + name, p);
+  for (const auto& [name, b] : model->named_buffers())
+    out.write("buffers/" + name, b);
+  out.commit();
+}
+
+void add_parity_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("parity",
+                                 "run a parity input file (weights, batch, optimizer) and write the results");
+  auto in = std::make_shared<std::string>(), out = std::make_shared<std::string>();
+  auto device = std::make_shared<std::string>("cpu");
+  cmd->add_option("--in", *in, "parity input file (weights_tools/make_golden.py writes them)")->required();
+  cmd->add_option("--out", *out, "where to write logits, loss, gradients, losses, parameters and buffers")
+      ->required();
+  cmd->add_option("--device", *device, "cpu or cuda");
+  cmd->callback([in, out, device] {
+    run_parity(*in, *out, Device::parse(*device));
+    fmt::print("thaw parity: wrote {}\n", *out);
+  });
+}
+
+}  // namespace thaw::apps

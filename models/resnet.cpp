@@ -1,0 +1,155 @@
+#include "models/resnet.h"
+
+#include "core/error.h"
+#include "nn/functional.h"
+#include "nn/init.h"
+
+namespace thaw::models {
+
+namespace F = nn::functional;
+using nn::BatchNorm2d;
+using nn::Conv2d;
+using nn::Module;
+
+const char* arch_name(Arch arch) {
+  return arch == Arch::ResNet18 ? "resnet18" : "resnet50";
+}
+
+Arch parse_arch(const std::string& name) {
+  if (name == "resnet18") return Arch::ResNet18;
+  if (name == "resnet50") return Arch::ResNet50;
+  fail("unknown architecture '{}': expected 'resnet18' or 'resnet50'", name);
+}
+
+namespace {
+
+std::shared_ptr<Conv2d> conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, Generator& gen) {
+  auto c = std::make_shared<Conv2d>(in, out, kernel, stride, kernel / 2, /*bias=*/false, gen);
+  nn::init::kaiming_normal_fan_out(c->weight, gen);
+  return c;
+}
+
+// downsample = Sequential(conv1x1(in, out, stride), BatchNorm2d(out)): names "downsample.0", "downsample.1".
+std::shared_ptr<Module> downsample(int64_t in, int64_t out, int64_t stride, Generator& gen) {
+  return std::make_shared<nn::Sequential>(std::vector<std::shared_ptr<Module>>{
+      conv(in, out, 1, stride, gen), std::make_shared<BatchNorm2d>(out)});
+}
+
+// out = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))
+class BasicBlock : public Module {
+ public:
+  static constexpr int64_t kExpansion = 1;
+  BasicBlock(int64_t in, int64_t planes, int64_t stride, Generator& gen) : Module("BasicBlock") {
+    conv1_ = register_module("conv1", conv(in, planes, 3, stride, gen));
+    bn1_ = register_module("bn1", std::make_shared<BatchNorm2d>(planes));
+    conv2_ = register_module("conv2", conv(planes, planes, 3, 1, gen));
+    bn2_ = register_module("bn2", std::make_shared<BatchNorm2d>(planes));
+    if (stride != 1 || in != planes)
+      downsample_ = register_module("downsample", downsample(in, planes, stride, gen));
+  }
+  Tensor forward(const Tensor& x) override {
+    Tensor h = F::relu(bn1_->forward(conv1_->forward(x)));
+    h = bn2_->forward(conv2_->forward(h));
+    return F::relu(F::add(h, downsample_ ? downsample_->forward(x) : x));
+  }
+
+ private:
+  std::shared_ptr<Module> conv1_, bn1_, conv2_, bn2_, downsample_;
+};
+
+// out = relu(bn3(conv3(relu(bn2(conv2(relu(bn1(conv1(x)))))))) + shortcut(x)); stride on the 3x3 conv2.
+class Bottleneck : public Module {
+ public:
+  static constexpr int64_t kExpansion = 4;
+  Bottleneck(int64_t in, int64_t planes, int64_t stride, Generator& gen) : Module("Bottleneck") {
+    const int64_t out = planes * kExpansion;
+    conv1_ = register_module("conv1", conv(in, planes, 1, 1, gen));
+    bn1_ = register_module("bn1", std::make_shared<BatchNorm2d>(planes));
+    conv2_ = register_module("conv2", conv(planes, planes, 3, stride, gen));
+    bn2_ = register_module("bn2", std::make_shared<BatchNorm2d>(planes));
+    conv3_ = register_module("conv3", conv(planes, out, 1, 1, gen));
+    bn3_ = register_module("bn3", std::make_shared<BatchNorm2d>(out));
+    if (stride != 1 || in != out)
+      downsample_ = register_module("downsample", downsample(in, out, stride, gen));
+  }
+  Tensor forward(const Tensor& x) override {
+    Tensor h = F::relu(bn1_->forward(conv1_->forward(x)));
+    h = F::relu(bn2_->forward(conv2_->forward(h)));
+    h = bn3_->forward(conv3_->forward(h));
+    return F::relu(F::add(h, downsample_ ? downsample_->forward(x) : x));
+  }
+
+ private:
+  std::shared_ptr<Module> conv1_, bn1_, conv2_, bn2_, conv3_, bn3_, downsample_;
+};
+
+// One stage: `blocks` blocks, the first with `stride` (and the shortcut projection when shapes change).
+template <typename Block>
+std::shared_ptr<Module> make_layer(int64_t& in, int64_t planes, int64_t blocks, int64_t stride,
+                                   Generator& gen) {
+  std::vector<std::shared_ptr<Module>> list;
+  for (int64_t i = 0; i < blocks; ++i) {
+    list.push_back(std::make_shared<Block>(in, planes, i == 0 ? stride : 1, gen));
+    in = planes * Block::kExpansion;
+  }
+  return std::make_shared<nn::Sequential>(std::move(list));
+}
+
+}  // namespace
+
+ResNet::ResNet(Arch arch, int64_t num_classes, Generator& gen) : Module("ResNet"), arch_(arch) {
+  THAW_CHECK(num_classes >= 1, "ResNet: num_classes must be >= 1, got {}", num_classes);
+  stem_conv_ = register_module("conv1", conv(3, 64, 7, 2, gen));
+  stem_bn_ = register_module("bn1", std::make_shared<BatchNorm2d>(64));
+  stem_relu_ = register_module("relu", std::make_shared<nn::ReLU>());
+  stem_pool_ = register_module("maxpool", std::make_shared<nn::MaxPool2d>(3, 2, 1));
+  const int64_t planes[4] = {64, 128, 256, 512};
+  const int64_t blocks[4] = {2, 2, 2, 2}, blocks50[4] = {3, 4, 6, 3};
+  int64_t in = 64;
+  for (int i = 0; i < 4; ++i) {
+    const int64_t stride = i == 0 ? 1 : 2;
+    const std::string name = "layer" + std::to_string(i + 1);
+    layers_[i] = register_module(name, arch == Arch::ResNet18
+                                           ? make_layer<BasicBlock>(in, planes[i], blocks[i], stride, gen)
+                                           : make_layer<Bottleneck>(in, planes[i], blocks50[i], stride, gen));
+  }
+  feature_dim_ = in;
+  avgpool_ = register_module("avgpool", std::make_shared<nn::AdaptiveAvgPool2d>());
+  flatten_ = std::make_shared<nn::Flatten>();  // torchvision flattens in forward(); no module, no name
+  num_classes_ = num_classes;
+  fc_ = register_module("fc", std::make_shared<nn::Linear>(feature_dim_, num_classes, true, gen));
+}
+
+Tensor ResNet::features(const Tensor& x) {
+  THAW_CHECK(x.dim() == 4 && x.size(1) == 3, "{}: input must be (N, 3, H, W) images, got {}",
+             arch_name(arch_), x.desc());
+  Tensor h = stem_pool_->forward(stem_relu_->forward(stem_bn_->forward(stem_conv_->forward(x))));
+  for (const auto& layer : layers_)
+    h = layer->forward(h);
+  return flatten_->forward(avgpool_->forward(h));
+}
+
+Tensor ResNet::forward(const Tensor& x) {
+  return fc_->forward(features(x));
+}
+
+void ResNet::replace_head(int64_t num_classes, Generator& gen) {
+  THAW_CHECK(num_classes >= 1, "replace_head: num_classes must be >= 1, got {}", num_classes);
+  const Device device = fc_->weight.device();
+  fc_ = std::make_shared<nn::Linear>(feature_dim_, num_classes, true, gen);
+  fc_->to(device);
+  replace_module("fc", fc_);
+  num_classes_ = num_classes;
+}
+
+std::shared_ptr<ResNet> resnet18(int64_t num_classes, Generator& gen) {
+  return std::make_shared<ResNet>(Arch::ResNet18, num_classes, gen);
+}
+std::shared_ptr<ResNet> resnet50(int64_t num_classes, Generator& gen) {
+  return std::make_shared<ResNet>(Arch::ResNet50, num_classes, gen);
+}
+std::shared_ptr<ResNet> make_resnet(Arch arch, int64_t num_classes, Generator& gen) {
+  return std::make_shared<ResNet>(arch, num_classes, gen);
+}
+
+}  // namespace thaw::models

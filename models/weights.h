@@ -1,0 +1,48 @@
+// thaw's weights file (DESIGN.md "Weights file"): one HDF5 file per model, root datasets named exactly as
+// torchvision's state_dict() keys, float32, PyTorch's shapes; root attributes format = "thaw-weights-1",
+// arch, num_classes, source. `num_batches_tracked` datasets may be present and are ignored.
+//
+// Loading is strict: every missing, unexpected or mis-shaped name, wrong dtype or NaN/Inf is reported, all
+// at once, naming the file and the dataset. The one allowed mismatch is the classifier head, and only when
+// the caller asks to replace it (then fc.* in the file is ignored and the model keeps its new head).
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "core/hdf5_file.h"
+#include "core/tensor.h"
+#include "models/resnet.h"
+
+namespace thaw::models {
+
+inline constexpr const char* kWeightsFormat = "thaw-weights-1";
+
+struct WeightsFile {
+  std::string path, arch, source;
+  int64_t num_classes = 0;
+  std::map<std::string, Tensor> tensors;  // float32 CPU tensors by name (num_batches_tracked dropped)
+};
+
+// Reads and validates a weights file on its own (format attribute, float32 datasets, finite values).
+WeightsFile read_weights(const std::string& path);
+
+// Reads and validates the datasets directly inside `group` of an open file (as read_weights does for the
+// root of a weights file; the parity files keep their weights under /weights).
+std::map<std::string, Tensor> read_weight_tensors(const H5File& file, const std::string& group = "/");
+
+struct LoadOptions {
+  bool replace_head = false;  // ignore fc.* in the file: the model keeps the head it has
+};
+
+// Copies tensors into model by name, strictly (see the file comment); `where` names the source in errors.
+void assign_weights(ResNet& model, const std::map<std::string, Tensor>& tensors, const std::string& where,
+                    const LoadOptions& options = {});
+
+// Loads path into model (on whatever device the model is). Returns what was read (without tensors).
+WeightsFile load_weights(ResNet& model, const std::string& path, const LoadOptions& options = {});
+
+// Writes the model's state dict atomically (temporary file, then rename).
+void save_weights(const ResNet& model, const std::string& path, const std::string& source);
+
+}  // namespace thaw::models
