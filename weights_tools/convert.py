@@ -23,20 +23,12 @@ import hashlib
 import os
 import sys
 
-try:
-    import torch
-    import torchvision
-except ImportError:
-    print(f"python3-torch / python3-torchvision not found for {sys.executable}: run scripts/install-deps.sh",
-          file=sys.stderr)
-    sys.exit(1)
-try:
-    import h5py
-    import numpy as np
-except ImportError:
-    print(f"python3-h5py / python3-numpy not found for {sys.executable}: run scripts/install-deps.sh",
-          file=sys.stderr)
-    sys.exit(1)
+from common import atomic_path, import_or_exit
+
+torch = import_or_exit("torch", "python3-torch")
+torchvision = import_or_exit("torchvision", "python3-torchvision")
+h5py = import_or_exit("h5py", "python3-h5py")
+np = import_or_exit("numpy", "python3-numpy")
 
 FORMAT = "thaw-weights-1"
 ARCHS = ("resnet18", "resnet50")
@@ -169,30 +161,19 @@ def state_from_seed(arch, num_classes, seed):
 
 # ---- writing and reading ----------------------------------------------------------------------------------
 
-def atomic_path(out):
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    return f"{out}.tmp-{os.getpid()}"
-
-
 def write_h5(path, state, reference, arch, num_classes, source):
     """Datasets in torchvision's key order: float32, and num_batches_tracked as int64 scalars."""
-    temp = atomic_path(path)
-    try:
-        with h5py.File(temp, "w") as f:
-            f.attrs["format"] = FORMAT
-            f.attrs["arch"] = arch
-            f.attrs["num_classes"] = np.int64(num_classes)
-            f.attrs["source"] = source
-            for key in reference:
-                if key not in state:
-                    continue  # an absent num_batches_tracked (validate() allowed nothing else)
-                t = state[key].detach()
-                t = t.to(torch.int64) if is_counter(key) else t.to(torch.float32)
-                f.create_dataset(key, data=t.contiguous().numpy())
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
+    with atomic_path(path) as temp, h5py.File(temp, "w") as f:
+        f.attrs["format"] = FORMAT
+        f.attrs["arch"] = arch
+        f.attrs["num_classes"] = np.int64(num_classes)
+        f.attrs["source"] = source
+        for key in reference:
+            if key not in state:
+                continue  # an absent num_batches_tracked (validate() allowed nothing else)
+            t = state[key].detach()
+            t = t.to(torch.int64) if is_counter(key) else t.to(torch.float32)
+            f.create_dataset(key, data=t.contiguous().numpy())
 
 
 def read_h5(path):
@@ -275,13 +256,8 @@ def to_pth(args):
     model = make_model(arch, num_classes)
     model.load_state_dict(state, strict=True)  # torchvision's own check, after ours
 
-    temp = atomic_path(args.out)
-    try:
+    with atomic_path(args.out) as temp:
         torch.save(state, temp)
-        os.replace(temp, args.out)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
     print(f"convert: {args.inp} ({arch}, {num_classes} classes; source: {source}) -> {args.out}")
 
 

@@ -39,24 +39,15 @@ has no torch.
 """
 import argparse
 import copy
-import os
 import sys
 import time
 
-try:
-    import torch
-    import torchvision
-except ImportError:
-    print(f"python3-torch / python3-torchvision not found for {sys.executable}: run scripts/install-deps.sh",
-          file=sys.stderr)
-    sys.exit(1)
-try:
-    import h5py
-    import numpy as np
-except ImportError:
-    print(f"python3-h5py / python3-numpy not found for {sys.executable}: run scripts/install-deps.sh",
-          file=sys.stderr)
-    sys.exit(1)
+from common import atomic_path, import_or_exit
+
+torch = import_or_exit("torch", "python3-torch")
+torchvision = import_or_exit("torchvision", "python3-torchvision")
+h5py = import_or_exit("h5py", "python3-h5py")
+np = import_or_exit("numpy", "python3-numpy")
 
 SOURCE = "weights_tools/make_golden.py"
 
@@ -232,15 +223,8 @@ def numpy_of(t):
 
 def atomic_write(path, fill):
     """Calls fill(h5py.File) on a temporary file beside path, then renames it into place."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    temp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with h5py.File(temp, "w") as f:
-            fill(f)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
+    with atomic_path(path) as temp, h5py.File(temp, "w") as f:
+        fill(f)
 
 
 def write_input(f, args, patterns, state, x, y, class_weights):

@@ -18,21 +18,14 @@ Needs Debian's python3-torch, h5py and numpy (scripts/install-deps.sh); a pyenv/
 import argparse
 import math
 import os
-import sys
 import time
 import zlib
 
-try:
-    import torch
-    import torch.nn.functional as F
-except ImportError:
-    print(f"python3-torch not found for {sys.executable}: run scripts/install-deps.sh", file=sys.stderr)
-    sys.exit(1)
-try:
-    import h5py
-except ImportError:
-    print(f"python3-h5py not found for {sys.executable}: run scripts/install-deps.sh", file=sys.stderr)
-    sys.exit(1)
+from common import atomic_path, import_or_exit
+
+torch = import_or_exit("torch", "python3-torch")
+F = import_or_exit("torch.nn.functional", "python3-torch")
+h5py = import_or_exit("h5py", "python3-h5py")
 
 
 # ---- inputs ----------------------------------------------------------------------------------------------
@@ -258,24 +251,17 @@ def main():
     args = parser.parse_args()
 
     start = time.time()
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    temp = args.out + ".tmp"
     ops = set()
-    try:
-        with h5py.File(temp, "w") as f:
-            f.attrs["cases"] = ",".join(name for name, _, _ in CASES)
-            f.attrs["seed"] = args.seed
-            f.attrs["torch_version"] = str(torch.__version__)
-            for name, make, params in CASES:
-                # A generator per case, seeded by name: adding a case leaves the others' values unchanged.
-                gen = torch.Generator().manual_seed(args.seed * 1_000_003 + zlib.crc32(name.encode()))
-                attrs, data = make(gen, **params)
-                write_case(f.create_group(name), attrs, data)
-                ops.add(attrs["op"])
-        os.replace(temp, args.out)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
+    with atomic_path(args.out) as temp, h5py.File(temp, "w") as f:
+        f.attrs["cases"] = ",".join(name for name, _, _ in CASES)
+        f.attrs["seed"] = args.seed
+        f.attrs["torch_version"] = str(torch.__version__)
+        for name, make, params in CASES:
+            # A generator per case, seeded by name: adding a case leaves the others' values unchanged.
+            gen = torch.Generator().manual_seed(args.seed * 1_000_003 + zlib.crc32(name.encode()))
+            attrs, data = make(gen, **params)
+            write_case(f.create_group(name), attrs, data)
+            ops.add(attrs["op"])
     size_mb = os.path.getsize(args.out) / 2**20
     print(f"make_op_golden: {len(CASES)} cases of {len(ops)} ops (seed {args.seed}, torch {torch.__version__}) "
           f"-> {args.out} ({size_mb:.1f} MiB, {time.time() - start:.1f} s)")

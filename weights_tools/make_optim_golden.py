@@ -22,20 +22,13 @@ Needs Debian's python3-torch, h5py and numpy (scripts/install-deps.sh); a pyenv/
 """
 import argparse
 import os
-import sys
 import time
 import zlib
 
-try:
-    import torch
-except ImportError:
-    print(f"python3-torch not found for {sys.executable}: run scripts/install-deps.sh", file=sys.stderr)
-    sys.exit(1)
-try:
-    import h5py
-except ImportError:
-    print(f"python3-h5py not found for {sys.executable}: run scripts/install-deps.sh", file=sys.stderr)
-    sys.exit(1)
+from common import atomic_path, import_or_exit
+
+torch = import_or_exit("torch", "python3-torch")
+h5py = import_or_exit("h5py", "python3-h5py")
 
 STEPS = 5
 # Small parameters with torchvision-like names: a matrix, a vector, a conv weight (odd sizes: no SIMD-only path).
@@ -133,21 +126,14 @@ def main():
     args = parser.parse_args()
 
     start = time.time()
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    temp = args.out + ".tmp"
-    try:
-        with h5py.File(temp, "w") as f:
-            f.attrs["cases"] = ",".join(name for name, _, _ in CASES)
-            f.attrs["seed"] = args.seed
-            f.attrs["torch_version"] = str(torch.__version__)
-            for name, h, inactive in CASES:
-                # A generator per case, seeded by name: adding a case leaves the others' values unchanged.
-                gen = torch.Generator().manual_seed(args.seed * 1_000_003 + zlib.crc32(name.encode()))
-                write_case(f.create_group(name), gen, h, inactive)
-        os.replace(temp, args.out)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
+    with atomic_path(args.out) as temp, h5py.File(temp, "w") as f:
+        f.attrs["cases"] = ",".join(name for name, _, _ in CASES)
+        f.attrs["seed"] = args.seed
+        f.attrs["torch_version"] = str(torch.__version__)
+        for name, h, inactive in CASES:
+            # A generator per case, seeded by name: adding a case leaves the others' values unchanged.
+            gen = torch.Generator().manual_seed(args.seed * 1_000_003 + zlib.crc32(name.encode()))
+            write_case(f.create_group(name), gen, h, inactive)
     print(f"make_optim_golden: {len(CASES)} cases, {STEPS} steps each (seed {args.seed}, torch {torch.__version__}) "
           f"-> {args.out} ({os.path.getsize(args.out) / 2**10:.0f} KiB, {time.time() - start:.1f} s)")
 
