@@ -21,6 +21,8 @@
 
 namespace thaw::apps {
 
+void add_bench_loader_command(CLI::App& bench);  // apps/bench_loader.cpp
+
 namespace {
 
 struct ConvShape {
@@ -179,6 +181,7 @@ void add_bench_command(CLI::App& app) {
       ->check(CLI::Range(1, 1024));
   resnet->add_option("--json", ropt->json_path, "also write the result as JSON to this file");
   resnet->callback([ropt] { run_resnet_cpu(*ropt); });
+  add_bench_loader_command(*bench);  // apps/bench_loader.cpp
 }
 
 }  // namespace thaw::apps

@@ -9,5 +9,6 @@ void add_smoke_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_weights_command(CLI::App& app);
 void add_parity_command(CLI::App& app);
+void add_data_command(CLI::App& app);  // apps/data.cpp: `thaw data check`, `thaw data download`
 
 }  // namespace thaw::apps

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   thaw::apps::add_bench_command(app);
   thaw::apps::add_weights_command(app);
   thaw::apps::add_parity_command(app);
+  thaw::apps::add_data_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -63,3 +63,8 @@ thaw_require(CLI11_FOUND "CLI11" libcli11-dev)
 
 find_package(nlohmann_json CONFIG QUIET)
 thaw_require(nlohmann_json_FOUND "nlohmann-json" nlohmann-json3-dev)
+
+# stb_image (header-only; data/image.cpp compiles its implementation). Debian/Ubuntu: /usr/include/stb.
+find_path(STB_INCLUDE_DIR stb/stb_image.h)
+thaw_require(STB_INCLUDE_DIR "stb_image" libstb-dev)
+target_include_directories(thaw_deps_private SYSTEM INTERFACE ${STB_INCLUDE_DIR})

@@ -68,4 +68,20 @@ void synchronize() {
   check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
 }
 
+void* allocate_pinned(size_t bytes) {
+  if (bytes == 0) return nullptr;
+  void* ptr = nullptr;
+  const cudaError_t status = cudaMallocHost(&ptr, bytes);
+  if (status != cudaSuccess) {
+    cudaGetLastError();
+    fail("could not allocate {:.1f} MiB of pinned host memory: {}", bytes / 1048576.0,
+         cudaGetErrorString(status));
+  }
+  return ptr;
+}
+
+void release_pinned(void* ptr) noexcept {
+  if (ptr != nullptr) cudaFreeHost(ptr);
+}
+
 }  // namespace thaw::cuda_runtime

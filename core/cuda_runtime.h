@@ -17,4 +17,10 @@ void copy_on_device(void* dst, const void* src, size_t bytes);
 void zero(void* dst, size_t bytes);
 void synchronize();
 
+// Page-locked host memory (cudaMallocHost), for host buffers that feed copies to the device (the data
+// loader's batches). In a CPU-only build, or when bytes == 0, plain 64-byte-aligned host memory / nullptr.
+// Pair every allocate_pinned with release_pinned.
+void* allocate_pinned(size_t bytes);  // throws thaw::Error when out of memory, naming the size
+void release_pinned(void* ptr) noexcept;
+
 }  // namespace thaw::cuda_runtime

@@ -1,4 +1,6 @@
 // CPU-only build: every CUDA entry point says that this thaw was built without CUDA.
+#include <cstdlib>
+
 #include "core/cuda_runtime.h"
 #include "core/error.h"
 
@@ -34,5 +36,17 @@ void zero(void*, size_t) {
   not_built();
 }
 void synchronize() {}
+
+// No CUDA, so nothing to pin: plain aligned host memory (the loader uses it the same way either way).
+void* allocate_pinned(size_t bytes) {
+  if (bytes == 0) return nullptr;
+  constexpr size_t kAlign = 64;
+  void* ptr = std::aligned_alloc(kAlign, (bytes + kAlign - 1) / kAlign * kAlign);
+  THAW_CHECK(ptr != nullptr, "out of host memory: could not allocate {:.1f} MiB", bytes / 1048576.0);
+  return ptr;
+}
+void release_pinned(void* ptr) noexcept {
+  std::free(ptr);
+}
 
 }  // namespace thaw::cuda_runtime

@@ -1,0 +1,143 @@
+// Decoding with stb_image (Debian's libstb-dev). The format is sniffed from the magic bytes first, so that a
+// file stb would misread (stb also accepts TGA, which has no magic number, so any text file could pass as
+// one) is rejected with a clear message; and a JPEG cut short, which stb 2.27 reports only as "Corrupt JPEG"
+// (its decoder pads missing entropy-coded data with zeros, and fails later when the closing marker is not
+// there), is recognised as truncated by looking for its end-of-image marker before decoding.
+#include "data/image.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "core/error.h"
+
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_PNG
+#define STBI_ONLY_GIF
+#define STBI_ONLY_BMP
+#define STBI_NO_STDIO
+#define STBI_FAILURE_USERMSG
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#endif
+#include <stb/stb_image.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+namespace thaw::data {
+namespace {
+
+ImageFormat sniff_bytes(const uint8_t* b, size_t n) {
+  if (n >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return ImageFormat::Jpeg;
+  if (n >= 8 && std::memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0) return ImageFormat::Png;
+  if (n >= 6 && (std::memcmp(b, "GIF87a", 6) == 0 || std::memcmp(b, "GIF89a", 6) == 0))
+    return ImageFormat::Gif;
+  if (n >= 2 && b[0] == 'B' && b[1] == 'M') return ImageFormat::Bmp;
+  return ImageFormat::Unknown;
+}
+
+// False when the JPEG ends before its end-of-image marker (FF D9). The marker segments before the first
+// scan (SOS, FF DA) are walked by their lengths, so an EXIF thumbnail's own FF D9 is not mistaken for the
+// image's; after the first scan, FF D9 cannot occur inside entropy-coded data (an FF there is followed by 00
+// or a restart marker), so any FF D9 found is the end of the image. When the segments do not parse (junk
+// between them, which libjpeg tolerates), any FF D9 in the file will do and stb judges the rest.
+bool jpeg_has_end_marker(const uint8_t* b, size_t n) {
+  const auto find_end_from = [&](size_t from) {
+    for (size_t i = from; i + 1 < n; ++i) {
+      if (b[i] == 0xFF && b[i + 1] == 0xD9) return true;
+    }
+    return false;
+  };
+  size_t pos = 2;  // after SOI
+  while (pos + 4 <= n) {
+    if (b[pos] != 0xFF) return find_end_from(2);
+    const uint8_t marker = b[pos + 1];
+    if (marker == 0xFF) {  // fill byte
+      ++pos;
+      continue;
+    }
+    if (marker == 0xD9) return true;
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {  // markers without a length
+      pos += 2;
+      continue;
+    }
+    const size_t length = (size_t(b[pos + 2]) << 8) | b[pos + 3];
+    if (marker == 0xDA) return find_end_from(pos + 2 + length);
+    pos += 2 + length;
+  }
+  return false;  // the file ends inside the headers
+}
+
+}  // namespace
+
+const char* image_format_name(ImageFormat format) {
+  switch (format) {
+    case ImageFormat::Jpeg:
+      return "jpeg";
+    case ImageFormat::Png:
+      return "png";
+    case ImageFormat::Gif:
+      return "gif";
+    case ImageFormat::Bmp:
+      return "bmp";
+    case ImageFormat::Unknown:
+      break;
+  }
+  return "unknown";
+}
+
+ImageFormat sniff_image_format(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  uint8_t head[8] = {};
+  file.read(reinterpret_cast<char*>(head), sizeof(head));
+  return sniff_bytes(head, size_t(file.gcount()));
+}
+
+Image decode_image_memory(const uint8_t* bytes, size_t size, const std::string& name) {
+  THAW_CHECK(size > 0, "cannot decode image '{}': the file is empty (0 bytes)", name);
+  const ImageFormat format = sniff_bytes(bytes, size);
+  if (format == ImageFormat::Unknown) {
+    std::string head;
+    for (size_t i = 0; i < std::min<size_t>(size, 8); ++i)
+      head += fmt::format("{:02x} ", bytes[i]);
+    fail("cannot decode image '{}': not a JPEG, PNG, GIF or BMP file (first bytes: {})", name, head);
+  }
+  // Checked before decoding: stb decodes a cut JPEG without complaint (or reports a vague "Corrupt JPEG").
+  if (format == ImageFormat::Jpeg && !jpeg_has_end_marker(bytes, size)) {
+    fail("cannot decode image '{}' (jpeg): truncated (no end-of-image marker after the image data)", name);
+  }
+  THAW_CHECK(size <= size_t(INT32_MAX), "cannot decode image '{}': file too large ({} bytes)", name, size);
+  int width = 0, height = 0, channels_in_file = 0;
+  uint8_t* data = stbi_load_from_memory(bytes, int(size), &width, &height, &channels_in_file, 3);
+  if (data == nullptr) {
+    const char* reason = stbi_failure_reason();
+    fail("cannot decode image '{}' ({}): {}", name, image_format_name(format),
+         reason ? reason : "unknown error");
+  }
+  Image image;
+  image.height = height;
+  image.width = width;
+  image.pixels.assign(data, data + size_t(width) * size_t(height) * 3);
+  stbi_image_free(data);
+  return image;
+}
+
+Image decode_image_file(const std::string& path) {
+  std::ifstream file(path, std::ios::binary | std::ios::ate);
+  if (!file) fail("cannot open image '{}': {}", path, std::strerror(errno));
+  const std::streamoff size = file.tellg();
+  THAW_CHECK(size >= 0, "cannot read image '{}'", path);
+  std::vector<uint8_t> bytes(static_cast<size_t>(size));
+  file.seekg(0);
+  file.read(reinterpret_cast<char*>(bytes.data()), size);
+  THAW_CHECK(file.gcount() == size, "cannot read image '{}': short read", path);
+  return decode_image_memory(bytes.data(), bytes.size(), path);
+}
+
+}  // namespace thaw::data

@@ -1,0 +1,639 @@
+// The threaded Loader (data/loader.h) on tiny datasets the tests write as BMP files: batch shapes and
+// dtypes, each sample once per epoch in the seeded order, bit-identical batches for any thread count (with
+// and without the decoded-image cache), explicit orders, bad files (skipped and counted, or an error naming
+// the file), and prompt shutdown mid-epoch. Plus a run over pets-mini's real files when it is present, and
+// a CUDA target when a GPU is.
+// And `thaw data download`'s offline half (data/download.h): digests, verify-and-unpack of archives the
+// tests build with tar (good, corrupted, truncated, wrong layout), and the no-network message.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "core/cuda_runtime.h"
+#include "core/error.h"
+#include "data/download.h"
+#include "data/loader.h"
+#include "tests/support/catch.h"
+#include "tests/support/scratch.h"
+
+namespace fs = std::filesystem;
+using namespace thaw;
+using namespace thaw::data;
+
+namespace {
+
+using test::TempDir;
+
+void put_u16(std::ofstream& f, uint16_t v) {
+  const char b[2] = {char(v & 0xff), char(v >> 8)};
+  f.write(b, 2);
+}
+void put_u32(std::ofstream& f, uint32_t v) {
+  const char b[4] = {char(v & 0xff), char((v >> 8) & 0xff), char((v >> 16) & 0xff), char(v >> 24)};
+  f.write(b, 4);
+}
+
+// A 24-bit uncompressed BMP with a pattern that depends on `seed`, so each file has different content.
+void write_bmp(const fs::path& path, int width, int height, int seed) {
+  std::ofstream f(path, std::ios::binary);
+  const int row_bytes = (width * 3 + 3) / 4 * 4;
+  const uint32_t data_bytes = uint32_t(row_bytes * height);
+  f.write("BM", 2);
+  put_u32(f, 54 + data_bytes);
+  put_u32(f, 0);
+  put_u32(f, 54);
+  put_u32(f, 40);  // BITMAPINFOHEADER
+  put_u32(f, uint32_t(width));
+  put_u32(f, uint32_t(height));  // positive: rows bottom-up
+  put_u16(f, 1);
+  put_u16(f, 24);
+  put_u32(f, 0);  // BI_RGB
+  put_u32(f, data_bytes);
+  put_u32(f, 2835);
+  put_u32(f, 2835);
+  put_u32(f, 0);
+  put_u32(f, 0);
+  std::vector<char> row(size_t(row_bytes), 0);
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      row[size_t(x * 3 + 0)] = char((x * 7 + seed * 31) & 0xff);        // B
+      row[size_t(x * 3 + 1)] = char((y * 5 + seed * 17) & 0xff);        // G
+      row[size_t(x * 3 + 2)] = char(((x ^ y) * 3 + seed * 53) & 0xff);  // R
+    }
+    f.write(row.data(), row_bytes);
+  }
+}
+
+// n BMP files of varying sizes (all larger than `min_side`), label = i % 3.
+std::vector<LoaderSample> write_dataset(const fs::path& dir, int n, int min_side = 24) {
+  std::vector<LoaderSample> samples;
+  for (int i = 0; i < n; ++i) {
+    const fs::path p = dir / ("img_" + std::to_string(i) + ".bmp");
+    write_bmp(p, min_side + 3 * (i % 5) + 8, min_side + 2 * (i % 4), i);
+    samples.push_back({p.string(), i % 3});
+  }
+  return samples;
+}
+
+LoaderOptions small_options(int threads) {
+  LoaderOptions opt;
+  opt.batch_size = 4;
+  opt.threads = threads;
+  opt.seed = 1234;
+  opt.transform.crop_size = 16;
+  opt.transform.resize_size = 20;
+  opt.transform.augment = true;
+  opt.prefetch = 2;
+  return opt;
+}
+
+struct Epoch {
+  std::vector<std::vector<float>> images;
+  std::vector<std::vector<int64_t>> labels;
+  std::vector<int64_t> indices;  // all batches, concatenated
+  std::vector<int64_t> sizes;
+};
+
+Epoch run_epoch(Loader& loader, int64_t epoch) {
+  loader.start_epoch(epoch);
+  Epoch out;
+  Batch batch;
+  while (loader.next(batch)) {
+    out.images.push_back(batch.images.to_vector<float>());
+    out.labels.push_back(batch.labels.to_vector<int64_t>());
+    out.indices.insert(out.indices.end(), batch.indices.begin(), batch.indices.end());
+    out.sizes.push_back(int64_t(batch.indices.size()));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("loader: batch shapes, dtypes and labels") {
+  TempDir dir;
+  const auto samples = write_dataset(dir.path, 10);
+  Loader loader(samples, small_options(2));
+  loader.start_epoch(0);
+  CHECK(loader.batches_in_epoch() == 3);
+  Batch batch;
+  std::vector<int64_t> sizes;
+  while (loader.next(batch)) {
+    const int64_t n = int64_t(batch.indices.size());
+    sizes.push_back(n);
+    CHECK(batch.images.dtype() == DType::Float32);
+    CHECK(batch.images.shape() == Shape{n, 3, 16, 16});
+    CHECK(batch.images.device().is_cpu());
+    CHECK(batch.labels.dtype() == DType::Int64);
+    CHECK(batch.labels.shape() == Shape{n});
+    const auto labels = batch.labels.to_vector<int64_t>();
+    for (int64_t j = 0; j < n; ++j)
+      CHECK(labels[size_t(j)] == samples[size_t(batch.indices[size_t(j)])].label);
+    // Normalized values: (x/255 - mean)/std stays within about [-2.2, 2.7].
+    const auto values = batch.images.to_vector<float>();
+    const auto [lo, hi] = std::minmax_element(values.begin(), values.end());
+    CHECK(*lo >= -2.2f);
+    CHECK(*hi <= 2.7f);
+  }
+  CHECK(sizes == std::vector<int64_t>{4, 4, 2});
+  CHECK_FALSE(loader.next(batch));  // stays over
+
+  LoaderOptions opt = small_options(2);
+  opt.drop_last = true;
+  Loader dropping(samples, opt);
+  const Epoch e = run_epoch(dropping, 0);
+  CHECK(e.sizes == std::vector<int64_t>{4, 4});
+}
+
+TEST_CASE("loader: every sample once per epoch, in the seeded shuffle") {
+  TempDir dir;
+  const auto samples = write_dataset(dir.path, 11);
+  LoaderOptions opt = small_options(3);
+  Loader loader(samples, opt);
+  std::vector<std::vector<int64_t>> orders;
+  for (int64_t epoch = 0; epoch < 3; ++epoch) {
+    const Epoch e = run_epoch(loader, epoch);
+    CHECK(e.indices == shuffled_order(11, opt.seed, epoch));
+    std::vector<int64_t> sorted = e.indices;
+    std::sort(sorted.begin(), sorted.end());
+    std::vector<int64_t> all(11);
+    for (int64_t i = 0; i < 11; ++i)
+      all[size_t(i)] = i;
+    CHECK(sorted == all);
+    orders.push_back(e.indices);
+  }
+  CHECK(orders[0] != orders[1]);
+  CHECK(orders[1] != orders[2]);
+
+  // The shuffle is Fisher-Yates with Generator(seed, epoch): recompute it here.
+  Generator gen(opt.seed, 1);
+  std::vector<int64_t> expected(11);
+  for (int64_t i = 0; i < 11; ++i)
+    expected[size_t(i)] = i;
+  for (int64_t i = 10; i >= 1; --i)
+    std::swap(expected[size_t(i)], expected[size_t(gen.next_int(0, i + 1))]);
+  CHECK(orders[1] == expected);
+
+  opt.shuffle = false;
+  Loader in_order(samples, opt);
+  const Epoch e = run_epoch(in_order, 5);
+  for (int64_t i = 0; i < 11; ++i)
+    CHECK(e.indices[size_t(i)] == i);
+}
+
+TEST_CASE("loader: batches are bit-identical for 1 and 3 workers") {
+  TempDir dir;
+  const auto samples = write_dataset(dir.path, 13);
+  LoaderOptions opt1 = small_options(1);
+  LoaderOptions opt3 = small_options(3);
+  opt3.prefetch = 3;
+  Loader one(samples, opt1), three(samples, opt3);
+  for (int64_t epoch = 0; epoch < 2; ++epoch) {
+    const Epoch a = run_epoch(one, epoch), b = run_epoch(three, epoch);
+    CHECK(a.indices == b.indices);
+    CHECK(a.labels == b.labels);
+    REQUIRE(a.images.size() == b.images.size());
+    for (size_t k = 0; k < a.images.size(); ++k)
+      CHECK(a.images[k] == b.images[k]);  // exact
+  }
+  // Augmentation really is random: two epochs of the same sample differ.
+  const Epoch e0 = run_epoch(one, 0), e1 = run_epoch(one, 1);
+  CHECK(e0.images != e1.images);
+}
+
+TEST_CASE("loader: the decoded-image cache gives the same batches for any thread count") {
+  TempDir dir;
+  const auto samples = write_dataset(dir.path, 9, 40);  // shorter sides 40..46 > S = 20: cached downscaled
+  LoaderOptions opt1 = small_options(1), opt3 = small_options(3);
+  opt1.cache = opt3.cache = true;
+  Loader one(samples, opt1), three(samples, opt3);
+  run_epoch(one, 0);
+  run_epoch(three, 0);
+  LoaderStats s = three.stats();
+  CHECK(s.decoded == 9);
+  CHECK(s.cache_hits == 0);
+  CHECK(s.cached_images == 9);
+  CHECK(s.cached_bytes > 0);
+  const Epoch a = run_epoch(one, 1), b = run_epoch(three, 1);
+  s = three.stats();
+  CHECK(s.decoded == 9);  // epoch 1 decoded nothing
+  CHECK(s.cache_hits == 9);
+  CHECK(a.indices == b.indices);
+  CHECK(a.images == b.images);
+
+  // Hits and misses give the same images: a fresh cached loader's first epoch 1 equals the warm one's.
+  Loader fresh(samples, opt3);
+  const Epoch c = run_epoch(fresh, 1);
+  CHECK(c.images == a.images);
+  CHECK(fresh.stats().cache_hits == 0);
+  INFO(three.stats().summary());
+  CHECK_THAT(three.stats().summary(), ContainsSubstring("from the cache"));
+}
+
+TEST_CASE("loader: an explicit index order is honoured, repeats augmented differently") {
+  TempDir dir;
+  const auto samples = write_dataset(dir.path, 6);
+  LoaderOptions opt = small_options(2);
+  opt.batch_size = 3;
+  Loader loader(samples, opt);
+  const std::vector<int64_t> order = {3, 3, 0, 5, 3, 1, 1};
+  loader.start_epoch(0, order);
+  CHECK(loader.batches_in_epoch() == 3);
+  std::vector<int64_t> seen;
+  std::vector<std::vector<float>> images;
+  Batch batch;
+  while (loader.next(batch)) {
+    seen.insert(seen.end(), batch.indices.begin(), batch.indices.end());
+    const auto v = batch.images.to_vector<float>();
+    const size_t per = 3 * 16 * 16;
+    for (size_t j = 0; j < batch.indices.size(); ++j)
+      images.emplace_back(v.begin() + long(j * per), v.begin() + long((j + 1) * per));
+  }
+  CHECK(seen == order);
+  CHECK(images[0] != images[1]);  // sample 3, first and second occurrence
+  CHECK(images[1] != images[4]);
+
+  // The first occurrence is the same as in a shuffled epoch (the per-sample stream does not depend on order).
+  Loader plain(samples, opt);
+  plain.start_epoch(0, {3});
+  REQUIRE(plain.next(batch));
+  CHECK(batch.images.to_vector<float>() == images[0]);
+
+  CHECK_THROWS_WITH(loader.start_epoch(1, {0, 6}), ContainsSubstring("order[1] = 6"));
+}
+
+TEST_CASE("loader: skip_bad counts a zero-byte file and a text file named .jpg") {
+  TempDir dir;
+  auto samples = write_dataset(dir.path, 8);
+  const fs::path empty = dir.path / "empty.jpg", text = dir.path / "notes.jpg";
+  std::ofstream(empty, std::ios::binary).close();
+  std::ofstream(text) << "this is not an image\n";
+  samples.insert(samples.begin() + 3, LoaderSample{empty.string(), 1});
+  samples.push_back({text.string(), 2});  // 10 samples
+
+  LoaderOptions opt = small_options(2);
+  opt.skip_bad = true;
+  Loader loader(samples, opt);
+  for (int64_t epoch = 0; epoch < 2; ++epoch) {
+    const Epoch e = run_epoch(loader, epoch);
+    CHECK(e.indices.size() == 8);
+    for (int64_t i : e.indices) {
+      CHECK(i != 3);
+      CHECK(i != 9);
+    }
+  }
+  const LoaderStats s = loader.stats();
+  CHECK(s.skipped == 4);  // two files, two epochs
+  CHECK(s.bad_files == std::vector<std::string>{empty.string(), text.string()});
+  CHECK_THAT(s.summary(), ContainsSubstring("notes.jpg"));
+  CHECK_THAT(s.summary(), ContainsSubstring("2 undecodable file(s)"));
+
+  // A batch made only of bad files is skipped, not returned empty.
+  Loader only_bad(samples, opt);
+  only_bad.start_epoch(0, {3, 9, 3, 9, 0});
+  Batch batch;
+  REQUIRE(only_bad.next(batch));
+  CHECK(batch.indices == std::vector<int64_t>{0});
+  CHECK_FALSE(only_bad.next(batch));
+
+  // Without skip_bad, next() throws naming the file, and the epoch is over.
+  opt.skip_bad = false;
+  opt.shuffle = false;
+  Loader strict(samples, opt);
+  strict.start_epoch(0);  // in order: the first batch holds sample 3, the zero-byte file
+  bool threw = false;
+  try {
+    strict.next(batch);
+  } catch (const Error& e) {
+    threw = true;
+    CHECK_THAT(std::string(e.what()), ContainsSubstring(empty.string()));
+  }
+  CHECK(threw);
+  CHECK_FALSE(strict.next(batch));
+  // The loader is still usable: an epoch over good files only.
+  strict.start_epoch(1, {0, 1, 2});
+  REQUIRE(strict.next(batch));
+  CHECK(batch.indices.size() == 3);
+
+  // The text file: named too.
+  strict.start_epoch(2, {9});
+  CHECK_THROWS_WITH(strict.next(batch), ContainsSubstring(text.string()));
+}
+
+TEST_CASE("loader: destroying it or starting a new epoch mid-epoch returns promptly") {
+  TempDir dir;
+  // 400 samples over 4 large files: an epoch is seconds of work, cancelling it must take milliseconds.
+  std::vector<LoaderSample> samples;
+  for (int i = 0; i < 4; ++i)
+    write_bmp(dir.path / ("big_" + std::to_string(i) + ".bmp"), 1280, 960, i);
+  for (int i = 0; i < 400; ++i)
+    samples.push_back({(dir.path / ("big_" + std::to_string(i % 4) + ".bmp")).string(), i % 4});
+  LoaderOptions opt = small_options(3);
+  opt.batch_size = 2;
+  opt.transform.crop_size = 128;
+  opt.transform.resize_size = 146;
+  opt.prefetch = 3;
+  using clock = std::chrono::steady_clock;
+  const auto seconds_since = [](clock::time_point t0) {
+    return std::chrono::duration<double>(clock::now() - t0).count();
+  };
+  // Cancelling waits for the image each worker is on: allow a few images' time (sanitizer builds are slow).
+  double one_image = 0;
+  {
+    Loader single(samples, opt);
+    const auto t0 = clock::now();
+    single.start_epoch(0, {0});
+    Batch batch;
+    REQUIRE(single.next(batch));
+    one_image = seconds_since(t0);
+  }
+  const double allowed = 0.5 + 3 * one_image;
+  for (int trial = 0; trial < 3; ++trial) {
+    auto loader = std::make_unique<Loader>(samples, opt);
+    loader->start_epoch(trial);
+    Batch batch;
+    if (trial > 0) REQUIRE(loader->next(batch));  // trial 0: destroyed before any batch is taken
+    if (trial == 2) {
+      // A new epoch while the old one's workers are busy; it starts over and runs to its end.
+      auto t0 = clock::now();
+      std::vector<int64_t> order(20);
+      for (int64_t i = 0; i < 20; ++i)
+        order[size_t(i)] = 399 - i;
+      loader->start_epoch(7, order);
+      INFO("starting a new epoch took " << seconds_since(t0) << " s, one image " << one_image << " s");
+      CHECK(seconds_since(t0) < allowed);
+      std::vector<int64_t> seen;
+      while (loader->next(batch))
+        seen.insert(seen.end(), batch.indices.begin(), batch.indices.end());
+      CHECK(seen == order);
+      loader->start_epoch(8);
+      REQUIRE(loader->next(batch));
+    }
+    const int64_t loaded = loader->stats().decoded;
+    const auto t0 = clock::now();
+    loader.reset();
+    const double seconds = seconds_since(t0);
+    INFO("trial " << trial << ": destroying the loader took " << seconds << " s (" << loaded
+                  << " images loaded of 400; one image takes " << one_image << " s)");
+    CHECK(seconds < allowed);  // at most one image per worker is finished
+    CHECK(loaded < 100);
+  }
+  { Loader idle(samples, opt); }  // constructed and destroyed without any epoch
+}
+
+TEST_CASE("loader: options are checked") {
+  TempDir dir;
+  const auto samples = write_dataset(dir.path, 2);
+  LoaderOptions opt = small_options(1);
+  CHECK_THROWS_WITH(Loader({}, opt), ContainsSubstring("empty"));
+  opt.batch_size = 0;
+  CHECK_THROWS_WITH(Loader(samples, opt), ContainsSubstring("batch_size"));
+  opt = small_options(0);
+  CHECK_THROWS_WITH(Loader(samples, opt), ContainsSubstring("threads"));
+  Loader loader(samples, small_options(1));
+  Batch batch;
+  CHECK_THROWS_WITH(loader.next(batch), ContainsSubstring("start_epoch"));
+  if (!cuda_runtime::built_with_cuda()) {
+    opt = small_options(1);
+    opt.device = Device::cuda(0);
+    CHECK_THROWS_WITH(Loader(samples, opt), ContainsSubstring("without the CUDA backend"));
+  }
+}
+
+TEST_CASE("loader: batches on a CUDA device equal the CPU's") {
+  if (cuda_runtime::device_count() == 0)
+    THAW_SKIP("no CUDA device (or a CPU-only build): CUDA target not tested");
+  TempDir dir;
+  auto samples = write_dataset(dir.path, 10);
+  const fs::path empty = dir.path / "empty.jpg";
+  std::ofstream(empty, std::ios::binary).close();
+  samples.push_back({empty.string(), 0});
+  LoaderOptions cpu = small_options(2);
+  cpu.skip_bad = true;  // exercise the compaction in pinned memory too
+  LoaderOptions gpu = cpu;
+  gpu.device = Device::cuda(0);
+  Loader a(samples, cpu), b(samples, gpu);
+  a.start_epoch(0);
+  b.start_epoch(0);
+  Batch x, y;
+  while (a.next(x)) {
+    REQUIRE(b.next(y));
+    CHECK(y.images.device() == Device::cuda(0));
+    CHECK(y.labels.device() == Device::cuda(0));
+    CHECK(x.indices == y.indices);
+    CHECK(x.images.to_vector<float>() == y.images.to_vector<float>());
+    CHECK(x.labels.to_vector<int64_t>() == y.labels.to_vector<int64_t>());
+  }
+  CHECK_FALSE(b.next(y));
+}
+
+TEST_CASE("loader: pets-mini's real files, odd formats included") {
+  const fs::path root = test::pets_mini_dir();
+  if (!fs::exists(root / "images")) THAW_SKIP("pets-mini not found at " << root.string() << ": test skipped");
+  // The two odd files (a GIF and an RGBA PNG named .jpg) and some ordinary JPEGs.
+  std::vector<LoaderSample> samples = {{(root / "images/Abyssinian_34.jpg").string(), 0},
+                                       {(root / "images/Abyssinian_5.jpg").string(), 0}};
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(root / "images"))
+    names.push_back(entry.path().string());
+  std::sort(names.begin(), names.end());
+  for (size_t i = 0; i < names.size() && samples.size() < 30; i += 31)
+    samples.push_back({names[i], int64_t(i % 37)});
+  LoaderOptions opt;
+  opt.batch_size = 8;
+  opt.threads = 2;
+  opt.transform.augment = true;
+  opt.cache = true;
+  Loader loader(samples, opt);
+  for (int64_t epoch = 0; epoch < 2; ++epoch) {
+    const Epoch e = run_epoch(loader, epoch);
+    CHECK(int64_t(e.indices.size()) == int64_t(samples.size()));
+  }
+  const LoaderStats s = loader.stats();
+  CHECK(s.decoded == int64_t(samples.size()));
+  CHECK(s.cache_hits == int64_t(samples.size()));
+  CHECK(s.skipped == 0);
+}
+
+// ---- thaw data download --------------------------------------------------------------------------------
+
+namespace {
+
+std::string run_and_read(const std::string& command) {
+  std::string out;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buf[256];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0)
+    out.append(buf, n);
+  ::pclose(pipe);
+  return out;
+}
+
+// A tiny dataset in the official layout, packed as images.tar.gz and annotations.tar.gz in dir/archives.
+void make_pets_archives(const fs::path& dir, bool with_annotations = true) {
+  const fs::path src = dir / "src";
+  fs::create_directories(src / "images");
+  fs::create_directories(src / "annotations");
+  write_bmp(src / "images/Abyssinian_1.jpg", 20, 16, 1);
+  write_bmp(src / "images/beagle_1.jpg", 18, 22, 2);
+  std::ofstream(src / "annotations/list.txt") << "Abyssinian_1 1 1 1\nbeagle_1 11 2 3\n";
+  std::ofstream(src / "annotations/trainval.txt") << "Abyssinian_1 1 1 1\n";
+  std::ofstream(src / "annotations/test.txt") << "beagle_1 11 2 3\n";
+  fs::create_directories(dir / "archives");
+  const std::string a = (dir / "archives").string(), s = src.string();
+  REQUIRE(std::system(("tar -czf '" + a + "/images.tar.gz' -C '" + s + "' images").c_str()) == 0);
+  if (with_annotations) {
+    REQUIRE(std::system(("tar -czf '" + a + "/annotations.tar.gz' -C '" + s + "' annotations").c_str()) == 0);
+  } else {
+    REQUIRE(std::system(("tar -czf '" + a + "/annotations.tar.gz' -C '" + s + "' images").c_str()) == 0);
+  }
+}
+
+std::string sha256sum_of(const fs::path& file) {
+  return run_and_read("sha256sum '" + file.string() + "'").substr(0, 64);
+}
+
+}  // namespace
+
+TEST_CASE("download: MD5 and SHA-256 match the standard test vectors and coreutils") {
+  CHECK(md5_hex("", 0) == "d41d8cd98f00b204e9800998ecf8427e");
+  CHECK(md5_hex("abc", 3) == "900150983cd24fb0d6963f7d28e17f72");
+  const std::string fox = "The quick brown fox jumps over the lazy dog";
+  CHECK(md5_hex(fox.data(), fox.size()) == "9e107d9d372bb6826bd81d3542a419d6");
+  CHECK(sha256_hex("", 0) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(sha256_hex("abc", 3) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  const std::string two_blocks = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";  // 56 bytes
+  CHECK(sha256_hex(two_blocks.data(), two_blocks.size()) ==
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  const std::string million(1000000, 'a');
+  CHECK(sha256_hex(million.data(), million.size()) ==
+        "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  CHECK(md5_hex(million.data(), million.size()) == "7707d6ae4e027c70eea2a935c2296f21");
+
+  TempDir dir;
+  make_pets_archives(dir.path);
+  const fs::path archive = dir.path / "archives/images.tar.gz";
+  const FileDigests d = file_digests(archive.string());
+  CHECK(d.sha256 == sha256sum_of(archive));
+  CHECK(d.md5 == run_and_read("md5sum '" + archive.string() + "'").substr(0, 32));
+  CHECK_THROWS_WITH(file_digests((dir.path / "missing.tar.gz").string()),
+                    ContainsSubstring("missing.tar.gz"));
+}
+
+TEST_CASE("download: verify and unpack local archives into the official layout") {
+  TempDir dir;
+  make_pets_archives(dir.path);
+  const fs::path images = dir.path / "archives/images.tar.gz",
+                 annotations = dir.path / "archives/annotations.tar.gz";
+  DownloadOptions opt;
+  opt.dir = (dir.path / "pets").string();
+  opt.from_archives = {images.string(), annotations.string()};
+  opt.sha256 = {sha256sum_of(images), sha256sum_of(annotations)};
+  std::vector<std::string> log;
+  opt.log = [&](const std::string& line) { log.push_back(line); };
+  download_pets(opt);
+  CHECK(fs::is_regular_file(dir.path / "pets/images/Abyssinian_1.jpg"));
+  CHECK(fs::is_regular_file(dir.path / "pets/annotations/list.txt"));
+  CHECK(fs::exists(images));  // local archives stay
+  bool printed_sha = false;
+  for (const std::string& line : log)
+    printed_sha = printed_sha || line.find(opt.sha256[0]) != std::string::npos;
+  CHECK(printed_sha);
+  // Upper-case hex is accepted too.
+  std::string upper = opt.sha256[0];
+  for (char& c : upper)
+    c = char(std::toupper(static_cast<unsigned char>(c)));
+  CHECK_NOTHROW(verify_and_unpack(images.string(), (dir.path / "again").string(), upper));
+
+  SECTION("a mismatching SHA-256 is an error naming the file and both digests") {
+    opt.sha256[1] = std::string(64, '0');
+    try {
+      download_pets(opt);
+      FAIL("no error for a mismatching SHA-256");
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      CHECK_THAT(what, ContainsSubstring(annotations.string()));
+      CHECK_THAT(what, ContainsSubstring("SHA-256 mismatch"));
+      CHECK_THAT(what, ContainsSubstring(std::string(64, '0')));
+      CHECK_THAT(what, ContainsSubstring(sha256sum_of(annotations)));
+    }
+  }
+  SECTION("a corrupted archive fails the check before anything is unpacked") {
+    const std::string good_sha = sha256sum_of(images);
+    {
+      std::fstream f(images, std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(40);
+      f.put('\x5a');
+    }
+    const fs::path target = dir.path / "corrupt";
+    CHECK_THROWS_WITH(verify_and_unpack(images.string(), target.string(), good_sha),
+                      ContainsSubstring("SHA-256 mismatch"));
+    CHECK_FALSE(fs::exists(target / "images"));
+  }
+  SECTION("official names without --sha256 are checked against the official MD5") {
+    opt.sha256.clear();
+    CHECK_THROWS_WITH(download_pets(opt), ContainsSubstring("MD5 mismatch with the official images.tar.gz"));
+    CHECK_THROWS_WITH(download_pets(opt), ContainsSubstring("5c4f3ee8e5d25df40f4fd59a7f44e54c"));
+  }
+  SECTION("other names need a SHA-256") {
+    const fs::path renamed = dir.path / "archives/mine.tar.gz";
+    fs::copy_file(images, renamed);
+    CHECK_THROWS_WITH(verify_and_unpack(renamed.string(), (dir.path / "x").string(), ""),
+                      ContainsSubstring("no SHA-256 was given"));
+  }
+  SECTION("a truncated archive is a clear error from tar") {
+    const auto size = fs::file_size(images);
+    fs::resize_file(images, size / 2);
+    try {
+      verify_and_unpack(images.string(), (dir.path / "truncated").string(), sha256sum_of(images));
+      FAIL("no error for a truncated archive");
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      CHECK_THAT(what, ContainsSubstring("could not unpack " + images.string()));
+      CHECK_THAT(what, ContainsSubstring("truncated or corrupt"));
+    }
+  }
+  SECTION("the count of --sha256 values must match the archives") {
+    opt.sha256.pop_back();
+    CHECK_THROWS_WITH(download_pets(opt), ContainsSubstring("1 SHA-256 value(s) given for 2 archive(s)"));
+  }
+}
+
+TEST_CASE("download: archives without the official layout are an error") {
+  TempDir dir;
+  make_pets_archives(dir.path, false);  // "annotations.tar.gz" holds images/ again
+  DownloadOptions opt;
+  opt.dir = (dir.path / "pets").string();
+  for (const char* name : {"images.tar.gz", "annotations.tar.gz"}) {
+    const fs::path p = dir.path / "archives" / name;
+    opt.from_archives.push_back(p.string());
+    opt.sha256.push_back(sha256sum_of(p));
+  }
+  CHECK_THROWS_WITH(download_pets(opt), ContainsSubstring("does not have the official layout"));
+  CHECK_THROWS_WITH(download_pets(opt), ContainsSubstring("annotations/list.txt"));
+}
+
+TEST_CASE("download: without network the error says what to do instead") {
+  TempDir dir;
+  DownloadOptions opt;
+  opt.dir = (dir.path / "pets").string();
+  // Port 9 on the loopback: refused at once (stands in for "no network").
+  opt.archives = {{"images.tar.gz", {"http://127.0.0.1:9/images.tar.gz"}, "00"}};
+  try {
+    download_pets(opt);
+    FAIL("no error without a server");
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    CHECK_THAT(what, ContainsSubstring("could not download images.tar.gz"));
+    CHECK_THAT(what, ContainsSubstring("--from-archives"));
+    CHECK_THAT(what, ContainsSubstring("tar -xzf"));
+  }
+  CHECK_FALSE(fs::exists(dir.path / "pets/images.tar.gz"));
+}
