@@ -22,9 +22,8 @@ struct PetsArchive {
 // The two official archives, images first.
 const std::vector<PetsArchive>& pets_archives();
 
-// Lower-case hex digests of a byte range, and of a file in one pass (throws naming an unreadable file).
-std::string md5_hex(const void* data, size_t size);
-std::string sha256_hex(const void* data, size_t size);
+// Lower-case hex MD5 and SHA-256 of a file, computed by coreutils' md5sum and sha256sum (throws naming an
+// unreadable file).
 struct FileDigests {
   std::string md5, sha256;
 };

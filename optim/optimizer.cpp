@@ -22,12 +22,7 @@ namespace {
 
 constexpr const char* kStateFormat = "thaw-optimizer-1";
 
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const std::string& item : items)
-    out += (out.empty() ? "" : ",") + item;
-  return out;
-}
+std::string join(const std::vector<std::string>& items) { return fmt::format("{}", fmt::join(items, ",")); }
 
 void check_rate(double value, const std::string& group, const char* what) {
   THAW_CHECK(std::isfinite(value) && value >= 0,

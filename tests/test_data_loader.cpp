@@ -503,19 +503,22 @@ std::string sha256sum_of(const fs::path& file) {
 }  // namespace
 
 TEST_CASE("download: MD5 and SHA-256 match the standard test vectors and coreutils") {
-  CHECK(md5_hex("", 0) == "d41d8cd98f00b204e9800998ecf8427e");
-  CHECK(md5_hex("abc", 3) == "900150983cd24fb0d6963f7d28e17f72");
-  const std::string fox = "The quick brown fox jumps over the lazy dog";
-  CHECK(md5_hex(fox.data(), fox.size()) == "9e107d9d372bb6826bd81d3542a419d6");
-  CHECK(sha256_hex("", 0) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  CHECK(sha256_hex("abc", 3) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  const std::string two_blocks = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";  // 56 bytes
-  CHECK(sha256_hex(two_blocks.data(), two_blocks.size()) ==
+  TempDir vectors;
+  const auto digests_of = [&](const std::string& content) {
+    const fs::path file = vectors.path / "vector.bin";
+    std::ofstream(file, std::ios::binary) << content;
+    return file_digests(file.string());
+  };
+  CHECK(digests_of("").md5 == "d41d8cd98f00b204e9800998ecf8427e");
+  CHECK(digests_of("abc").md5 == "900150983cd24fb0d6963f7d28e17f72");
+  CHECK(digests_of("The quick brown fox jumps over the lazy dog").md5 == "9e107d9d372bb6826bd81d3542a419d6");
+  CHECK(digests_of("").sha256 == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(digests_of("abc").sha256 == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(digests_of("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq").sha256 ==  // 56 bytes
         "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
-  const std::string million(1000000, 'a');
-  CHECK(sha256_hex(million.data(), million.size()) ==
-        "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
-  CHECK(md5_hex(million.data(), million.size()) == "7707d6ae4e027c70eea2a935c2296f21");
+  const FileDigests million = digests_of(std::string(1000000, 'a'));
+  CHECK(million.sha256 == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  CHECK(million.md5 == "7707d6ae4e027c70eea2a935c2296f21");
 
   TempDir dir;
   make_pets_archives(dir.path);

@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "core/hdf5_file.h"
+#include "core/name_pattern.h"
 #include "data/image.h"
 #include "data/transforms.h"
 #include "tests/support/allclose.h"
@@ -94,17 +95,6 @@ void check_image_close(const Image& got, const Image& ref, const std::string& wh
   UNSCOPED_INFO(what << ": mean " << d.mean << " max " << d.max);
 }
 
-std::vector<std::string> split_commas(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t end = std::min(text.find(',', start), text.size());
-    out.push_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
-
 Image gradient(int64_t height, int64_t width) {
   Image image;
   image.height = height;
@@ -170,7 +160,7 @@ TEST_CASE("decode: stb's JPEG decoder is close to PIL's (libjpeg-turbo)") {
   if (golden.empty())
     THAW_SKIP("could not run weights_tools/make_transform_golden.py (torchvision): see its log");
   const H5File file = H5File::open(golden);
-  for (const std::string& name : split_commas(file.attr_string("images"))) {
+  for (const std::string& name : split_patterns(file.attr_string("images"))) {
     const std::string rel = file.attr_string("file", name);
     if (rel.empty()) continue;
     const Image got = decode_image_file((kPetsMini / rel).string());
@@ -184,7 +174,7 @@ TEST_CASE("decode: grayscale and progressive JPEG, palette and gray+alpha PNG, B
   if (golden.empty())
     THAW_SKIP("could not run weights_tools/make_transform_golden.py (torchvision): see its log");
   const H5File file = H5File::open(golden);
-  for (const std::string& name : split_commas(file.attr_string("names", "formats"))) {
+  for (const std::string& name : split_patterns(file.attr_string("names", "formats"))) {
     const std::string path = file.attr_string("path", "formats/" + name);
     const ImageFormat format = sniff_image_format(path);
     const Image got = decode_image_file(path);
@@ -286,7 +276,7 @@ TEST_CASE("transforms: each transform matches torchvision 0.14 on PIL images") {
   const H5File file = H5File::open(golden);
   const std::vector<double> factors = file.read("factors").to_vector<double>();
   const std::vector<double> angles = file.read("angles").to_vector<double>();
-  for (const std::string& name : split_commas(file.attr_string("images"))) {
+  for (const std::string& name : split_patterns(file.attr_string("images"))) {
     const Image src = image_from(file.read(name + "/src"));
     const std::string at = name + " (" + std::to_string(src.width) + "x" + std::to_string(src.height) + ") ";
     // Resampling follows PIL's fixed-point code step by step: exact.
@@ -330,7 +320,7 @@ TEST_CASE("transforms: the eval and train pipelines match torchvision's normaliz
   const H5File file = H5File::open(golden);
   const std::vector<int64_t> order = file.read("train_order").to_vector<int64_t>();
   const std::vector<double> train_factors = file.read("train_factors").to_vector<double>();
-  for (const std::string& name : split_commas(file.attr_string("images"))) {
+  for (const std::string& name : split_patterns(file.attr_string("images"))) {
     INFO(name);
     const Image src = image_from(file.read(name + "/src"));
     TransformConfig eval;

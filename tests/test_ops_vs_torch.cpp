@@ -10,11 +10,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "core/hdf5_file.h"
+#include "core/name_pattern.h"
 #include "kernels/ops.h"
 #include "tests/support/allclose.h"
 #include "tests/support/catch.h"
@@ -69,8 +69,7 @@ class Family {
   void run(const std::function<void(const Case&)>& body) {
     H5File file = H5File::open(kGoldenPath);
     std::vector<std::string> names;
-    std::stringstream list(file.attr_string("cases"));
-    for (std::string name; std::getline(list, name, ',');) {
+    for (const std::string& name : split_patterns(file.attr_string("cases"))) {
       if (file.attr_string("op", name) == op_) names.push_back(name);
     }
     INFO(op_ << ": cases in " << kGoldenPath);

@@ -12,12 +12,12 @@
 #include <filesystem>
 #include <memory>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
 #include "core/hdf5_file.h"
+#include "core/name_pattern.h"
 #include "core/rng.h"
 #include "kernels/ops.h"
 #include "optim/freeze.h"
@@ -41,14 +41,6 @@ fs::path scratch(const std::string& name) {
   const fs::path dir = fs::temp_directory_path() / "thaw-test-optim";
   fs::create_directories(dir);
   return dir / name;
-}
-
-std::vector<std::string> split(const std::string& comma_separated) {
-  std::vector<std::string> out;
-  std::stringstream list(comma_separated);
-  for (std::string item; std::getline(list, item, ',');)
-    out.push_back(item);
-  return out;
 }
 
 // Row k of a (K, ...) tensor, as a tensor of shape (...).
@@ -139,7 +131,7 @@ std::set<std::string> as_set(const std::vector<std::string>& names) {
 TEST_CASE("SGD, Adam and AdamW follow torch.optim's trajectories step by step", "[optim][torch]") {
   if (!fs::exists(kGoldenPath)) THAW_SKIP(kHowToGenerate);
   const H5File file = H5File::open(kGoldenPath);
-  const std::vector<std::string> cases = split(file.attr_string("cases"));
+  const std::vector<std::string> cases = split_patterns(file.attr_string("cases"));
   REQUIRE(cases.size() >= 19);
   struct Worst {
     double ratio = 0, rel = 0, abs = 0;  // rel: max over elements of |got - ref| / |ref|
@@ -163,7 +155,7 @@ TEST_CASE("SGD, Adam and AdamW follow torch.optim's trajectories step by step", 
     };
     for (const std::string& c : cases) {
       INFO("case " << c << " in " << dtype_name(dtype));
-      const std::vector<std::string> names = split(file.attr_string("params", c));
+      const std::vector<std::string> names = split_patterns(file.attr_string("params", c));
       const int64_t steps = file.attr_int("steps", c);
       NamedTensors params;
       for (const std::string& name : names) {
