@@ -8,7 +8,9 @@
 // weight_decay, beta1, beta2, eps, steps K, loss (cross_entropy|bce_with_logits).
 // Output file: /logits, /loss (first forward), /grads/<name> (every trainable parameter after the first
 // backward), /losses (K,) (the loss of each of K optimizer steps on the same batch), /params/<name> and
-// /buffers/<name> (running statistics) after the K steps.
+// /buffers/<name> (running statistics) after the K steps. PyTorch's expected file (make_golden.py
+// --float64-reference) adds float64 references that thaw does not write: /logits64, /loss64, /grads64/<name>
+// (the first forward/backward) and, with K > 0, /losses64 and /params64/<name> (the K steps in float64).
 #pragma once
 
 #include <string>

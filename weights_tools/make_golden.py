@@ -19,6 +19,9 @@ EXPECTED.h5, what PyTorch computes in float32 (the layout `thaw parity --out` wr
   /params/<name>, /buffers/<name>          every parameter, every running_mean/var, after the K steps
   /logits64, /loss64, /grads64/<name>      with --float64-reference: the first forward/backward again in
                                            float64 (PyTorch's own float32 rounding is the difference)
+  /losses64 (K,), /params64/<name>         with --float64-reference and K > 0: the same K steps in float64
+                                           (the same optimizer, batch, BN mode and freeze mask), every
+                                           parameter after them (frozen ones equal the input weights)
 With --steps 0 there is the one forward/backward and /losses is empty (in train mode with --bn-mode train
 that forward still updates the running statistics once).
 
@@ -26,8 +29,14 @@ How close float32 gets (PyTorch's float32 against its float64, relative to each 
 eval mode or with --bn-mode frozen about 1e-6; in train mode about 1e-5 for resnet18, but only about 1e-2 for
 a randomly initialised resnet50 (train-mode BatchNorm backward through a deep random network amplifies
 rounding, whatever the batch or image size). So a parity test should allow thaw a multiple of
-|grads - grads64|, not a fixed 1e-5. Adam's first step moves every trainable value by about lr whatever the
-size of its gradient, so values whose gradient is rounding noise may end up ~K*lr apart in /params.
+|grads - grads64|, not a fixed 1e-5. The same holds for the trajectory: in train mode on a tiny batch the
+gradient after a step is very sensitive to the float32 rounding of the stored parameters (resnet18, layer3+
+trainable, SGD lr 1e-3: the second step's float32 gradient is 10% off float64 in layer3.1.conv1), so
+|(params - initial) - (params64 - initial)| after K steps, PyTorch's own float32 trajectory error, is 1e-3
+to 2e-2 of the largest update. Two float32 implementations can agree far better than that when they happen
+to round the parameters alike, and part by a few percent when they do not. Adam's first step moves every
+trainable value by about lr whatever the size of its gradient, so values whose gradient is rounding noise may
+end up ~K*lr apart in /params.
 
 Trainable parameters: those whose name matches one of the comma-separated patterns (the rule of thaw's
 core/name_pattern.h: a glob with '*' for any run of characters, dots included, and '?' for one character,
@@ -187,18 +196,19 @@ def loss_of(args, logits, y, class_weights):
     return torch.nn.functional.cross_entropy(logits, y, weight=weight)  # mean (weighted: sum w_y l / sum w_y)
 
 
-def first_pass_float64(model, x, y, class_weights, args, trainable_names):
-    """The first forward/backward in float64 on a copy of the untrained model."""
+def run_float64(model, x, y, class_weights, args, trainable_names):
+    """run() again in float64 on a copy of the prepared, untrained model (its train/eval modes, BatchNorm
+    modes and requires_grad flags come with the copy): (model64, first, losses)."""
     model64 = copy.deepcopy(model).double()
-    logits = model64(x.double())
-    loss = loss_of(args, logits, y, class_weights)
-    loss.backward()
     params = dict(model64.named_parameters())
-    return logits.detach(), loss.detach(), {name: params[name].grad for name in trainable_names}
+    trainable64 = [(name, params[name]) for name in trainable_names]
+    first, losses = run(model64, x.double(), y, class_weights, args, trainable64)
+    return model64, first, losses
 
 
 def run(model, x, y, class_weights, args, trainable):
-    """K steps in float32: first logits, loss and grads; losses; params and buffers after the steps."""
+    """K steps in the model's dtype: first logits, loss and grads; losses; params and buffers after the steps
+    (left in model)."""
     optimizer = make_optimizer(args, [p for _, p in trainable])
     first, losses = None, []
     for k in range(max(args.steps, 1)):
@@ -250,9 +260,9 @@ def write_input(f, args, patterns, state, x, y, class_weights):
         f.create_dataset("class_weights", data=numpy_of(class_weights))
 
 
-def write_expected(f, args, model, first, losses, first64):
+def write_expected(f, args, model, first, losses, run64):
+    """run64: (model64, first64, losses64) from run_float64, or None."""
     logits, loss, grads = first
-    logits64, loss64, grads64 = first64 if first64 is not None else (None, None, {})
     f.attrs["source"] = SOURCE
     f.attrs["torch_version"] = str(torch.__version__)
     f.create_dataset("logits", data=numpy_of(logits))
@@ -265,12 +275,18 @@ def write_expected(f, args, model, first, losses, first64):
     for name, b in model.named_buffers():
         if name.endswith("running_mean") or name.endswith("running_var"):
             f.create_dataset(f"buffers/{name}", data=numpy_of(b))
-    if first64 is None:
+    if run64 is None:
         return
+    model64, (logits64, loss64, grads64), losses64 = run64
     f.create_dataset("logits64", data=numpy_of(logits64))
     f.create_dataset("loss64", data=numpy_of(loss64))
     for name, g in grads64.items():
         f.create_dataset(f"grads64/{name}", data=numpy_of(g))
+    if args.steps == 0:
+        return
+    f.create_dataset("losses64", data=np.array(losses64, dtype=np.float64).reshape(len(losses64)))
+    for name, p in model64.named_parameters():
+        f.create_dataset(f"params64/{name}", data=numpy_of(p))
 
 
 def main(argv=None):
@@ -302,7 +318,8 @@ def main(argv=None):
     parser.add_argument("--calibrate-bn", action="store_true",
                         help="set the running statistics from one train-mode pass over x (see calibrate_batchnorm)")
     parser.add_argument("--float64-reference", action="store_true",
-                        help="also write the first forward/backward in float64 (/logits64, /loss64, /grads64)")
+                        help="also write the first forward/backward and the K steps in float64 "
+                             "(/logits64, /loss64, /grads64, /losses64, /params64)")
     args = parser.parse_args(argv)
     if args.lr is None:
         args.lr = 0.01 if args.optimizer == "sgd" else 0.001
@@ -314,14 +331,14 @@ def main(argv=None):
         state = {key: t.detach().clone() for key, t in model.state_dict().items()}
         trainable = prepare(model, args, patterns)
         names = [name for name, _ in trainable]
-        first64 = first_pass_float64(model, x, y, class_weights, args, names) if args.float64_reference else None
+        run64 = run_float64(model, x, y, class_weights, args, names) if args.float64_reference else None
         first, losses = run(model, x, y, class_weights, args, trainable)
     except GoldenError as e:
         print(f"make_golden: error: {e}", file=sys.stderr)
         sys.exit(1)
 
     atomic_write(args.in_file, lambda f: write_input(f, args, patterns, state, x, y, class_weights))
-    atomic_write(args.expected, lambda f: write_expected(f, args, model, first, losses, first64))
+    atomic_write(args.expected, lambda f: write_expected(f, args, model, first, losses, run64))
     shown = ", ".join(f"{v:.4f}" for v in losses) if losses else f"{first[1].item():.4f} (no steps)"
     print(f"make_golden: {args.arch} {args.mode} bn={args.bn_mode} {args.optimizer} {args.loss}, "
           f"{len(trainable)} trainable tensors, N={args.batch} {args.size}x{args.size}, K={args.steps}: "
