@@ -47,10 +47,16 @@ class BasicBlock : public Module {
     if (stride != 1 || in != planes)
       downsample_ = register_module("downsample", downsample(in, planes, stride, gen));
   }
+  // One op per statement: a temporary inside a nested call lives to the end of the whole expression, so
+  // relu(bn(conv(x))) would hold three activations at once where two suffice.
   Tensor forward(const Tensor& x) override {
-    Tensor h = F::relu(bn1_->forward(conv1_->forward(x)));
-    h = bn2_->forward(conv2_->forward(h));
-    return F::relu(F::add(h, downsample_ ? downsample_->forward(x) : x));
+    Tensor h = conv1_->forward(x);
+    h = bn1_->forward(h);
+    h = F::relu(h);
+    h = conv2_->forward(h);
+    h = bn2_->forward(h);
+    h = F::add(h, downsample_ ? downsample_->forward(x) : x);
+    return F::relu(h);
   }
 
  private:
@@ -72,11 +78,17 @@ class Bottleneck : public Module {
     if (stride != 1 || in != out)
       downsample_ = register_module("downsample", downsample(in, out, stride, gen));
   }
-  Tensor forward(const Tensor& x) override {
-    Tensor h = F::relu(bn1_->forward(conv1_->forward(x)));
-    h = F::relu(bn2_->forward(conv2_->forward(h)));
-    h = bn3_->forward(conv3_->forward(h));
-    return F::relu(F::add(h, downsample_ ? downsample_->forward(x) : x));
+  Tensor forward(const Tensor& x) override {  // one op per statement, as in BasicBlock
+    Tensor h = conv1_->forward(x);
+    h = bn1_->forward(h);
+    h = F::relu(h);
+    h = conv2_->forward(h);
+    h = bn2_->forward(h);
+    h = F::relu(h);
+    h = conv3_->forward(h);
+    h = bn3_->forward(h);
+    h = F::add(h, downsample_ ? downsample_->forward(x) : x);
+    return F::relu(h);
   }
 
  private:
@@ -123,7 +135,10 @@ ResNet::ResNet(Arch arch, int64_t num_classes, Generator& gen) : Module("ResNet"
 Tensor ResNet::features(const Tensor& x) {
   THAW_CHECK(x.dim() == 4 && x.size(1) == 3, "{}: input must be (N, 3, H, W) images, got {}",
              arch_name(arch_), x.desc());
-  Tensor h = stem_pool_->forward(stem_relu_->forward(stem_bn_->forward(stem_conv_->forward(x))));
+  Tensor h = stem_conv_->forward(x);  // one op per statement: see BasicBlock::forward
+  h = stem_bn_->forward(h);
+  h = stem_relu_->forward(h);
+  h = stem_pool_->forward(h);
   for (const auto& layer : layers_)
     h = layer->forward(h);
   return flatten_->forward(avgpool_->forward(h));
