@@ -1,7 +1,9 @@
 // thaw bench: timing programs; bench/*.py run them beside PyTorch with the same threads and print ratios.
 //   thaw bench conv-cpu    CPU conv2d forward GFLOP/s on the ResNet18 3x3 shapes at 224x224
-//   thaw bench resnet-cpu  ResNet18/50 images/s on the CPU: inference, and training steps with the head only
-//                          or layer3 + layer4 + head trainable (SGD, Nesterov momentum)
+//   thaw bench conv-cuda   CUDA conv2d forward/backward on every ResNet18/50 shape (apps/bench_conv_cuda.cpp)
+//   thaw bench resnet      ResNet18/50 images/s on the CPU or a GPU (--device): inference, and training steps
+//                          with the head only, layer3 + layer4 + head, or everything trainable (SGD, Nesterov
+//                          momentum); on a GPU also the peak device memory. (`resnet-cpu` is an alias.)
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -11,6 +13,7 @@
 
 #include "apps/commands.h"
 #include "core/autograd.h"
+#include "core/cuda_runtime.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "kernels/ops.h"
@@ -21,7 +24,8 @@
 
 namespace thaw::apps {
 
-void add_bench_loader_command(CLI::App& bench);  // apps/bench_loader.cpp
+void add_bench_loader_command(CLI::App& bench);     // apps/bench_loader.cpp
+void add_bench_conv_cuda_command(CLI::App& bench);  // apps/bench_conv_cuda.cpp
 
 namespace {
 
@@ -89,33 +93,50 @@ void run_conv_cpu(const Options& opt) {
 
 struct ResnetOptions {
   std::string arch = "resnet18";
-  std::string mode = "inference";  // inference | train-head | train-l3
+  std::string mode = "inference";  // inference | train-head | train-l3 | train-full
+  std::string device = "cpu";
   int64_t batch = 16, size = 224;
   int repeat = 3, threads = 0;
   std::string json_path;
 };
 
+// Trainable parameters of each training mode (optim::FreezeMask patterns).
+std::string trainable_of(const std::string& mode) {
+  if (mode == "train-head") return "fc";
+  if (mode == "train-l3") return "layer3,layer4,fc";
+  if (mode == "train-full") return "*";
+  fail("bench resnet: mode '{}' is not inference, train-head, train-l3 or train-full", mode);
+}
+
 // One timed unit: a forward under NoGradGuard (inference), or zero_grad + forward + loss + backward + SGD
-// step with the given trainable patterns.
-void run_resnet_cpu(const ResnetOptions& opt) {
+// step with the given trainable patterns. On CUDA the clock is read after a device synchronisation, and the
+// peak device memory (thaw's caching allocator: bytes in tensors, and bytes obtained from cudaMalloc) covers
+// the whole run, the model's weights included, as torch.cuda.max_memory_allocated does.
+void run_resnet(const ResnetOptions& opt) {
   if (opt.threads > 0) ops::set_cpu_threads(opt.threads);
+  const Device device = Device::parse(opt.device);
+  if (device.is_cuda()) {
+    THAW_CHECK(cuda_runtime::device_count() > device.index, "bench resnet: no CUDA device {} here ({} found)",
+               device.str(), cuda_runtime::device_count());
+    cuda_runtime::reset_peak_memory(device.index);
+  }
   Generator gen(0);
   auto model = models::make_resnet(models::parse_arch(opt.arch), 1000, gen);
-  const Tensor x = Tensor::normal({opt.batch, 3, opt.size, opt.size}, 0, 1, gen);
+  model->to(device);
+  const Tensor x = Tensor::normal({opt.batch, 3, opt.size, opt.size}, 0, 1, gen).to(device);
   std::vector<int64_t> labels(static_cast<size_t>(opt.batch));
   for (auto& y : labels)
     y = gen.next_int(0, 1000);
-  const Tensor y = Tensor::from_data<int64_t>({opt.batch}, labels);
+  const Tensor y = Tensor::from_data<int64_t>({opt.batch}, labels).to(device);
   const nn::NamedTensors params = model->named_parameters();
   std::unique_ptr<optim::SGD> sgd;
   if (opt.mode == "inference") {
     model->eval();
-  } else if (opt.mode == "train-head" || opt.mode == "train-l3") {
-    model->train();
-    optim::FreezeMask::parse(opt.mode == "train-head" ? "fc" : "layer3,layer4,fc").apply(params);
-    sgd = std::make_unique<optim::SGD>(std::vector<optim::ParamGroup>{{params, 1e-3, 0, "all"}}, 0.9, true);
   } else {
-    fail("bench resnet-cpu: mode '{}' is not inference, train-head or train-l3", opt.mode);
+    const std::string trainable = trainable_of(opt.mode);
+    model->train();
+    optim::FreezeMask::parse(trainable).apply(params);
+    sgd = std::make_unique<optim::SGD>(std::vector<optim::ParamGroup>{{params, 1e-3, 0, "all"}}, 0.9, true);
   }
   const auto step = [&] {
     if (!sgd) {
@@ -127,28 +148,40 @@ void run_resnet_cpu(const ResnetOptions& opt) {
     nn::CrossEntropyLoss()(model->forward(x), y).backward();
     sgd->step();
   };
-  step();  // warm-up
+  step();  // warm-up (and on CUDA: fills the allocator's cache)
+  cuda_runtime::synchronize();
   std::vector<double> times;
   for (int r = 0; r < opt.repeat; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
     step();
+    cuda_runtime::synchronize();
     times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   std::sort(times.begin(), times.end());
   const double median = times[times.size() / 2], images_per_s = double(opt.batch) / median;
-  fmt::print("thaw {} {} batch {} {}x{}, {} threads: {:.3f} s per step, {:.2f} img/s (median of {})\n",
-             opt.arch, opt.mode, opt.batch, opt.size, opt.size, ops::cpu_threads(), median, images_per_s,
-             opt.repeat);
+  const cuda_runtime::MemoryStats memory =
+      device.is_cuda() ? cuda_runtime::memory_stats(device.index) : cuda_runtime::MemoryStats{};
+  const std::string where =
+      device.is_cuda() ? device.str() : fmt::format("cpu, {} threads", ops::cpu_threads());
+  fmt::print("thaw {} {} batch {} {}x{}, {}: {:.4f} s per step, {:.1f} img/s (median of {})", opt.arch,
+             opt.mode, opt.batch, opt.size, opt.size, where, median, images_per_s, opt.repeat);
+  if (device.is_cuda())
+    fmt::print(", peak memory {:.0f} MiB in tensors, {:.0f} MiB reserved", memory.peak_in_use / 1048576.0,
+               memory.peak_reserved / 1048576.0);
+  fmt::print("\n");
   if (!opt.json_path.empty()) {
     std::ofstream out(opt.json_path);
     THAW_CHECK(out.good(), "cannot write {}", opt.json_path);
     out << nlohmann::json{{"arch", opt.arch},
                           {"mode", opt.mode},
+                          {"device", device.str()},
                           {"batch", opt.batch},
                           {"size", opt.size},
                           {"threads", ops::cpu_threads()},
                           {"seconds", median},
-                          {"images_per_s", images_per_s}}
+                          {"images_per_s", images_per_s},
+                          {"peak_bytes", memory.peak_in_use},
+                          {"peak_reserved_bytes", memory.peak_reserved}}
                .dump(2)
         << "\n";
   }
@@ -169,19 +202,22 @@ void add_bench_command(CLI::App& app) {
   conv->callback([opt] { run_conv_cpu(*opt); });
 
   auto ropt = std::make_shared<ResnetOptions>();
-  auto* resnet =
-      bench->add_subcommand("resnet-cpu", "ResNet18/50 images/s on the CPU: inference and training steps");
+  auto* resnet = bench->add_subcommand(
+      "resnet", "ResNet18/50 images/s on the CPU or a GPU: inference and training steps");
+  resnet->alias("resnet-cpu");
+  resnet->add_option("--device", ropt->device, "cpu or cuda[:N]");
   resnet->add_option("--arch", ropt->arch, "resnet18 or resnet50");
   resnet->add_option("--mode", ropt->mode,
-                     "inference, train-head (fc trainable) or train-l3 (layer3, layer4, fc)");
+                     "inference, train-head (fc trainable), train-l3 (layer3, layer4, fc) or train-full");
   resnet->add_option("--batch", ropt->batch, "batch size")->check(CLI::Range(1, 1024));
   resnet->add_option("--size", ropt->size, "image height and width")->check(CLI::Range(32, 1024));
   resnet->add_option("--repeat", ropt->repeat, "timed steps (median reported)")->check(CLI::Range(1, 1000));
   resnet->add_option("--threads", ropt->threads, "CPU threads (default: all cores)")
       ->check(CLI::Range(1, 1024));
   resnet->add_option("--json", ropt->json_path, "also write the result as JSON to this file");
-  resnet->callback([ropt] { run_resnet_cpu(*ropt); });
-  add_bench_loader_command(*bench);  // apps/bench_loader.cpp
+  resnet->callback([ropt] { run_resnet(*ropt); });
+  add_bench_loader_command(*bench);     // apps/bench_loader.cpp
+  add_bench_conv_cuda_command(*bench);  // apps/bench_conv_cuda.cpp
 }
 
 }  // namespace thaw::apps

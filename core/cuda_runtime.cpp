@@ -1,5 +1,5 @@
-// CUDA build: device memory through the CUDA runtime. Every call is checked; out-of-memory names the
-// requested and free sizes. (A caching allocator replaces the plain cudaMalloc here with the CUDA backend.)
+// CUDA build: device queries, copies and pinned host memory through the CUDA runtime, every call checked.
+// Device memory itself comes from the caching allocator in core/cuda_allocator.cpp.
 #include "core/cuda_runtime.h"
 
 #include <cuda_runtime_api.h>
@@ -26,30 +26,6 @@ int device_count() {
     return 0;
   }
   return count;
-}
-
-void* allocate(size_t bytes, int device) {
-  if (bytes == 0) return nullptr;
-  check(cudaSetDevice(device), "cudaSetDevice");
-  void* ptr = nullptr;
-  cudaError_t status = cudaMalloc(&ptr, bytes);
-  if (status == cudaErrorMemoryAllocation) {
-    cudaGetLastError();
-    size_t free_bytes = 0, total_bytes = 0;
-    cudaMemGetInfo(&free_bytes, &total_bytes);
-    fail(
-        "CUDA out of memory on cuda:{}: tried to allocate {:.1f} MiB with {:.1f} MiB free of {:.1f} MiB; "
-        "lower the batch size",
-        device, bytes / 1048576.0, free_bytes / 1048576.0, total_bytes / 1048576.0);
-  }
-  check(status, "cudaMalloc");
-  return ptr;
-}
-
-void release(void* ptr, int device) noexcept {
-  if (ptr == nullptr) return;
-  cudaSetDevice(device);
-  cudaFree(ptr);
 }
 
 void copy_to_device(void* dst, const void* src, size_t bytes) {

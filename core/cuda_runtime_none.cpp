@@ -23,6 +23,12 @@ void* allocate(size_t, int) {
   not_built();
 }
 void release(void*, int) noexcept {}
+MemoryStats memory_stats(int) {
+  return {};
+}
+void reset_peak_memory(int) {}
+void empty_cache(int) {}
+void set_poison_allocations(bool) {}
 void copy_to_device(void*, const void*, size_t) {
   not_built();
 }

@@ -45,7 +45,7 @@ BatchNormForward batchnorm_forward(const Tensor& x, const Tensor& gamma, const T
   BatchNormForward out{Tensor::empty(x.shape(), x.dtype(), x.device()),
                        Tensor::empty(channels, x.dtype(), x.device()),
                        Tensor::empty(channels, x.dtype(), x.device())};
-  THAW_RUN_CPU(x.device(), batchnorm_forward, x, gamma, beta, running_mean, running_var, use_batch_stats,
+  THAW_RUN(x.device(), batchnorm_forward, x, gamma, beta, running_mean, running_var, use_batch_stats,
                momentum, eps, out.y, out.mean, out.invstd);
   return out;
 }
@@ -64,7 +64,7 @@ BatchNormBackward batchnorm_backward(const Tensor& dy, const Tensor& x, const Te
   BatchNormBackward out{need_dx ? Tensor::empty(x.shape(), x.dtype(), x.device()) : Tensor(),
                         Tensor::empty(channels, x.dtype(), x.device()),
                         Tensor::empty(channels, x.dtype(), x.device())};
-  THAW_RUN_CPU(x.device(), batchnorm_backward, dy, x, gamma, mean, invstd, used_batch_stats, out.dx,
+  THAW_RUN(x.device(), batchnorm_backward, dy, x, gamma, mean, invstd, used_batch_stats, out.dx,
                out.dgamma, out.dbeta);
   return out;
 }

@@ -32,9 +32,4 @@ void check_same(const Tensor& t, const char* arg,
   }
 }
 
-void require_cpu(Device device, const char* op) {
-  THAW_CHECK(device.is_cpu(), "{}: no CUDA kernel for this op yet (tensors on {}); run it on the CPU", op,
-             device.str());
-}
-
 }  // namespace thaw::ops::detail

@@ -21,8 +21,6 @@ void check_shape(const Tensor& t, const Shape& expected, const char* op, const c
 // Every tensor in `others` matches `t`'s device and dtype.
 void check_same(const Tensor& t, const char* arg,
                 std::initializer_list<std::pair<const Tensor*, const char*>> others, const char* op);
-// For ops whose CUDA twin does not exist yet.
-void require_cpu(Device device, const char* op);
 
 }  // namespace thaw::ops::detail
 
@@ -39,10 +37,3 @@ void require_cpu(Device device, const char* op);
 #else
 #define THAW_RUN(device, op, ...) ::thaw::cpu::op(__VA_ARGS__)
 #endif
-
-// THAW_RUN_CPU(device, op, args...): an op that has no CUDA kernel yet; a CUDA tensor is a clear error.
-#define THAW_RUN_CPU(device, op, ...)              \
-  do {                                             \
-    ::thaw::ops::detail::require_cpu(device, #op); \
-    ::thaw::cpu::op(__VA_ARGS__);                  \
-  } while (false)

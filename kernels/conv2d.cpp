@@ -28,7 +28,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
   check_same(x, "x", {{&w, "w"}, {&b, "b"}}, "conv2d_forward");
   if (b.defined()) detail::check_shape(b, {w.size(0)}, "conv2d_forward", "b");
   Tensor y = Tensor::empty(conv2d_output_shape(x.shape(), w.shape(), p), x.dtype(), x.device());
-  THAW_RUN_CPU(x.device(), conv2d_forward, x, w, b, p, y);
+  THAW_RUN(x.device(), conv2d_forward, x, w, b, p, y);
   return y;
 }
 
@@ -39,7 +39,7 @@ Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_sh
   detail::check_shape(dy, conv2d_output_shape(x_shape, w.shape(), p), "conv2d_backward_data", "dy");
   check_nonempty(dy, "conv2d_backward_data", "dy");
   Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
-  THAW_RUN_CPU(dy.device(), conv2d_backward_data, dy, w, p, dx);
+  THAW_RUN(dy.device(), conv2d_backward_data, dy, w, p, dx);
   return dx;
 }
 
@@ -51,7 +51,7 @@ Tensor conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Shape& w_
   detail::check_shape(dy, conv2d_output_shape(x.shape(), w_shape, p), "conv2d_backward_weight", "dy");
   check_nonempty(dy, "conv2d_backward_weight", "dy");
   Tensor dw = Tensor::empty(w_shape, dy.dtype(), dy.device());
-  THAW_RUN_CPU(dy.device(), conv2d_backward_weight, dy, x, p, dw);
+  THAW_RUN(dy.device(), conv2d_backward_weight, dy, x, p, dw);
   return dw;
 }
 

@@ -49,7 +49,7 @@ void fill_(const Tensor& y, double value) {
 Tensor sum(const Tensor& x) {
   check_float(x, "sum", "x");
   Tensor y = Tensor::empty({}, x.dtype(), x.device());
-  THAW_RUN_CPU(x.device(), sum, x, y);
+  THAW_RUN(x.device(), sum, x, y);
   return y;
 }
 
@@ -58,7 +58,7 @@ Tensor sum_to_channels(const Tensor& dy) {
   THAW_CHECK(dy.dim() >= 2, "sum_to_channels: dy must be (N, C, ...), got {}", dy.desc());
   detail::check_nonempty(dy, "sum_to_channels", "dy");
   Tensor db = Tensor::empty({dy.size(1)}, dy.dtype(), dy.device());
-  THAW_RUN_CPU(dy.device(), sum_to_channels, dy, db);
+  THAW_RUN(dy.device(), sum_to_channels, dy, db);
   return db;
 }
 

@@ -13,7 +13,7 @@ Tensor linear_forward(const Tensor& x, const Tensor& w, const Tensor& b) {
   if (b.defined()) detail::check_shape(b, {w.size(0)}, op, "b");
   detail::check_nonempty(x, op, "x");
   Tensor y = Tensor::empty({x.size(0), w.size(0)}, x.dtype(), x.device());
-  THAW_RUN_CPU(x.device(), linear_forward, x, w, b, y);
+  THAW_RUN(x.device(), linear_forward, x, w, b, y);
   return y;
 }
 
@@ -24,7 +24,7 @@ Tensor linear_backward_data(const Tensor& dy, const Tensor& w) {
   detail::check_same(dy, "dy", {{&w, "w"}}, op);
   THAW_CHECK(dy.size(1) == w.size(0), "{}: dy {} does not match w {}", op, dy.desc(), w.desc());
   Tensor dx = Tensor::empty({dy.size(0), w.size(1)}, dy.dtype(), dy.device());
-  THAW_RUN_CPU(dy.device(), linear_backward_data, dy, w, dx);
+  THAW_RUN(dy.device(), linear_backward_data, dy, w, dx);
   return dx;
 }
 
@@ -36,7 +36,7 @@ Tensor linear_backward_weight(const Tensor& dy, const Tensor& x) {
   THAW_CHECK(dy.size(0) == x.size(0), "{}: dy {} and x {} have different batch sizes", op, dy.desc(),
              x.desc());
   Tensor dw = Tensor::empty({dy.size(1), x.size(1)}, dy.dtype(), dy.device());
-  THAW_RUN_CPU(dy.device(), linear_backward_weight, dy, x, dw);
+  THAW_RUN(dy.device(), linear_backward_weight, dy, x, dw);
   return dw;
 }
 

@@ -33,7 +33,7 @@ SoftmaxXentForward softmax_xent_forward(const Tensor& logits, const Tensor& labe
   check_xent_inputs(logits, labels, class_weights, "softmax_xent_forward");
   SoftmaxXentForward out{Tensor::empty({}, logits.dtype(), logits.device()),
                          Tensor::empty(logits.shape(), logits.dtype(), logits.device())};
-  THAW_RUN_CPU(logits.device(), softmax_xent_forward, logits, labels, class_weights, out.loss, out.probs);
+  THAW_RUN(logits.device(), softmax_xent_forward, logits, labels, class_weights, out.loss, out.probs);
   return out;
 }
 
@@ -42,7 +42,7 @@ Tensor softmax_xent_backward(const Tensor& dloss, const Tensor& probs, const Ten
   check_xent_inputs(probs, labels, class_weights, "softmax_xent_backward");
   check_scalar_grad(dloss, probs, "softmax_xent_backward");
   Tensor dlogits = Tensor::empty(probs.shape(), probs.dtype(), probs.device());
-  THAW_RUN_CPU(probs.device(), softmax_xent_backward, dloss, probs, labels, class_weights, dlogits);
+  THAW_RUN(probs.device(), softmax_xent_backward, dloss, probs, labels, class_weights, dlogits);
   return dlogits;
 }
 
@@ -53,7 +53,7 @@ Tensor bce_logits_forward(const Tensor& logits, const Tensor& targets) {
   detail::check_shape(targets, logits.shape(), op, "targets");
   detail::check_same(logits, "logits", {{&targets, "targets"}}, op);
   Tensor loss = Tensor::empty({}, logits.dtype(), logits.device());
-  THAW_RUN_CPU(logits.device(), bce_logits_forward, logits, targets, loss);
+  THAW_RUN(logits.device(), bce_logits_forward, logits, targets, loss);
   return loss;
 }
 
@@ -65,7 +65,7 @@ Tensor bce_logits_backward(const Tensor& dloss, const Tensor& logits, const Tens
   detail::check_same(logits, "logits", {{&targets, "targets"}}, op);
   check_scalar_grad(dloss, logits, op);
   Tensor dlogits = Tensor::empty(logits.shape(), logits.dtype(), logits.device());
-  THAW_RUN_CPU(logits.device(), bce_logits_backward, dloss, logits, targets, dlogits);
+  THAW_RUN(logits.device(), bce_logits_backward, dloss, logits, targets, dlogits);
   return dlogits;
 }
 

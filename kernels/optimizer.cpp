@@ -46,7 +46,7 @@ void sgd_update_(const Tensor& param, const Tensor& grad, const Tensor& momentum
                h.momentum);
     check_update(op, param, grad, {{&momentum_buffer, "momentum_buffer"}});
   }
-  THAW_RUN_CPU(param.device(), sgd_update_, param, grad, momentum_buffer, h, first_step);
+  THAW_RUN(param.device(), sgd_update_, param, grad, momentum_buffer, h, first_step);
 }
 
 void adam_update_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
@@ -59,7 +59,7 @@ void adam_update_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg
   THAW_CHECK(std::isfinite(h.eps) && h.eps >= 0, "{}: eps must be finite and >= 0, got {}", op, h.eps);
   THAW_CHECK(step >= 1, "{}: step counts this update and starts at 1, got {}", op, step);
   check_update(op, param, grad, {{&exp_avg, "exp_avg"}, {&exp_avg_sq, "exp_avg_sq"}});
-  THAW_RUN_CPU(param.device(), adam_update_, param, grad, exp_avg, exp_avg_sq, h, step);
+  THAW_RUN(param.device(), adam_update_, param, grad, exp_avg, exp_avg_sq, h, step);
 }
 
 }  // namespace thaw::ops

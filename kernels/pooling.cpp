@@ -21,7 +21,7 @@ MaxPoolForward maxpool2d_forward(const Tensor& x, const Pool2dParams& p) {
   const Shape y_shape{x.size(0), x.size(1), hp / p.stride_h + 1, wp / p.stride_w + 1};
   MaxPoolForward out{Tensor::empty(y_shape, x.dtype(), x.device()),
                      Tensor::empty(y_shape, DType::Int32, x.device())};
-  THAW_RUN_CPU(x.device(), maxpool2d_forward, x, p, out.y, out.argmax);
+  THAW_RUN(x.device(), maxpool2d_forward, x, p, out.y, out.argmax);
   return out;
 }
 
@@ -34,7 +34,7 @@ Tensor maxpool2d_backward(const Tensor& dy, const Tensor& argmax, const Shape& x
   THAW_CHECK(x_shape.size() == 4 && x_shape[0] == dy.size(0) && x_shape[1] == dy.size(1),
              "{}: x shape {} does not match dy {}", op, shape_str(x_shape), dy.desc());
   Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
-  THAW_RUN_CPU(dy.device(), maxpool2d_backward, dy, argmax, dx);
+  THAW_RUN(dy.device(), maxpool2d_backward, dy, argmax, dx);
   return dx;
 }
 
@@ -42,7 +42,7 @@ Tensor global_avgpool_forward(const Tensor& x) {
   detail::check_float(x, "global_avgpool_forward", "x", 4);
   detail::check_nonempty(x, "global_avgpool_forward", "x");
   Tensor y = Tensor::empty({x.size(0), x.size(1), 1, 1}, x.dtype(), x.device());
-  THAW_RUN_CPU(x.device(), global_avgpool_forward, x, y);
+  THAW_RUN(x.device(), global_avgpool_forward, x, y);
   return y;
 }
 
@@ -53,7 +53,7 @@ Tensor global_avgpool_backward(const Tensor& dy, const Shape& x_shape) {
              shape_str(x_shape));
   detail::check_shape(dy, {x_shape[0], x_shape[1], 1, 1}, op, "dy");
   Tensor dx = Tensor::empty(x_shape, dy.dtype(), dy.device());
-  THAW_RUN_CPU(dy.device(), global_avgpool_backward, dy, dx);
+  THAW_RUN(dy.device(), global_avgpool_backward, dy, dx);
   return dx;
 }
 

@@ -1,6 +1,19 @@
-// CUDA against the CPU backend, for every op that has a CUDA twin so far, with integer-valued inputs where
-// that makes the comparison exact. Skips visibly without a CUDA build or device; fails (does not skip)
-// when a device is present and a result differs.
+// Every op of kernels/ops.h, forward and backward, on the CUDA backend against the CPU backend with the same
+// inputs. Tables: every conv shape of ResNet18 and ResNet50 at batch 2 plus edge cases (1x1, stride 2, odd
+// H/W, C=3, N=1, 5x5, asymmetric stride/padding), batch norm in train and eval mode, pooling, linear, the
+// losses, the reductions and the optimizer updates.
+//
+// Exact where exact is possible: with integers in [-8, 8] every product and partial sum of a convolution,
+// a GEMM, a max-pool or a sum is an integer below 2^24, so float32 gives the same bits in any summation order
+// and the comparison has zero tolerance. Ops that divide or take exponentials (batch norm, softmax, Adam)
+// are compared with tolerances a few float32 roundings wide.
+//
+// Device memory is poisoned (every new allocation filled with NaN bytes) so that an output element that a
+// kernel forgets to write cannot pass by accident. Skips visibly without a CUDA build or device; fails (does
+// not skip) when a device is present and a result differs.
+#include <algorithm>
+#include <cmath>
+
 #include "core/cuda_runtime.h"
 #include "core/rng.h"
 #include "kernels/ops.h"
@@ -11,7 +24,9 @@ using namespace thaw;
 
 namespace {
 
-// Integers in [-8, 8] as float32: sums and products of a few of them are exact in float32.
+const Device kGpu = Device::cuda();
+
+// Integers in [-8, 8] as float32: sums and products of a few thousand of them are exact in float32.
 Tensor integer_valued(const Shape& shape, uint64_t seed) {
   Generator gen(seed);
   std::vector<float> v(size_t(shape_numel(shape)));
@@ -20,45 +35,390 @@ Tensor integer_valued(const Shape& shape, uint64_t seed) {
   return Tensor::from_data<float>(shape, v);
 }
 
+Tensor normal(const Shape& shape, double mean, double std, uint64_t seed) {
+  Generator gen(seed);
+  return Tensor::normal(shape, mean, std, gen);
+}
+
+double max_abs(const Tensor& t) {
+  double m = 0;
+  for (float v : t.to(Device::cpu()).to_vector<float>())
+    m = std::max(m, double(std::abs(v)));
+  return m;
+}
+
 bool have_cuda_device() {
   return cuda_runtime::built_with_cuda() && cuda_runtime::device_count() > 0;
 }
 
-std::string skip_reason() {
-  return cuda_runtime::built_with_cuda() ? "no CUDA device: CUDA parity tests skipped"
-                                         : "built without CUDA: CUDA parity tests skipped";
-}
+// Skips the test case unless a device is present; poisons new device memory from here on.
+#define REQUIRE_CUDA_DEVICE()                                                                         \
+  do {                                                                                                \
+    if (!have_cuda_device())                                                                          \
+      THAW_SKIP((cuda_runtime::built_with_cuda() ? "no CUDA device: CUDA parity tests skipped"        \
+                                                 : "built without CUDA: CUDA parity tests skipped")); \
+    cuda_runtime::set_poison_allocations(true);                                                       \
+  } while (false)
+
+// Compares a CUDA result with the CPU one: |gpu - cpu| <= rtol |cpu| + atol_rel max|cpu|.
+#define REQUIRE_MATCHES_CPU(gpu, cpu, rtol, atol_rel) \
+  REQUIRE_ALLCLOSE((gpu), (cpu), (rtol), (atol_rel)*max_abs(cpu))
+
+// ---- convolution --------------------------------------------------------------------------------------
+
+struct ConvCase {
+  const char* name;
+  int64_t n, c, h, w;  // input
+  int64_t k, r, s;     // filters
+  int64_t stride_h, stride_w, pad_h, pad_w;
+  bool bias = false;
+};
+
+// ResNet18 / ResNet50 (torchvision v1.5: the bottleneck's stride sits on its 3x3) at batch 2, each distinct
+// shape once, then the edge cases.
+const ConvCase kConvCases[] = {
+    {"stem conv1 7x7/2 C=3", 2, 3, 224, 224, 64, 7, 7, 2, 2, 3, 3},
+    {"r18 layer1 3x3 64", 2, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1},
+    {"r18 layer2.0.conv1 3x3/2 64->128", 2, 64, 56, 56, 128, 3, 3, 2, 2, 1, 1},
+    {"r18 layer2 3x3 128", 2, 128, 28, 28, 128, 3, 3, 1, 1, 1, 1},
+    {"r18 layer2.0.downsample 1x1/2 64->128", 2, 64, 56, 56, 128, 1, 1, 2, 2, 0, 0},
+    {"r18 layer3.0.conv1 3x3/2 128->256", 2, 128, 28, 28, 256, 3, 3, 2, 2, 1, 1},
+    {"r18 layer3 3x3 256", 2, 256, 14, 14, 256, 3, 3, 1, 1, 1, 1},
+    {"r18 layer3.0.downsample 1x1/2 128->256", 2, 128, 28, 28, 256, 1, 1, 2, 2, 0, 0},
+    {"r18 layer4.0.conv1 3x3/2 256->512", 2, 256, 14, 14, 512, 3, 3, 2, 2, 1, 1},
+    {"r18 layer4 3x3 512", 2, 512, 7, 7, 512, 3, 3, 1, 1, 1, 1},
+    {"r18 layer4.0.downsample 1x1/2 256->512", 2, 256, 14, 14, 512, 1, 1, 2, 2, 0, 0},
+    {"r50 layer1.0.conv1 1x1 64->64", 2, 64, 56, 56, 64, 1, 1, 1, 1, 0, 0},
+    {"r50 layer1 conv3/downsample 1x1 64->256", 2, 64, 56, 56, 256, 1, 1, 1, 1, 0, 0},
+    {"r50 layer1.1.conv1 1x1 256->64", 2, 256, 56, 56, 64, 1, 1, 1, 1, 0, 0},
+    {"r50 layer2.0.conv1 1x1 256->128", 2, 256, 56, 56, 128, 1, 1, 1, 1, 0, 0},
+    {"r50 layer2.0.conv2 3x3/2 128", 2, 128, 56, 56, 128, 3, 3, 2, 2, 1, 1},
+    {"r50 layer2 conv3 1x1 128->512", 2, 128, 28, 28, 512, 1, 1, 1, 1, 0, 0},
+    {"r50 layer2.0.downsample 1x1/2 256->512", 2, 256, 56, 56, 512, 1, 1, 2, 2, 0, 0},
+    {"r50 layer2.1.conv1 1x1 512->128", 2, 512, 28, 28, 128, 1, 1, 1, 1, 0, 0},
+    {"r50 layer3.0.conv1 1x1 512->256", 2, 512, 28, 28, 256, 1, 1, 1, 1, 0, 0},
+    {"r50 layer3.0.conv2 3x3/2 256", 2, 256, 28, 28, 256, 3, 3, 2, 2, 1, 1},
+    {"r50 layer3 conv3 1x1 256->1024", 2, 256, 14, 14, 1024, 1, 1, 1, 1, 0, 0},
+    {"r50 layer3.0.downsample 1x1/2 512->1024", 2, 512, 28, 28, 1024, 1, 1, 2, 2, 0, 0},
+    {"r50 layer3.1.conv1 1x1 1024->256", 2, 1024, 14, 14, 256, 1, 1, 1, 1, 0, 0},
+    {"r50 layer4.0.conv1 1x1 1024->512", 2, 1024, 14, 14, 512, 1, 1, 1, 1, 0, 0},
+    {"r50 layer4.0.conv2 3x3/2 512", 2, 512, 14, 14, 512, 3, 3, 2, 2, 1, 1},
+    {"r50 layer4 conv3 1x1 512->2048", 2, 512, 7, 7, 2048, 1, 1, 1, 1, 0, 0},
+    {"r50 layer4.0.downsample 1x1/2 1024->2048", 2, 1024, 14, 14, 2048, 1, 1, 2, 2, 0, 0},
+    {"r50 layer4.1.conv1 1x1 2048->512", 2, 2048, 7, 7, 512, 1, 1, 1, 1, 0, 0},
+    // edge cases
+    {"N=1, odd 15x13, 3x3/2, bias", 1, 5, 15, 13, 7, 3, 3, 2, 2, 1, 1, true},
+    {"C=3, 5x5 pad 2, odd 11x9, bias", 3, 3, 11, 9, 4, 5, 5, 1, 1, 2, 2, true},
+    {"1x1x1x1 with bias", 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, true},
+    {"3x3 stride 3 no padding", 2, 6, 10, 10, 5, 3, 3, 3, 3, 0, 0},
+    {"7x7/2 pad 3 on odd 33x31, N=1", 1, 3, 33, 31, 8, 7, 7, 2, 2, 3, 3, true},
+    {"1x1/2 on odd 9x7", 2, 9, 9, 7, 11, 1, 1, 2, 2, 0, 0},
+    {"asymmetric 3x1, stride (2,1), pad (1,0)", 2, 4, 9, 6, 3, 3, 1, 2, 1, 1, 0, true},
+    {"kernel as large as the padded input", 2, 3, 4, 4, 2, 6, 6, 1, 1, 1, 1},
+    {"many filters, one pixel", 3, 17, 1, 1, 129, 1, 1, 1, 1, 0, 0, true},
+};
+
+// ---- batch norm ---------------------------------------------------------------------------------------
+
+struct BatchNormCase {
+  const char* name;
+  Shape shape;
+  double mean;  // of the input: a large one tests the variance's numerical stability
+  bool train;
+};
+
+const BatchNormCase kBatchNormCases[] = {
+    {"stem 2x64x112x112 train", {2, 64, 112, 112}, 0.5, true},
+    {"layer4 4x2048x7x7 train", {4, 2048, 7, 7}, -1, true},
+    {"odd 3x5x7x9 train", {3, 5, 7, 9}, 2, true},
+    {"2-D (N, C) 8x10 train", {8, 10}, 0, true},
+    {"large mean 1000, 2x8x33x33 train", {2, 8, 33, 33}, 1000, true},
+    {"two values per channel", {2, 3, 1, 1}, 0, true},
+    {"layer2 2x128x28x28 eval", {2, 128, 28, 28}, 0.3, false},
+    {"odd 1x7x5x3 eval", {1, 7, 5, 3}, 0, false},
+};
 
 }  // namespace
 
-TEST_CASE("CUDA: .to(device) round trip is exact") {
-  if (!have_cuda_device()) THAW_SKIP(skip_reason());
+TEST_CASE("CUDA: .to(device) round trip is exact", "[cuda]") {
+  REQUIRE_CUDA_DEVICE();
   const Tensor x = integer_valued({3, 5, 7}, 1);
-  const Tensor on_gpu = x.to(Device::cuda());
-  REQUIRE(on_gpu.device() == Device::cuda());
+  const Tensor on_gpu = x.to(kGpu);
+  REQUIRE(on_gpu.device() == kGpu);
   REQUIRE(on_gpu.to(Device::cpu()).to_vector<float>() == x.to_vector<float>());
-  REQUIRE(Tensor::zeros({4}, DType::Float32, Device::cuda()).to_vector<float>() ==
-          std::vector<float>(4, 0.0f));
+  REQUIRE(on_gpu.to(kGpu).to(Device::cpu()).to_vector<float>() == x.to_vector<float>());
+  REQUIRE(Tensor::zeros({4}, DType::Float32, kGpu).to_vector<float>() == std::vector<float>(4, 0.0f));
+  const Tensor labels = Tensor::from_data<int64_t>({3}, {0, 5, -2});
+  REQUIRE(labels.to(kGpu).to(Device::cpu()).to_vector<int64_t>() == labels.to_vector<int64_t>());
 }
 
-TEST_CASE("CUDA: elementwise ops and relu match the CPU backend exactly") {
-  if (!have_cuda_device()) THAW_SKIP(skip_reason());
-  const Device gpu = Device::cuda();
-  for (const Shape& shape : {Shape{1}, Shape{7}, Shape{2, 3, 17, 19}, Shape{64, 1000}}) {
+TEST_CASE("CUDA caching allocator: reuse by size class, memory stats, clear out-of-memory error", "[cuda]") {
+  REQUIRE_CUDA_DEVICE();
+  const cuda_runtime::MemoryStats before = cuda_runtime::memory_stats(0);
+  {
+    const Tensor a = Tensor::empty({1000}, DType::Float32, kGpu);  // 4000 bytes: the 4096-byte class
+    const cuda_runtime::MemoryStats held = cuda_runtime::memory_stats(0);
+    REQUIRE(held.in_use == before.in_use + 4096);
+    REQUIRE(held.peak_in_use >= held.in_use);
+    REQUIRE(held.reserved >= held.in_use);
+  }
+  REQUIRE(cuda_runtime::memory_stats(0).in_use == before.in_use);
+  {
+    const cuda_runtime::MemoryStats released = cuda_runtime::memory_stats(0);
+    const Tensor b = Tensor::empty({1020}, DType::Float32, kGpu);  // 4080 bytes: the same class, reused
+    const cuda_runtime::MemoryStats reused = cuda_runtime::memory_stats(0);
+    REQUIRE(reused.cache_hits == released.cache_hits + 1);
+    REQUIRE(reused.cuda_mallocs == released.cuda_mallocs);
+  }
+  // A large request is rounded to one of 8 classes per power of two: at most 12.5% more.
+  {
+    const size_t in_use = cuda_runtime::memory_stats(0).in_use;
+    const Tensor big = Tensor::empty({(int64_t(5) << 20) / 4 + 1}, DType::Float32, kGpu);  // 5 MiB + 4 B
+    const size_t grew = cuda_runtime::memory_stats(0).in_use - in_use;
+    REQUIRE(grew >= (size_t(5) << 20) + 4);
+    REQUIRE(grew <= size_t(5.0 * 1.125 * (1 << 20)) + 1);
+  }
+  REQUIRE_THROWS_WITH(Tensor::empty({int64_t(1) << 50}, DType::Float32, kGpu),
+                      ContainsSubstring("CUDA out of memory") && ContainsSubstring("lower the batch size"));
+  // The device is still usable after the failed allocation.
+  REQUIRE(Tensor::full({3}, 2.0, DType::Float32, kGpu).to_vector<float>() == std::vector<float>(3, 2.0f));
+}
+
+TEST_CASE("CUDA: elementwise ops, relu and the reductions match the CPU backend exactly", "[cuda]") {
+  REQUIRE_CUDA_DEVICE();
+  for (const Shape& shape : {Shape{1}, Shape{7}, Shape{2, 3, 17, 19}, Shape{64, 1000}, Shape{1000003}}) {
     INFO("shape " << shape_str(shape));
     const Tensor a = integer_valued(shape, 2), b = integer_valued(shape, 3);
-    const Tensor ga = a.to(gpu), gb = b.to(gpu);
+    const Tensor ga = a.to(kGpu), gb = b.to(kGpu);
     REQUIRE_ALLCLOSE(ops::add(ga, gb), ops::add(a, b), 0, 0);
     REQUIRE_ALLCLOSE(ops::mul(ga, gb), ops::mul(a, b), 0, 0);
     REQUIRE_ALLCLOSE(ops::scale(ga, -0.5), ops::scale(a, -0.5), 0, 0);
     REQUIRE_ALLCLOSE(ops::relu_forward(ga), ops::relu_forward(a), 0, 0);
     REQUIRE_ALLCLOSE(ops::relu_backward(gb, ops::relu_forward(ga)),
                      ops::relu_backward(b, ops::relu_forward(a)), 0, 0);
+    REQUIRE_ALLCLOSE(ops::sum(ga), ops::sum(a), 0, 0);
     const Tensor y = a.clone(), gy = ga.clone();
     ops::add_(y, b, 2.0);
     ops::add_(gy, gb, 2.0);
     REQUIRE_ALLCLOSE(gy, y, 0, 0);
     ops::fill_(gy, 3.25);
     REQUIRE_ALLCLOSE(gy, Tensor::full(shape, 3.25), 0, 0);
+  }
+  for (const Shape& shape : {Shape{64, 37}, Shape{1, 1}, Shape{2, 64, 56, 56}, Shape{3, 2048, 7, 7}}) {
+    INFO("sum_to_channels of " << shape_str(shape));
+    const Tensor dy = integer_valued(shape, 4);
+    REQUIRE_ALLCLOSE(ops::sum_to_channels(dy.to(kGpu)), ops::sum_to_channels(dy), 0, 0);
+  }
+}
+
+TEST_CASE("CUDA conv2d: forward, backward-data and backward-weight on every ResNet shape, exactly",
+          "[cuda]") {
+  REQUIRE_CUDA_DEVICE();
+  uint64_t seed = 100;
+  for (const ConvCase& c : kConvCases) {
+    DYNAMIC_SECTION(c.name) {
+      const ops::Conv2dParams p{c.stride_h, c.stride_w, c.pad_h, c.pad_w};
+      const Tensor x = integer_valued({c.n, c.c, c.h, c.w}, ++seed);
+      const Tensor w = integer_valued({c.k, c.c, c.r, c.s}, ++seed);
+      const Tensor b = c.bias ? integer_valued({c.k}, ++seed) : Tensor();
+      const Tensor y = ops::conv2d_forward(x, w, b, p);
+      const Tensor dy = integer_valued(y.shape(), ++seed);
+      const Tensor gx = x.to(kGpu), gw = w.to(kGpu), gdy = dy.to(kGpu);
+      REQUIRE_ALLCLOSE(ops::conv2d_forward(gx, gw, c.bias ? b.to(kGpu) : Tensor(), p), y, 0, 0);
+      REQUIRE_ALLCLOSE(ops::conv2d_backward_data(gdy, gw, x.shape(), p),
+                       ops::conv2d_backward_data(dy, w, x.shape(), p), 0, 0);
+      REQUIRE_ALLCLOSE(ops::conv2d_backward_weight(gdy, gx, w.shape(), p),
+                       ops::conv2d_backward_weight(dy, x, w.shape(), p), 0, 0);
+    }
+  }
+}
+
+TEST_CASE("CUDA batchnorm: train and eval forward, running statistics, backward", "[cuda]") {
+  REQUIRE_CUDA_DEVICE();
+  uint64_t seed = 300;
+  for (const BatchNormCase& c : kBatchNormCases) {
+    DYNAMIC_SECTION(c.name) {
+      const int64_t channels = c.shape[1];
+      const Tensor x = normal(c.shape, c.mean, 2.0, ++seed);
+      const Tensor gamma = normal({channels}, 1, 0.5, ++seed), beta = normal({channels}, 0, 0.5, ++seed);
+      const Tensor running_mean = normal({channels}, c.mean, 0.1, ++seed);
+      Generator gen(++seed);
+      const Tensor running_var = Tensor::uniform({channels}, 2.0, 6.0, gen);
+      const Tensor g_running_mean = running_mean.to(kGpu), g_running_var = running_var.to(kGpu);
+      const double momentum = 0.1, eps = 1e-5;
+
+      const auto cpu =
+          ops::batchnorm_forward(x, gamma, beta, running_mean, running_var, c.train, momentum, eps);
+      const auto gpu = ops::batchnorm_forward(x.to(kGpu), gamma.to(kGpu), beta.to(kGpu), g_running_mean,
+                                              g_running_var, c.train, momentum, eps);
+      REQUIRE_MATCHES_CPU(gpu.y, cpu.y, 1e-4, 1e-5);
+      REQUIRE_MATCHES_CPU(gpu.mean, cpu.mean, 1e-5, 1e-6);
+      REQUIRE_MATCHES_CPU(gpu.invstd, cpu.invstd, 1e-4, 0);
+      REQUIRE_MATCHES_CPU(g_running_mean, running_mean, 1e-5, 1e-6);
+      REQUIRE_MATCHES_CPU(g_running_var, running_var, 1e-4, 0);
+
+      const Tensor dy = normal(c.shape, 0, 1, ++seed);
+      for (const bool need_dx : {true, false}) {
+        INFO("need_dx " << need_dx);
+        const auto back = ops::batchnorm_backward(dy, x, gamma, cpu.mean, cpu.invstd, c.train, need_dx);
+        const auto gback = ops::batchnorm_backward(dy.to(kGpu), x.to(kGpu), gamma.to(kGpu), gpu.mean,
+                                                   gpu.invstd, c.train, need_dx);
+        REQUIRE_MATCHES_CPU(gback.dbeta, back.dbeta, 1e-4, 1e-5);
+        REQUIRE_MATCHES_CPU(gback.dgamma, back.dgamma, 1e-4, 1e-5);
+        REQUIRE(gback.dx.defined() == need_dx);
+        // dx = gamma invstd (dy - dbeta / M - xhat dgamma / M) cancels: with M = 2 it is exactly 0 in exact
+        // arithmetic. So its error is measured against the size of the terms, gamma invstd dy.
+        const double term_scale = max_abs(gamma) * max_abs(cpu.invstd) * max_abs(dy);
+        if (need_dx) REQUIRE_ALLCLOSE(gback.dx, back.dx, 1e-3, 1e-5 * term_scale);
+      }
+    }
+  }
+}
+
+TEST_CASE("CUDA pooling: max-pool with ties and argmax, global average pool, exactly", "[cuda]") {
+  REQUIRE_CUDA_DEVICE();
+  struct MaxPoolCase {
+    const char* name;
+    Shape x;
+    ops::Pool2dParams p;
+  };
+  const MaxPoolCase cases[] = {
+      {"ResNet stem 3x3/2 pad 1", {2, 64, 112, 112}, {3, 3, 2, 2, 1, 1}},
+      {"3x3/2 pad 1 on odd 7x9", {1, 3, 7, 9}, {3, 3, 2, 2, 1, 1}},
+      {"2x2/2 no padding", {2, 4, 8, 8}, {2, 2, 2, 2, 0, 0}},
+      {"3x3/1 pad 1 (every input in 9 windows)", {2, 3, 5, 6}, {3, 3, 1, 1, 1, 1}},
+      {"asymmetric 3x2 stride (1,2)", {1, 2, 6, 7}, {3, 2, 1, 2, 1, 0}},
+  };
+  uint64_t seed = 500;
+  for (const MaxPoolCase& c : cases) {
+    DYNAMIC_SECTION(c.name) {
+      const Tensor x = integer_valued(c.x, ++seed);  // 17 values: many ties, which go to the first
+      const auto cpu = ops::maxpool2d_forward(x, c.p);
+      const auto gpu = ops::maxpool2d_forward(x.to(kGpu), c.p);
+      REQUIRE_ALLCLOSE(gpu.y, cpu.y, 0, 0);
+      REQUIRE(gpu.argmax.to(Device::cpu()).to_vector<int32_t>() == cpu.argmax.to_vector<int32_t>());
+      const Tensor dy = integer_valued(cpu.y.shape(), ++seed);
+      REQUIRE_ALLCLOSE(ops::maxpool2d_backward(dy.to(kGpu), gpu.argmax, c.x),
+                       ops::maxpool2d_backward(dy, cpu.argmax, c.x), 0, 0);
+    }
+  }
+  for (const Shape& shape :
+       {Shape{2, 512, 7, 7}, Shape{2, 2048, 7, 7}, Shape{3, 5, 1, 1}, Shape{1, 3, 5, 3}}) {
+    INFO("global average pool of " << shape_str(shape));
+    const Tensor x = integer_valued(shape, ++seed);
+    REQUIRE_MATCHES_CPU(ops::global_avgpool_forward(x.to(kGpu)), ops::global_avgpool_forward(x), 1e-6, 0);
+    const Tensor dy = integer_valued({shape[0], shape[1], 1, 1}, ++seed);
+    REQUIRE_MATCHES_CPU(ops::global_avgpool_backward(dy.to(kGpu), shape),
+                        ops::global_avgpool_backward(dy, shape), 1e-6, 0);
+  }
+}
+
+TEST_CASE("CUDA linear (cuBLAS): forward and both backwards, exactly", "[cuda]") {
+  REQUIRE_CUDA_DEVICE();
+  struct LinearCase {
+    int64_t n, in, out;
+    bool bias;
+  };
+  uint64_t seed = 700;
+  for (const LinearCase& c : {LinearCase{64, 512, 37, true}, LinearCase{2, 2048, 1000, true},
+                              LinearCase{3, 5, 1, false}, LinearCase{1, 1, 1, true}}) {
+    INFO("linear " << c.n << "x" << c.in << " -> " << c.out);
+    const Tensor x = integer_valued({c.n, c.in}, ++seed), w = integer_valued({c.out, c.in}, ++seed);
+    const Tensor b = c.bias ? integer_valued({c.out}, ++seed) : Tensor();
+    const Tensor dy = integer_valued({c.n, c.out}, ++seed);
+    REQUIRE_ALLCLOSE(ops::linear_forward(x.to(kGpu), w.to(kGpu), c.bias ? b.to(kGpu) : Tensor()),
+                     ops::linear_forward(x, w, b), 0, 0);
+    REQUIRE_ALLCLOSE(ops::linear_backward_data(dy.to(kGpu), w.to(kGpu)), ops::linear_backward_data(dy, w), 0,
+                     0);
+    REQUIRE_ALLCLOSE(ops::linear_backward_weight(dy.to(kGpu), x.to(kGpu)), ops::linear_backward_weight(dy, x),
+                     0, 0);
+  }
+}
+
+TEST_CASE("CUDA losses: softmax cross-entropy (class weights) and BCE with logits", "[cuda]") {
+  REQUIRE_CUDA_DEVICE();
+  struct XentCase {
+    int64_t n, classes;
+    bool weighted;
+  };
+  uint64_t seed = 900;
+  for (const XentCase& c : {XentCase{64, 37, false}, XentCase{64, 37, true}, XentCase{3, 1000, true},
+                            XentCase{1, 2, false}, XentCase{300, 5, true}}) {
+    INFO("softmax cross-entropy " << c.n << "x" << c.classes << (c.weighted ? " weighted" : ""));
+    const Tensor logits = normal({c.n, c.classes}, 0, 4, ++seed);
+    Generator gen(++seed);
+    std::vector<int64_t> y(size_t(c.n));
+    for (int64_t& label : y)
+      label = gen.next_int(0, c.classes);
+    const Tensor labels = Tensor::from_data<int64_t>({c.n}, y);
+    const Tensor weights = c.weighted ? Tensor::uniform({c.classes}, 0.2, 3.0, gen) : Tensor();
+    const Tensor gweights = c.weighted ? weights.to(kGpu) : Tensor();
+    const auto cpu = ops::softmax_xent_forward(logits, labels, weights);
+    const auto gpu = ops::softmax_xent_forward(logits.to(kGpu), labels.to(kGpu), gweights);
+    REQUIRE_MATCHES_CPU(gpu.loss, cpu.loss, 1e-5, 0);
+    REQUIRE_MATCHES_CPU(gpu.probs, cpu.probs, 1e-5, 1e-7);
+    const Tensor dloss = Tensor::full({}, 0.75);
+    REQUIRE_MATCHES_CPU(ops::softmax_xent_backward(dloss.to(kGpu), gpu.probs, labels.to(kGpu), gweights),
+                        ops::softmax_xent_backward(dloss, cpu.probs, labels, weights), 1e-5, 1e-6);
+  }
+  for (const Shape& shape : {Shape{64, 1}, Shape{5}, Shape{1000, 3}}) {
+    INFO("BCE with logits " << shape_str(shape));
+    const Tensor logits = normal(shape, 0, 5, ++seed);
+    Generator gen(++seed);
+    std::vector<float> t(size_t(shape_numel(shape)));
+    for (float& v : t)
+      v = float(gen.next_int(0, 2));
+    const Tensor targets = Tensor::from_data<float>(shape, t);
+    REQUIRE_MATCHES_CPU(ops::bce_logits_forward(logits.to(kGpu), targets.to(kGpu)),
+                        ops::bce_logits_forward(logits, targets), 1e-5, 0);
+    const Tensor dloss = Tensor::full({}, 1.5);
+    REQUIRE_MATCHES_CPU(ops::bce_logits_backward(dloss.to(kGpu), logits.to(kGpu), targets.to(kGpu)),
+                        ops::bce_logits_backward(dloss, logits, targets), 1e-5, 1e-7);
+  }
+}
+
+TEST_CASE("CUDA optimizer updates: SGD (momentum, Nesterov, weight decay), Adam, AdamW over 4 steps",
+          "[cuda]") {
+  REQUIRE_CUDA_DEVICE();
+  const Shape shape{3, 5, 7, 11};
+  uint64_t seed = 1100;
+  const Tensor param0 = normal(shape, 0, 1, ++seed);
+  std::vector<Tensor> grads;
+  for (int step = 0; step < 4; ++step)
+    grads.push_back(normal(shape, 0, 0.1, ++seed));
+
+  struct SgdCase {
+    const char* name;
+    ops::SgdHyper h;
+  };
+  for (const SgdCase& c :
+       {SgdCase{"plain", {0.1, 0, 0, 0, false}}, SgdCase{"momentum", {0.1, 0.9, 0, 0, false}},
+        SgdCase{"momentum dampening wd", {0.05, 0.9, 0.1, 1e-2, false}},
+        SgdCase{"nesterov wd", {0.01, 0.9, 0, 5e-4, true}}}) {
+    INFO("SGD " << c.name);
+    const Tensor p = param0.clone(), gp = param0.to(kGpu);
+    const Tensor buf = c.h.momentum > 0 ? Tensor::zeros(shape) : Tensor();
+    const Tensor gbuf = c.h.momentum > 0 ? Tensor::zeros(shape, DType::Float32, kGpu) : Tensor();
+    for (size_t k = 0; k < grads.size(); ++k) {
+      ops::sgd_update_(p, grads[k], buf, c.h, k == 0);
+      ops::sgd_update_(gp, grads[k].to(kGpu), gbuf, c.h, k == 0);
+    }
+    REQUIRE_MATCHES_CPU(gp, p, 1e-6, 1e-7);
+    if (buf.defined()) REQUIRE_MATCHES_CPU(gbuf, buf, 1e-6, 1e-7);
+  }
+  for (const bool decoupled : {false, true}) {
+    INFO((decoupled ? "AdamW" : "Adam"));
+    const ops::AdamHyper h{1e-3, 0.9, 0.999, 1e-8, 1e-2, decoupled};
+    const Tensor p = param0.clone(), gp = param0.to(kGpu);
+    const Tensor m = Tensor::zeros(shape), v = Tensor::zeros(shape);
+    const Tensor gm = Tensor::zeros(shape, DType::Float32, kGpu),
+                 gv = Tensor::zeros(shape, DType::Float32, kGpu);
+    for (size_t k = 0; k < grads.size(); ++k) {
+      ops::adam_update_(p, grads[k], m, v, h, int64_t(k) + 1);
+      ops::adam_update_(gp, grads[k].to(kGpu), gm, gv, h, int64_t(k) + 1);
+    }
+    REQUIRE_MATCHES_CPU(gp, p, 1e-6, 1e-7);
+    REQUIRE_MATCHES_CPU(gm, m, 1e-5, 1e-7);
+    REQUIRE_MATCHES_CPU(gv, v, 1e-5, 1e-7);
   }
 }

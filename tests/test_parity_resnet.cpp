@@ -11,16 +11,27 @@
 // element. Cases with a float64 reference are therefore compared with it, allowing max(1e-4, 2x PyTorch's own
 // largest float32 error) of each tensor's largest element: thaw must be as accurate as PyTorch, not equal to
 // its rounding (the two round on different tensors: different summation orders). After K steps, frozen
-// parameters must be bit-for-bit unchanged and the update of each trainable one (params - initial) must agree
-// to 1e-3 of its largest element (1e-2 with batch statistics in every layer); a wrong optimizer formula
-// changes updates by O(1) (tests/test_optim.cpp checks the formulas themselves to float32 rounding).
+// parameters must be bit-for-bit unchanged, and the update of each trainable one (params - initial) is judged
+// the same way: with a float64 trajectory (make_golden.py runs the K steps again in double: /params64) it is
+// compared with the float64 update, allowing max(update_tolerance, 2x PyTorch's own largest float32 update
+// error over the model) of each tensor's largest float64 update; without one, with PyTorch's float32 update
+// to update_tolerance (1e-3, or 1e-2 with batch statistics in every layer). In train mode on a tiny batch the
+// trajectory amplifies the float32 rounding of the stored parameters (PyTorch's own float32 updates of
+// ResNet18 after 5 steps are 0.8-4.4% of the largest update off float64, mostly in layer3/layer4), so two
+// correct float32 implementations can part by more than a fixed tolerance; PyTorch's own departure from
+// float64 sets the margin. A wrong optimizer formula changes updates by O(1) (tests/test_optim.cpp checks
+// the formulas themselves to float32 rounding).
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include "apps/parity.h"
+#include "core/cuda_runtime.h"
 #include "core/hdf5_file.h"
 #include "kernels/ops.h"
 #include "tests/support/allclose.h"
@@ -35,7 +46,8 @@ struct ParityCase {
   const char* name;
   const char* golden_args;  // make_golden.py options
   // Allowed |update difference| / max|update| after K steps: 1e-3; 1e-2 where BatchNorm runs on batch
-  // statistics over all layers (measured 2.4e-3: rounding differences grow along the trajectory).
+  // statistics over all layers (measured 2.4e-3: rounding differences grow along the trajectory). With a
+  // float64 trajectory this is the floor of the allowance, raised to 2x PyTorch's own float32 error.
   double update_tolerance = 1e-3;
   // Leave out of the update comparison the elements whose first gradient is at float32 noise level (Adam).
   bool skip_noise_level = false;
@@ -58,6 +70,10 @@ struct ParityCase {
 // first gradient against the float64 reference instead.
 const ParityCase kCases[] = {
     {"r18_eval_all", "--arch resnet18 --mode eval --steps 0 --float64-reference"},
+    // Every layer trainable on batch statistics: the most chaotic trajectory. PyTorch's own float32 updates
+    // after 5 steps part from float64 by 0.8% of the largest update (torch 1.13 on the CPU) to 4.4% (torch
+    // 2.11); measured on an H200, thaw's CUDA updates are 0.84% off float64. The allowance follows PyTorch's
+    // own error (compare_parameters), with 1e-2 as its floor.
     {"r18_train_all_sgd_nesterov",
      "--arch resnet18 --mode train --optimizer sgd --nesterov 1 --lr 1e-4 --steps 5 --float64-reference",
      1e-2},
@@ -149,42 +165,73 @@ Worst compare_gradients(const H5File& got, const H5File& ref) {
   return worst;
 }
 
-// Parameters after K steps: frozen ones exactly as loaded; trainable ones by their update (params - initial),
-// to `tolerance` of the largest update. Elements whose first gradient is within 10x the float32 noise of that
-// tensor (the largest |thaw - torch| of its first gradient) are left out: Adam moves them by about lr with
-// the sign rounding gave them (see the table's comment). They are counted; they must stay a minority.
-double compare_parameters(const H5File& got, const H5File& ref, const H5File& in, Worst& grads,
-                          const ParityCase& c) {
-  const double tolerance = c.update_tolerance;
-  double worst = 0;
+std::vector<double> doubles(const Tensor& t) {
+  return t.to(DType::Float64).to_vector<double>();
+}
+
+struct UpdateErrors {
+  double thaw = 0;  // max over trainable tensors of |thaw update - reference update| / max|reference update|
+  double torch_own = 0;  // the same for PyTorch's float32 update against its float64 one (with /params64)
+  bool have64 = false;   // the reference was the float64 trajectory
+};
+
+// Parameters after K steps: frozen ones exactly as loaded; trainable ones by their update (params - initial,
+// computed in double). With /params64 the reference is the float64 update and each tensor is allowed
+// max(tolerance, 2 x the largest relative error of PyTorch's own float32 updates over the model) x
+// max|float64 update|, as compare_gradients does; without it, PyTorch's float32 update to `tolerance`.
+// Elements whose first gradient is within 10x the float32 noise of that tensor (the largest |thaw - torch| of
+// its first gradient) are left out of both (skip_noise_level): Adam moves them by about lr with the sign
+// rounding gave them (see the table's comment). They are counted; they must stay a minority.
+UpdateErrors compare_parameters(const H5File& got, const H5File& ref, const H5File& in, Worst& grads,
+                                const ParityCase& c) {
+  UpdateErrors worst;
   int64_t noisy = 0, total = 0;
   const std::vector<std::string> names = ref.datasets("params");
   REQUIRE(names == got.datasets("params"));
+  worst.have64 = ref.has("params64");
+  if (worst.have64) REQUIRE(names == ref.datasets("params64"));
+  struct Update {
+    std::string name;
+    Shape shape;
+    std::vector<double> got, ref32, ref64;  // params - initial, masked
+  };
+  std::vector<Update> updates;
   for (const std::string& name : names) {
-    const Tensor initial = in.read("weights/" + name), g = got.read("params/" + name),
-                 r = ref.read("params/" + name);
+    const Tensor initial = in.read("weights/" + name), g = got.read("params/" + name);
     auto noise = grads.noise.find(name);
     if (noise == grads.noise.end()) {
       REQUIRE_ALLCLOSE(g, initial, 0, 0);  // frozen: bit-for-bit unchanged
       continue;
     }
-    std::vector<float> keep(size_t(initial.numel()));
-    const std::vector<float> first_grad = ref.read("grads/" + name).to_vector<float>();
-    for (size_t i = 0; i < keep.size(); ++i)
-      keep[i] = !c.skip_noise_level || std::abs(first_grad[i]) > 10 * noise->second ? 1.0f : 0.0f;
-    for (float k : keep)
-      noisy += k == 0;
-    total += int64_t(keep.size());
-    const Tensor mask = Tensor::from_data<float>(initial.shape(), keep);
-    const Tensor update_got = ops::mul(ops::add(g, ops::scale(initial, -1)), mask);
-    const Tensor update_ref = ops::mul(ops::add(r, ops::scale(initial, -1)), mask);
+    const std::vector<double> init = doubles(initial), first_grad = doubles(ref.read("grads/" + name));
+    Update u{name, initial.shape(), doubles(g), doubles(ref.read("params/" + name)), {}};
+    if (worst.have64) u.ref64 = doubles(ref.read("params64/" + name));
+    for (size_t i = 0; i < init.size(); ++i) {
+      const bool keep = !c.skip_noise_level || std::abs(first_grad[i]) > 10 * noise->second;
+      noisy += !keep;
+      for (std::vector<double>* v : {&u.got, &u.ref32, &u.ref64})
+        if (!v->empty()) (*v)[i] = keep ? (*v)[i] - init[i] : 0.0;
+    }
+    total += int64_t(init.size());
+    updates.push_back(std::move(u));
+  }
+  const auto tensor = [](const Update& u, const std::vector<double>& v) {
+    return Tensor::from_data<double>(u.shape, v);
+  };
+  if (worst.have64)
+    for (const Update& u : updates)
+      worst.torch_own = std::max(worst.torch_own, relative_error(tensor(u, u.ref32), tensor(u, u.ref64)));
+  const double allowance = std::max(c.update_tolerance, 2 * worst.torch_own);
+  for (const Update& u : updates) {
+    const Tensor update_got = tensor(u, u.got), update_ref = tensor(u, worst.have64 ? u.ref64 : u.ref32);
     const double scale = max_abs(update_ref);
     const auto report =
-        test::allclose(update_got, update_ref, tolerance, tolerance * scale + 1e-9, "update of " + name);
+        test::allclose(update_got, update_ref, c.update_tolerance, allowance * scale + 1e-9,
+                       "update of " + u.name + (worst.have64 ? " (against float64)" : " (against float32)"));
     INFO(report.message);
     CHECK(report.ok);
     grads.ok = grads.ok && report.ok;
-    if (scale > 0) worst = std::max(worst, report.max_abs_error / scale);
+    if (scale > 0) worst.thaw = std::max(worst.thaw, report.max_abs_error / scale);
   }
   INFO(noisy << " of " << total << " trainable elements have a first gradient within float32 noise");
   CHECK(noisy <= total / 4);
@@ -207,18 +254,19 @@ double compare_buffers(const H5File& got, const H5File& ref, Worst& status) {
   return worst;
 }
 
-void run_case(const ParityCase& c) {
+void run_case(const ParityCase& c, Device device) {
   const fs::path dir = fs::path(THAW_GOLDEN_DIR) / "parity";
   fs::create_directories(dir);
   const std::string stem = (dir / c.name).string();
-  const std::string in = stem + ".in.h5", expected = stem + ".expected.h5", out = stem + ".thaw.h5";
+  const std::string in = stem + ".in.h5", expected = stem + ".expected.h5",
+                    out = stem + ".thaw-" + (device.is_cpu() ? "cpu" : "cuda") + ".h5";
   const std::string command = std::string(THAW_TORCH_PYTHON) + " " + THAW_SOURCE_DIR +
                               "/weights_tools/make_golden.py --in-file " + in + " --expected " + expected +
                               " " + c.golden_args + " > " + stem + ".log 2>&1";
   INFO("golden: " << command);
   REQUIRE(std::system(command.c_str()) == 0);
 
-  apps::run_parity(in, out, Device::cpu());
+  apps::run_parity(in, out, device);
   {
     const H5File got = H5File::open(out), ref = H5File::open(expected), input = H5File::open(in);
     // The first forward: against float64 when there is a reference, allowing 2x PyTorch's own float32 error.
@@ -232,11 +280,14 @@ void run_case(const ParityCase& c) {
                      std::max(1e-4, 2 * (have64 ? relative_error(ref.read("loss"), loss_ref) : 0)), 1e-7);
     REQUIRE_ALLCLOSE(got.read("losses"), ref.read("losses"), 1e-4, 1e-6);
     Worst grads = compare_gradients(got, ref);
-    const double params = compare_parameters(got, ref, input, grads, c);
+    const UpdateErrors updates = compare_parameters(got, ref, input, grads, c);
+    std::ostringstream update_line;
+    update_line << updates.thaw;
+    if (updates.have64) update_line << " (torch float32 vs float64: " << updates.torch_own << ")";
     const double buffers = compare_buffers(got, ref, grads);
-    WARN(c.name << ": worst |thaw - torch| / max|torch|: gradients " << grads.thaw
-                << " (torch float32 vs float64: " << grads.torch_own << "), parameter updates " << params
-                << ", running stats " << buffers << "; logits "
+    WARN(c.name << " on " << device.str() << ": worst |thaw - torch| / max|torch|: gradients " << grads.thaw
+                << " (torch float32 vs float64: " << grads.torch_own << "), parameter updates "
+                << update_line.str() << ", running stats " << buffers << "; logits "
                 << relative_error(got.read("logits"), logits_ref));
     // The files are large (up to ~400 MB for ResNet50): keep them only when something failed.
     if (!grads.ok) return;
@@ -250,7 +301,19 @@ void run_case(const ParityCase& c) {
 TEST_CASE("ResNet parity with PyTorch: logits, loss, every gradient, K-step trajectories, running stats") {
   for (const ParityCase& c : kCases) {
     DYNAMIC_SECTION(c.name) {
-      run_case(c);
+      run_case(c, Device::cpu());
+    }
+  }
+}
+
+// The same table, the same tolerances, on the CUDA backend (every op on the GPU, cuDNN nowhere).
+TEST_CASE("ResNet parity with PyTorch on CUDA: the same table and tolerances", "[cuda]") {
+  if (!cuda_runtime::built_with_cuda() || cuda_runtime::device_count() == 0)
+    THAW_SKIP((cuda_runtime::built_with_cuda() ? "no CUDA device: CUDA ResNet parity skipped"
+                                               : "built without CUDA: CUDA ResNet parity skipped"));
+  for (const ParityCase& c : kCases) {
+    DYNAMIC_SECTION(c.name) {
+      run_case(c, Device::cuda());
     }
   }
 }

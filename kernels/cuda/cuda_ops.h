@@ -1,20 +1,70 @@
 // The CUDA backend: twins of kernels/cpu/cpu_ops.h with the same names and parameters. Plain C++ header
-// (no CUDA types) so that kernels/<op>.cpp can dispatch to it. float32 only.
-// Present so far: the elementwise ops and relu; the other ops' kernels come with the CUDA backend issue,
-// and until then kernels/<op>.cpp rejects CUDA tensors for them with a clear error (THAW_RUN_CPU).
+// (no CUDA types) so that kernels/<op>.cpp can dispatch to it. float32 only (float64 stays on the CPU, for
+// gradient checks). Arguments are already checked by kernels/<op>.cpp; outputs are allocated by the caller
+// on the same device and fully overwritten here. Everything runs on one stream, the default stream
+// (launch.h: stream()), so work is ordered and freed memory may be reused at once; every launch is checked,
+// naming the op.
+//
+// One op per file: kernels/cuda/<op>.cu holds the __global__ kernels, their launchers and these entries.
 #pragma once
 
 #include "core/tensor.h"
+#include "kernels/ops.h"
 
 namespace thaw::cuda {
 
+// elementwise.cu
 void add(const Tensor& a, const Tensor& b, const Tensor& y);
 void add_(const Tensor& y, const Tensor& x, double alpha);
 void mul(const Tensor& a, const Tensor& b, const Tensor& y);
 void scale(const Tensor& x, double alpha, const Tensor& y);
 void fill_(const Tensor& y, double value);
+// reduce.cu
+void sum(const Tensor& x, const Tensor& y);
+void sum_to_channels(const Tensor& dy, const Tensor& db);
 
+// conv2d_forward.cu, conv2d_backward_data.cu, conv2d_backward_weight.cu (tiled implicit GEMM)
+void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const ops::Conv2dParams& p,
+                    const Tensor& y);
+void conv2d_backward_data(const Tensor& dy, const Tensor& w, const ops::Conv2dParams& p, const Tensor& dx);
+void conv2d_backward_weight(const Tensor& dy, const Tensor& x, const ops::Conv2dParams& p, const Tensor& dw);
+
+// batchnorm.cu
+void batchnorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
+                       const Tensor& running_var, bool use_batch_stats, double momentum, double eps,
+                       const Tensor& y, const Tensor& mean, const Tensor& invstd);
+void batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
+                        const Tensor& invstd, bool used_batch_stats, const Tensor& dx /* may be undefined */,
+                        const Tensor& dgamma, const Tensor& dbeta);
+
+// relu.cu
 void relu_forward(const Tensor& x, const Tensor& y);
 void relu_backward(const Tensor& dy, const Tensor& y, const Tensor& dx);
+
+// maxpool2d.cu, global_avgpool.cu
+void maxpool2d_forward(const Tensor& x, const ops::Pool2dParams& p, const Tensor& y, const Tensor& argmax);
+void maxpool2d_backward(const Tensor& dy, const Tensor& argmax, const Tensor& dx);
+void global_avgpool_forward(const Tensor& x, const Tensor& y);
+void global_avgpool_backward(const Tensor& dy, const Tensor& dx);
+
+// linear.cu (cuBLAS SGEMM)
+void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y);
+void linear_backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx);
+void linear_backward_weight(const Tensor& dy, const Tensor& x, const Tensor& dw);
+
+// softmax_xent.cu, bce_logits.cu
+void softmax_xent_forward(const Tensor& logits, const Tensor& labels, const Tensor& class_weights,
+                          const Tensor& loss, const Tensor& probs);
+void softmax_xent_backward(const Tensor& dloss, const Tensor& probs, const Tensor& labels,
+                           const Tensor& class_weights, const Tensor& dlogits);
+void bce_logits_forward(const Tensor& logits, const Tensor& targets, const Tensor& loss);
+void bce_logits_backward(const Tensor& dloss, const Tensor& logits, const Tensor& targets,
+                         const Tensor& dlogits);
+
+// optimizer.cu: fused elementwise updates (frozen parameters never reach them: optim/ skips them)
+void sgd_update_(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer,
+                 const ops::SgdHyper& h, bool first_step);
+void adam_update_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
+                  const ops::AdamHyper& h, int64_t step);
 
 }  // namespace thaw::cuda

@@ -42,35 +42,35 @@ __global__ void fill_kernel(float* y, float value, int64_t n) {
 void add(const Tensor& a, const Tensor& b, const Tensor& y) {
   const int64_t n = y.numel();
   if (n == 0) return;
-  add_kernel<<<blocks_for(n), kThreadsPerBlock>>>(a.data<float>(), b.data<float>(), y.data<float>(), n);
+  add_kernel<<<blocks_for(n), kThreadsPerBlock, 0, stream()>>>(a.data<float>(), b.data<float>(), y.data<float>(), n);
   check_launch("add");
 }
 
 void add_(const Tensor& y, const Tensor& x, double alpha) {
   const int64_t n = y.numel();
   if (n == 0) return;
-  axpy_kernel<<<blocks_for(n), kThreadsPerBlock>>>(y.data<float>(), x.data<float>(), float(alpha), n);
+  axpy_kernel<<<blocks_for(n), kThreadsPerBlock, 0, stream()>>>(y.data<float>(), x.data<float>(), float(alpha), n);
   check_launch("add_");
 }
 
 void mul(const Tensor& a, const Tensor& b, const Tensor& y) {
   const int64_t n = y.numel();
   if (n == 0) return;
-  mul_kernel<<<blocks_for(n), kThreadsPerBlock>>>(a.data<float>(), b.data<float>(), y.data<float>(), n);
+  mul_kernel<<<blocks_for(n), kThreadsPerBlock, 0, stream()>>>(a.data<float>(), b.data<float>(), y.data<float>(), n);
   check_launch("mul");
 }
 
 void scale(const Tensor& x, double alpha, const Tensor& y) {
   const int64_t n = y.numel();
   if (n == 0) return;
-  scale_kernel<<<blocks_for(n), kThreadsPerBlock>>>(x.data<float>(), float(alpha), y.data<float>(), n);
+  scale_kernel<<<blocks_for(n), kThreadsPerBlock, 0, stream()>>>(x.data<float>(), float(alpha), y.data<float>(), n);
   check_launch("scale");
 }
 
 void fill_(const Tensor& y, double value) {
   const int64_t n = y.numel();
   if (n == 0) return;
-  fill_kernel<<<blocks_for(n), kThreadsPerBlock>>>(y.data<float>(), float(value), n);
+  fill_kernel<<<blocks_for(n), kThreadsPerBlock, 0, stream()>>>(y.data<float>(), float(value), n);
   check_launch("fill_");
 }
 

@@ -23,14 +23,14 @@ __global__ void relu_backward_kernel(const float* dy, const float* y, float* dx,
 void relu_forward(const Tensor& x, const Tensor& y) {
   const int64_t n = x.numel();
   if (n == 0) return;
-  relu_forward_kernel<<<blocks_for(n), kThreadsPerBlock>>>(x.data<float>(), y.data<float>(), n);
+  relu_forward_kernel<<<blocks_for(n), kThreadsPerBlock, 0, stream()>>>(x.data<float>(), y.data<float>(), n);
   check_launch("relu_forward");
 }
 
 void relu_backward(const Tensor& dy, const Tensor& y, const Tensor& dx) {
   const int64_t n = dy.numel();
   if (n == 0) return;
-  relu_backward_kernel<<<blocks_for(n), kThreadsPerBlock>>>(dy.data<float>(), y.data<float>(),
+  relu_backward_kernel<<<blocks_for(n), kThreadsPerBlock, 0, stream()>>>(dy.data<float>(), y.data<float>(),
                                                             dx.data<float>(), n);
   check_launch("relu_backward");
 }

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# The one command for the lent GPU machine (the `device` tool; DESIGN.md "CUDA", ../shared/device-notes.md):
+# builds thaw with CUDA there, runs every GPU test, runs the op tests again under compute-sanitizer memcheck,
+# runs the ResNet speed benchmark beside PyTorch, and prints a summary table last. Logs go to $OUT (the
+# device tool brings that folder back), or to gpu-check-logs/ when OUT is unset.
+#
+# The machine lacks stb and toml++, and has no network: carry Debian's packages. Here, once:
+#   mkdir -p .deps && (cd .deps && apt-get download libstb-dev libstb0 libtomlplusplus-dev)
+# (.deps/ is in .gitignore), then through the device tool:
+#   run(command="scripts/gpu-check.sh", carry=[".deps"], timeout_s=540)
+# Stages: THAW_GPU_STAGES="build tests bench conv parity memcheck" (default: all, in that order). Each stage has a
+# time limit so that the summary prints inside the device call; each summary line is also printed as soon as
+# it is known, so a call cut short still shows how far it got.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+out=${OUT:-gpu-check-logs}
+mkdir -p "$out"
+stages=${THAW_GPU_STAGES:-build tests bench conv parity memcheck}
+build=build-gpu
+jobs=$(nproc)
+summary=()
+started=$(date +%s)
+
+note() {
+  summary+=("$(printf '%-34s %s' "$1" "$2")")
+  echo "[gpu-check] ${summary[-1]}"
+}
+has_stage() { [[ " $stages " == *" $1 "* ]]; }
+elapsed() { echo "$(($(date +%s) - $1)) s"; }
+
+# Header-only packages carried as .deb files, unpacked beside the system (never into /).
+deps=/tmp/thaw-deps
+if compgen -G ".deps/*.deb" >/dev/null; then
+  for f in .deps/*.deb; do dpkg -x "$f" "$deps"; done
+fi
+
+note "GPU" "$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -1)"
+
+if has_stage build; then
+  t0=$(date +%s)
+  python=$(command -v python3)
+  if cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DTHAW_CUDA=ON -DCMAKE_PREFIX_PATH="$deps/usr" \
+      -DTHAW_TORCH_PYTHON="$python" >"$out/build.log" 2>&1 &&
+    timeout 240 cmake --build "$build" -j"$jobs" --target thaw_cli test_cuda_parity test_parity_resnet \
+      test_data_loader test_tensor >>"$out/build.log" 2>&1; then
+    note "build (CUDA, sm_90)" "ok in $(elapsed "$t0")"
+  else
+    note "build (CUDA, sm_90)" "FAILED in $(elapsed "$t0"): see build.log"
+    tail -40 "$out/build.log"
+    stages=""
+  fi
+fi
+
+# Runs one Catch2 binary with a filter and a time limit; records pass/fail and the assertion counts.
+run_tests() {
+  local label=$1 limit=$2 log=$3
+  shift 3
+  local t0 status
+  t0=$(date +%s)
+  timeout "$limit" "$@" >>"$log" 2>&1
+  status=$?
+  local counts
+  counts=$(grep -E "^(All tests passed|test cases:)" "$log" | tail -1)
+  if [ $status -eq 0 ]; then
+    note "$label" "passed in $(elapsed "$t0"): $counts"
+  elif [ $status -eq 124 ]; then
+    note "$label" "TIMED OUT after ${limit} s: $counts"
+  else
+    note "$label" "FAILED (exit $status) in $(elapsed "$t0"): $counts"
+  fi
+}
+
+if has_stage tests; then
+  log="$out/tests.log"
+  : >"$log"
+  run_tests "CUDA op parity (test_cuda_parity)" 120 "$log" "$build/tests/test_cuda_parity" "[cuda]"
+  run_tests "loader batches on CUDA" 30 "$log" "$build/tests/test_data_loader" \
+    "loader: batches on a CUDA device equal the CPU's"
+  run_tests "tensor tests (CUDA copies)" 30 "$log" "$build/tests/test_tensor"
+fi
+
+if has_stage bench; then
+  t0=$(date +%s)
+  if PYTHONUNBUFFERED=1 timeout 200 python3 bench/resnet_gpu.py --thaw "$build/thaw" \
+      --json-out /tmp/thaw-bench.json >"$out/bench.log" 2>&1; then
+    note "ResNet bench (bench/resnet_gpu.py)" "ok in $(elapsed "$t0")"
+  else
+    note "ResNet bench (bench/resnet_gpu.py)" "FAILED or timed out in $(elapsed "$t0"): see bench.log"
+  fi
+
+if has_stage conv; then
+  t0=$(date +%s)
+  if PYTHONUNBUFFERED=1 timeout 150 python3 bench/conv2d_gpu.py --thaw "$build/thaw" --repeat 5 \
+      --json-out "$out/conv.json" --table-out "$out/conv-table.txt" >"$out/conv.log" 2>&1; then
+    note "conv bench (bench/conv2d_gpu.py)" "ok in $(elapsed "$t0")"
+  else
+    note "conv bench (bench/conv2d_gpu.py)" "FAILED or timed out in $(elapsed "$t0"): see conv.log"
+  fi
+fi
+
+if has_stage parity; then
+  log="$out/parity.log"
+  : >"$log"
+  run_tests "ResNet parity on CUDA (14 cases)" 270 "$log" "$build/tests/test_parity_resnet" "[cuda]"
+  # Catch2 wraps the WARN lines: join each message back into one line.
+  awk '/warning:$/ {getline; line=$0; while ((getline nxt) > 0 && nxt ~ /^  /) line = line " " nxt; print line}' \
+    "$log" | grep "on cuda:0: worst" | sed 's/^ *//; s/  */ /g' >/tmp/thaw-parity-cuda.txt
+fi
+
+if has_stage memcheck; then
+  log="$out/memcheck.log"
+  : >"$log"
+  sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  # --report-api-errors no: the allocator test provokes an out-of-memory cudaMalloc on purpose.
+  run_tests "memcheck: CUDA op parity" 180 "$log" "$sanitizer" --tool memcheck --report-api-errors no \
+    --error-exitcode 3 "$build/tests/test_cuda_parity" "[cuda]"
+  note "memcheck" "$(grep -E 'ERROR SUMMARY' "$log" | tail -1 | sed 's/^=* *//')"
+fi
+
+fi
+
+for log in "$out/tests.log" "$out/parity.log" "$out/memcheck.log"; do
+  if [ -f "$log" ] && grep -q "FAILED:" "$log"; then
+    echo "---- first failures in $(basename "$log") ----"
+    grep -B3 -A14 "FAILED:" "$log" | cut -c1-200 | head -90
+  fi
+done
+echo
+echo "==== thaw gpu-check ($(elapsed "$started") in all) ===="
+printf '%s\n' "${summary[@]}"
+if [ -s /tmp/thaw-parity-cuda.txt ]; then
+  echo "---- ResNet parity on CUDA: worst |thaw - torch| / max|torch| ----"
+  sed 's/ worst |thaw - torch| \/ max|torch|://' /tmp/thaw-parity-cuda.txt
+fi
+if [ -s "$out/conv.log" ]; then
+  echo "---- bench/conv2d_gpu.py (per-shape table: conv-table.txt) ----"
+  cat "$out/conv.log"
+fi
+if [ -s "$out/bench.log" ]; then
+  echo "---- bench/resnet_gpu.py ----"
+  cat "$out/bench.log"
+fi
