@@ -15,8 +15,9 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
+
+from torch_reference import import_torch
 
 TILES = ("128x128", "64x128", "64x64")
 PASSES = ("forward", "backward_data", "backward_weight")
@@ -78,12 +79,7 @@ def main():
     parser.add_argument("--json-out")
     parser.add_argument("--table-out", help="write the per-shape table here (the totals always print)")
     args = parser.parse_args()
-    try:
-        import torch
-    except ImportError:
-        sys.exit("PyTorch not found: run this with a python3 that has torch with CUDA")
-    if not torch.cuda.is_available():
-        sys.exit("PyTorch sees no CUDA device: this benchmark needs a GPU")
+    torch = import_torch(need_cuda=True)
 
     chosen = thaw_rows(args.thaw, args.batch, args.repeat, None)
     forced = {tile: thaw_rows(args.thaw, args.batch, args.repeat, tile) for tile in TILES}

@@ -15,12 +15,12 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 
+from torch_reference import import_torch, resnet_step
+
 MODES = ("inference", "train-head", "train-l3")
-TRAINABLE = {"train-head": ("fc",), "train-l3": ("layer3", "layer4", "fc")}
 
 
 def torch_step_time(arch, mode, batch, size, threads, repeat):
@@ -32,24 +32,7 @@ def torch_step_time(arch, mode, batch, size, threads, repeat):
     model = getattr(torchvision.models, arch)(num_classes=1000)
     x = torch.randn(batch, 3, size, size)
     y = torch.randint(1000, (batch,))
-    if mode == "inference":
-        model.eval()
-
-        def step():
-            with torch.no_grad():
-                model(x)
-    else:
-        model.train()
-        for name, p in model.named_parameters():
-            p.requires_grad_(name.split(".")[0] in TRAINABLE[mode])
-        opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-3, momentum=0.9,
-                              nesterov=True)
-        loss_fn = torch.nn.CrossEntropyLoss()
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            loss_fn(model(x), y).backward()
-            opt.step()
+    step = resnet_step(model, mode, x, y)
     step()  # warm-up
     times = []
     for _ in range(repeat):
@@ -80,10 +63,7 @@ def main():
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    try:
-        import torch
-    except ImportError:
-        sys.exit("PyTorch not found: run this with /usr/bin/python3 after scripts/install-deps.sh")
+    torch = import_torch()
 
     print(f"ResNet on the CPU, batch {args.batch}, {args.size}x{args.size}, {args.threads} threads, median of "
           f"{args.repeat} steps (PyTorch {torch.__version__})")

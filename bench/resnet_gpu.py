@@ -20,12 +20,12 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 
+from torch_reference import import_torch, resnet_step
+
 MODES = ("inference", "train-head", "train-l3", "train-full")
-TRAINABLE = {"train-head": ("fc",), "train-l3": ("layer3", "layer4", "fc"), "train-full": None}
 MiB = 1 << 20
 
 
@@ -41,25 +41,7 @@ def torch_run(arch, mode, batch, size, repeat):
     model = getattr(torchvision.models, arch)(num_classes=1000).to(device)
     x = torch.randn(batch, 3, size, size, device=device)
     y = torch.randint(1000, (batch,), device=device)
-    if mode == "inference":
-        model.eval()
-
-        def step():
-            with torch.no_grad():
-                model(x)
-    else:
-        model.train()
-        keep = TRAINABLE[mode]
-        for name, p in model.named_parameters():
-            p.requires_grad_(keep is None or name.split(".")[0] in keep)
-        opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-3, momentum=0.9,
-                              nesterov=True)
-        loss_fn = torch.nn.CrossEntropyLoss()
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            loss_fn(model(x), y).backward()
-            opt.step()
+    step = resnet_step(model, mode, x, y)
     for _ in range(3):  # warm-up: cuDNN's algorithm search, the caching allocator
         step()
     torch.cuda.synchronize()
@@ -95,12 +77,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--json-out", help="also write every row as JSON to this file")
     args = parser.parse_args()
-    try:
-        import torch
-    except ImportError:
-        sys.exit("PyTorch not found: run this with a python3 that has torch with CUDA")
-    if not torch.cuda.is_available():
-        sys.exit("PyTorch sees no CUDA device: this benchmark needs a GPU")
+    torch = import_torch(need_cuda=True)
 
     print(f"ResNet on {torch.cuda.get_device_name()}, batch {args.batch}, {args.size}x{args.size}, float32, "
           f"median of {args.repeat} steps. PyTorch {torch.__version__} eager, cuDNN benchmark, TF32 "

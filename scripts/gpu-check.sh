@@ -35,7 +35,7 @@ if compgen -G ".deps/*.deb" >/dev/null; then
   for f in .deps/*.deb; do dpkg -x "$f" "$deps"; done
 fi
 
-note "GPU" "$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -1)"
+note "GPU" "$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1 || true)"
 
 if has_stage build; then
   t0=$(date +%s)
@@ -80,23 +80,27 @@ if has_stage tests; then
   run_tests "tensor tests (CUDA copies)" 30 "$log" "$build/tests/test_tensor"
 fi
 
-if has_stage bench; then
+# Runs one benchmark script with a time limit, its output in $out/LOG; records ok or failed.
+run_bench() {
+  local label=$1 limit=$2 log=$3
+  shift 3
+  local t0
   t0=$(date +%s)
-  if PYTHONUNBUFFERED=1 timeout 200 python3 bench/resnet_gpu.py --thaw "$build/thaw" \
-      --json-out /tmp/thaw-bench.json >"$out/bench.log" 2>&1; then
-    note "ResNet bench (bench/resnet_gpu.py)" "ok in $(elapsed "$t0")"
+  if PYTHONUNBUFFERED=1 timeout "$limit" python3 "$@" >"$out/$log" 2>&1; then
+    note "$label" "ok in $(elapsed "$t0")"
   else
-    note "ResNet bench (bench/resnet_gpu.py)" "FAILED or timed out in $(elapsed "$t0"): see bench.log"
+    note "$label" "FAILED or timed out in $(elapsed "$t0"): see $log"
   fi
+}
+
+if has_stage bench; then
+  run_bench "ResNet bench (bench/resnet_gpu.py)" 200 bench.log bench/resnet_gpu.py --thaw "$build/thaw" \
+    --json-out /tmp/thaw-bench.json
+fi
 
 if has_stage conv; then
-  t0=$(date +%s)
-  if PYTHONUNBUFFERED=1 timeout 150 python3 bench/conv2d_gpu.py --thaw "$build/thaw" --repeat 5 \
-      --json-out "$out/conv.json" --table-out "$out/conv-table.txt" >"$out/conv.log" 2>&1; then
-    note "conv bench (bench/conv2d_gpu.py)" "ok in $(elapsed "$t0")"
-  else
-    note "conv bench (bench/conv2d_gpu.py)" "FAILED or timed out in $(elapsed "$t0"): see conv.log"
-  fi
+  run_bench "conv bench (bench/conv2d_gpu.py)" 150 conv.log bench/conv2d_gpu.py --thaw "$build/thaw" \
+    --repeat 5 --json-out "$out/conv.json" --table-out "$out/conv-table.txt"
 fi
 
 if has_stage parity; then
@@ -116,8 +120,6 @@ if has_stage memcheck; then
   run_tests "memcheck: CUDA op parity" 180 "$log" "$sanitizer" --tool memcheck --report-api-errors no \
     --error-exitcode 3 "$build/tests/test_cuda_parity" "[cuda]"
   note "memcheck" "$(grep -E 'ERROR SUMMARY' "$log" | tail -1 | sed 's/^=* *//')"
-fi
-
 fi
 
 for log in "$out/tests.log" "$out/parity.log" "$out/memcheck.log"; do

@@ -157,17 +157,9 @@ void conv2d_backward_data(const Tensor& dy, const Tensor& w, const ops::Conv2dPa
   const ProblemKey key{1,      args.n, args.c,        args.h,        args.w_,    args.k,
                        args.r, args.s, args.stride_h, args.stride_w, args.pad_h, args.pad_w};
   launch_fastest_tile(key, args.c, args.cols, [&](TileShape shape) {
-    switch (shape) {
-      case TileShape::k128x128:
-        launch_backward_data<128, 128>(args);
-        break;
-      case TileShape::k64x128:
-        launch_backward_data<64, 128>(args);
-        break;
-      case TileShape::k64x64:
-        launch_backward_data<64, 64>(args);
-        break;
-    }
+    with_tile(shape, [&](auto bm, auto bn) {
+      launch_backward_data<decltype(bm)::value, decltype(bn)::value>(args);
+    });
   });
 }
 

@@ -240,17 +240,10 @@ void conv2d_backward_weight(const Tensor& dy, const Tensor& x, const ops::Conv2d
   static const int occupancy[3] = {blocks_per_sm(conv2d_backward_weight_kernel<128, 128>),
                                    blocks_per_sm(conv2d_backward_weight_kernel<64, 128>),
                                    blocks_per_sm(conv2d_backward_weight_kernel<64, 64>)};
-  switch (choose_tile(args.k, args.cols, /*whole_blocks=*/false).shape) {
-    case TileShape::k128x128:
-      launch_backward_weight<128, 128>(args, occupancy[0], dw);
-      break;
-    case TileShape::k64x128:
-      launch_backward_weight<64, 128>(args, occupancy[1], dw);
-      break;
-    case TileShape::k64x64:
-      launch_backward_weight<64, 64>(args, occupancy[2], dw);
-      break;
-  }
+  const TileShape shape = choose_tile(args.k, args.cols, /*whole_blocks=*/false).shape;
+  with_tile(shape, [&](auto bm, auto bn) {
+    launch_backward_weight<decltype(bm)::value, decltype(bn)::value>(args, occupancy[int(shape)], dw);
+  });
 }
 
 }  // namespace thaw::cuda

@@ -123,17 +123,8 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const ops
   const ProblemKey key{0,      args.n, args.c,        args.h,        args.w_,    args.k,
                        args.r, args.s, args.stride_h, args.stride_w, args.pad_h, args.pad_w};
   launch_fastest_tile(key, args.k, args.cols, [&](TileShape shape) {
-    switch (shape) {
-      case TileShape::k128x128:
-        launch_forward<128, 128>(args);
-        break;
-      case TileShape::k64x128:
-        launch_forward<64, 128>(args);
-        break;
-      case TileShape::k64x64:
-        launch_forward<64, 64>(args);
-        break;
-    }
+    with_tile(shape,
+              [&](auto bm, auto bn) { launch_forward<decltype(bm)::value, decltype(bn)::value>(args); });
   });
 }
 

@@ -23,6 +23,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <type_traits>
 
 #include "kernels/cuda/launch.h"
 
@@ -238,6 +239,25 @@ __device__ __forceinline__ void store_nchw(const float (&acc)[Tile<BM, BN>::kTM]
 
 // The block tiles the launchers choose from.
 enum class TileShape { k128x128, k64x128, k64x64 };
+
+// Calls f(std::integral_constant<int, BM>{}, std::integral_constant<int, BN>{}) with the block tile of
+// shape, so that one generic lambda instantiates a pass for every tile (the launchers read the tile back as
+// decltype(bm)::value).
+template <class F>
+void with_tile(TileShape shape, F&& f) {
+  using std::integral_constant;
+  switch (shape) {
+    case TileShape::k128x128:
+      f(integral_constant<int, 128>{}, integral_constant<int, 128>{});
+      break;
+    case TileShape::k64x128:
+      f(integral_constant<int, 64>{}, integral_constant<int, 128>{});
+      break;
+    case TileShape::k64x64:
+      f(integral_constant<int, 64>{}, integral_constant<int, 64>{});
+      break;
+  }
+}
 
 struct TileChoice {
   TileShape shape;
