@@ -10,5 +10,9 @@ void add_bench_command(CLI::App& app);
 void add_weights_command(CLI::App& app);
 void add_parity_command(CLI::App& app);
 void add_data_command(CLI::App& app);  // apps/data.cpp: `thaw data check`, `thaw data download`
+void add_predict_command(CLI::App& app);  // apps/predict.cpp (apps/predict.h)
+void add_plots_command(CLI::App& app);    // apps/plots.cpp (apps/plots.h)
+void add_train_command(CLI::App& app);    // apps/train.cpp (the run: apps/trainer.h)
+void add_eval_command(CLI::App& app);     // apps/eval.cpp
 
 }  // namespace thaw::apps

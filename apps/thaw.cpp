@@ -17,6 +17,10 @@ int main(int argc, char** argv) {
   thaw::apps::add_weights_command(app);
   thaw::apps::add_parity_command(app);
   thaw::apps::add_data_command(app);
+  thaw::apps::add_predict_command(app);
+  thaw::apps::add_plots_command(app);
+  thaw::apps::add_train_command(app);
+  thaw::apps::add_eval_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

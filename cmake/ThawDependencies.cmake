@@ -68,3 +68,9 @@ thaw_require(nlohmann_json_FOUND "nlohmann-json" nlohmann-json3-dev)
 find_path(STB_INCLUDE_DIR stb/stb_image.h)
 thaw_require(STB_INCLUDE_DIR "stb_image" libstb-dev)
 target_include_directories(thaw_deps_private SYSTEM INTERFACE ${STB_INCLUDE_DIR})
+
+# toml++ (header-only; the train command's config files). Debian/Ubuntu: /usr/include/toml++.
+find_path(TOMLPP_INCLUDE_DIR toml++/toml.h)
+thaw_require(TOMLPP_INCLUDE_DIR "toml++" libtomlplusplus-dev)
+add_library(thaw_tomlplusplus INTERFACE)
+target_include_directories(thaw_tomlplusplus SYSTEM INTERFACE ${TOMLPP_INCLUDE_DIR})

@@ -102,7 +102,9 @@ WeightsFile load_weights(ResNet& model, const std::string& path, const LoadOptio
   return file;
 }
 
-void save_weights(const ResNet& model, const std::string& path, const std::string& source) {
+void save_weights(const ResNet& model, const std::string& path, const std::string& source,
+                  const std::map<std::string, std::string>& extra_strings,
+                  const std::map<std::string, int64_t>& extra_ints) {
   H5File file = H5File::create(path);
   for (const auto& [name, t] : model.state_dict())
     file.write(name, t);
@@ -110,6 +112,8 @@ void save_weights(const ResNet& model, const std::string& path, const std::strin
   file.set_attr("arch", std::string(arch_name(model.arch())));
   file.set_attr("num_classes", model.num_classes());
   file.set_attr("source", source);
+  for (const auto& [attr, value] : extra_strings) file.set_attr(attr, value);
+  for (const auto& [attr, value] : extra_ints) file.set_attr(attr, value);
   file.commit();
 }
 

@@ -42,7 +42,10 @@ void assign_weights(ResNet& model, const std::map<std::string, Tensor>& tensors,
 // Loads path into model (on whatever device the model is). Returns what was read (without tensors).
 WeightsFile load_weights(ResNet& model, const std::string& path, const LoadOptions& options = {});
 
-// Writes the model's state dict atomically (temporary file, then rename).
-void save_weights(const ResNet& model, const std::string& path, const std::string& source);
+// Writes the model's state dict atomically (temporary file, then rename). extra_*: more root attributes
+// (e.g. the train command's task, image_size, class_names).
+void save_weights(const ResNet& model, const std::string& path, const std::string& source,
+                  const std::map<std::string, std::string>& extra_strings = {},
+                  const std::map<std::string, int64_t>& extra_ints = {});
 
 }  // namespace thaw::models

@@ -1,0 +1,46 @@
+// A run's plots, written without Python: loss.svg and accuracy.svg (train and val per epoch), confusion.svg
+// (the test set's confusion matrix as a heatmap) and index.html that shows them with the run's summary.
+// Inputs: RUN_DIR/metrics.csv and RUN_DIR/summary.json as `thaw train` writes them
+// (docs/predict-and-plots.md). `thaw plots RUN_DIR` regenerates them. apps/plots.cpp.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace thaw::apps {
+
+// One row of metrics.csv. Columns by header name, in any order; these are required, others are ignored:
+// epoch, train_loss, train_acc, val_loss, val_acc. "nan" is accepted (the point is left out of the plot).
+struct EpochMetrics {
+  int64_t epoch = 0;
+  double train_loss = 0, train_acc = 0, val_loss = 0, val_acc = 0;
+};
+
+// Strict: a missing file, a missing column, a row with the wrong number of fields or a field that is not a
+// number throws thaw::Error "path:line: column N (name): ...". At least one row.
+std::vector<EpochMetrics> read_metrics_csv(const std::string& path);
+
+// summary.json: test_accuracy, test_loss (numbers), class_names (strings), per_class_accuracy (one number
+// per class), confusion (C x C counts, rows = true class, columns = predicted class).
+struct RunSummary {
+  double test_accuracy = 0, test_loss = 0;
+  std::vector<std::string> class_names;
+  std::vector<double> per_class_accuracy;
+  std::vector<std::vector<int64_t>> confusion;
+};
+
+// Throws thaw::Error naming the file (and the line for a JSON syntax error) on a missing key, a wrong type
+// or inconsistent sizes.
+RunSummary read_run_summary(const std::string& path);
+
+// Reads run_dir/metrics.csv and run_dir/summary.json and writes loss.svg, accuracy.svg, confusion.svg and
+// index.html into run_dir, each atomically (a temporary file renamed into place).
+void write_run_plots(const std::string& run_dir);
+
+// The pieces, for tests and other callers: each returns the whole document.
+std::string loss_svg(const std::vector<EpochMetrics>& metrics);
+std::string accuracy_svg(const std::vector<EpochMetrics>& metrics);
+std::string confusion_svg(const RunSummary& summary);
+
+}  // namespace thaw::apps

@@ -1,0 +1,268 @@
+// thaw train / eval end to end at small scale on pets-mini (64x64, a few dozen images, ResNet18 from random
+// init): the outputs are written and well-formed, a resumed run equals an uninterrupted one bit for bit, a
+// NaN loss stops the run with the checkpoint intact, config and run-directory errors name what is wrong.
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "apps/checkpoint.h"
+#include "apps/train_config.h"
+#include "apps/trainer.h"
+#include "core/error.h"
+#include "core/hdf5_file.h"
+#include "models/weights.h"
+#include "support/catch.h"
+#include "support/scratch.h"
+
+namespace fs = std::filesystem;
+using namespace thaw;
+using namespace thaw::apps;
+
+namespace {
+
+// 48 images per split, 3 steps of 16 per epoch, layer4 + fc train (BN in train mode: running stats change).
+TrainConfig small_config(const fs::path& runs_dir, const std::string& name, Overrides extra = {}) {
+  Overrides o = {{"name", name},
+                 {"runs_dir", runs_dir.string()},
+                 {"data", test::pets_mini_dir().string()},
+                 {"weights", "none"},
+                 {"image_size", "64"},
+                 {"batch_size", "16"},
+                 {"epochs", "2"},
+                 {"limit", "48"},
+                 {"threads", "2"},
+                 {"layers", "2"},
+                 {"lr", "0.01"}};
+  o.insert(o.end(), extra.begin(), extra.end());
+  return load_train_config("", o);
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::vector<std::vector<std::string>> read_csv(const fs::path& path) {
+  std::vector<std::vector<std::string>> rows;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    std::vector<std::string> fields;
+    std::stringstream ls(line);
+    for (std::string f; std::getline(ls, f, ',');)
+      fields.push_back(f);
+    rows.push_back(fields);
+  }
+  return rows;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+void require_same_weights(const fs::path& a, const fs::path& b) {
+  const auto wa = models::read_weights(a.string()), wb = models::read_weights(b.string());
+  REQUIRE(wa.tensors.size() == wb.tensors.size());
+  for (const auto& [name, t] : wa.tensors) {
+    INFO(name);
+    REQUIRE(wb.tensors.count(name));
+    CHECK(t.to_vector<float>() == wb.tensors.at(name).to_vector<float>());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("train: 2 epochs on pets-mini write well-formed metrics, summary, config and weights") {
+  if (!test::have_pets_mini()) THAW_SKIP("pets-mini not found at " << test::pets_mini_dir());
+  test::TempDir tmp;
+  const TrainConfig config = small_config(tmp.path, "small");
+  REQUIRE(run_training(config, false, {.quiet = true}) == TrainStatus::Completed);
+  const fs::path run = tmp.path / "small";
+
+  const auto rows = read_csv(run / "metrics.csv");
+  REQUIRE(rows.size() == 3);
+  CHECK(rows[0] == std::vector<std::string>{"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr",
+                                            "data_s", "compute_s", "images_per_s"});
+  for (size_t r = 1; r < rows.size(); ++r) {
+    REQUIRE(rows[r].size() == 9);
+    CHECK(std::stoi(rows[r][0]) == int(r));
+    for (const auto& f : rows[r])
+      CHECK(std::isfinite(std::stod(f)));
+    CHECK(std::stod(rows[r][1]) > 0);
+    CHECK(std::stod(rows[r][2]) >= 0);
+    CHECK(std::stod(rows[r][2]) <= 1);
+    CHECK(std::stod(rows[r][4]) <= 1);
+    CHECK(std::stod(rows[r][5]) == 0.01);
+    CHECK(std::stod(rows[r][8]) > 0);
+  }
+
+  const auto summary = nlohmann::json::parse(read_text(run / "summary.json"));
+  const double acc = summary.at("test_accuracy").get<double>();
+  CHECK(acc >= 0);
+  CHECK(acc <= 1);
+  CHECK(std::isfinite(summary.at("test_loss").get<double>()));
+  REQUIRE(summary.at("class_names").size() == 37);
+  CHECK(summary.at("class_names")[0] == "Abyssinian");
+  REQUIRE(summary.at("per_class_accuracy").size() == 37);
+  REQUIRE(summary.at("confusion").size() == 37);
+  int64_t total = 0, correct = 0;
+  for (size_t i = 0; i < 37; ++i) {
+    REQUIRE(summary["confusion"][i].size() == 37);
+    for (size_t j = 0; j < 37; ++j)
+      total += summary["confusion"][i][j].get<int64_t>();
+    correct += summary["confusion"][i][i].get<int64_t>();
+  }
+  CHECK(total == 48);
+  CHECK(correct == std::lround(acc * 48));
+  CHECK(summary.at("history").size() == 2);
+
+  const H5File weights = H5File::open((run / "weights.h5").string());
+  CHECK(weights.attr_string("arch") == "resnet18");
+  CHECK(weights.attr_int("num_classes") == 37);
+  CHECK(weights.attr_string("task") == "breeds");
+  CHECK(weights.attr_int("image_size") == 64);
+  const std::string names = weights.attr_string("class_names");
+  CHECK(std::count(names.begin(), names.end(), '\n') == 36);
+  CHECK(names.rfind("Abyssinian\namerican_bulldog\n", 0) == 0);
+
+  // The saved config is complete: it reads back to the same config.
+  CHECK(train_config_diff(train_config_from_toml(read_text(run / "config.toml")), config).empty());
+  CHECK(fs::exists(run / "checkpoint.h5"));
+  // The plots of the run, one polyline per series (train, val) in each curve.
+  for (const char* plot : {"loss.svg", "accuracy.svg"}) {
+    const std::string svg = read_text(run / plot);
+    INFO(plot);
+    CHECK(svg.find("<svg") != std::string::npos);
+    size_t polylines = 0;
+    for (size_t at = svg.find("<polyline"); at != std::string::npos; at = svg.find("<polyline", at + 1))
+      ++polylines;
+    CHECK(polylines == 2);
+  }
+  CHECK(read_text(run / "index.html").find("confusion.svg") != std::string::npos);
+  // A second run under the same name without --resume is refused.
+  CHECK_THAT(error_of([&] { run_training(config, false, {.quiet = true}); }), ContainsSubstring("--resume"));
+}
+
+TEST_CASE("train: interrupted mid-epoch and resumed equals an uninterrupted run bit for bit") {
+  if (!test::have_pets_mini()) THAW_SKIP("pets-mini not found at " << test::pets_mini_dir());
+  test::TempDir tmp;
+  const TrainConfig whole = small_config(tmp.path, "whole");
+  REQUIRE(run_training(whole, false, {.quiet = true}) == TrainStatus::Completed);
+
+  const TrainConfig split = small_config(tmp.path, "split");
+  // Ctrl-C during step 2 of epoch 1: the step finishes, a checkpoint is written, the run returns.
+  REQUIRE(run_training(split, false, {.interrupt_at_step = 2, .quiet = true}) == TrainStatus::Interrupted);
+  const CheckpointState saved = load_checkpoint((tmp.path / "split").string(), nullptr, nullptr);
+  CHECK(saved.epoch == 0);
+  CHECK(saved.step == 2);
+  CHECK_FALSE(fs::exists(tmp.path / "split" / "weights.h5"));
+  REQUIRE(run_training(split, true, {.quiet = true}) == TrainStatus::Completed);
+
+  require_same_weights(tmp.path / "whole" / "weights.h5", tmp.path / "split" / "weights.h5");
+  const auto a = read_csv(tmp.path / "whole" / "metrics.csv"),
+             b = read_csv(tmp.path / "split" / "metrics.csv");
+  REQUIRE(a.size() == b.size());
+  for (size_t r = 0; r < a.size(); ++r)
+    for (size_t c = 0; c < 6; ++c)
+      CHECK(a[r][c] == b[r][c]);  // epoch .. lr (not the times)
+  const auto sa = nlohmann::json::parse(read_text(tmp.path / "whole" / "summary.json"));
+  const auto sb = nlohmann::json::parse(read_text(tmp.path / "split" / "summary.json"));
+  CHECK(sa["test_accuracy"] == sb["test_accuracy"]);
+  CHECK(sa["test_loss"] == sb["test_loss"]);
+  CHECK(sa["confusion"] == sb["confusion"]);
+
+  // Resuming with a changed key (other than epochs/threads) is refused, naming it.
+  const TrainConfig changed = small_config(tmp.path, "split", {{"lr", "0.1"}});
+  CHECK_THAT(error_of([&] { run_training(changed, true, {.quiet = true}); }),
+             ContainsSubstring("lr: 0.01 -> 0.1"));
+}
+
+TEST_CASE("train: a NaN loss stops the run naming epoch and step, and keeps the last good checkpoint") {
+  if (!test::have_pets_mini()) THAW_SKIP("pets-mini not found at " << test::pets_mini_dir());
+  test::TempDir tmp;
+  const TrainConfig config = small_config(tmp.path, "nan");
+  // Step 5 = epoch 2, step 2 (3 steps per epoch).
+  const std::string message =
+      error_of([&] { run_training(config, false, {.nan_at_step = 5, .quiet = true}); });
+  CHECK_THAT(message, ContainsSubstring("loss is NaN at epoch 2 step 2"));
+  CHECK_THAT(message, ContainsSubstring("last good checkpoint"));
+  CHECK_THAT(message, ContainsSubstring("checkpoint.h5 (epoch 1 done)"));
+  const CheckpointState saved = load_checkpoint((tmp.path / "nan").string(), nullptr, nullptr);
+  CHECK(saved.epoch == 1);
+  CHECK(saved.step == 0);
+  CHECK(saved.metrics.size() == 1);
+  CHECK_FALSE(fs::exists(tmp.path / "nan" / "weights.h5"));
+  // ... and that checkpoint resumes to the end.
+  REQUIRE(run_training(config, true, {.quiet = true}) == TrainStatus::Completed);
+}
+
+TEST_CASE("train config: unknown keys, bad values and missing keys are errors naming the key") {
+  test::TempDir tmp;
+  const fs::path file = tmp.path / "exp.toml";
+  auto load_file = [&](const std::string& text, Overrides o = {{"data", "d"}, {"weights", "none"}}) {
+    std::ofstream(file) << text;
+    return error_of([&] { load_train_config(file.string(), o); });
+  };
+  const std::string unknown = load_file("epochs = 3\nlearning_rate = 0.1\n");
+  CHECK_THAT(unknown, ContainsSubstring("exp.toml:2"));
+  CHECK_THAT(unknown, ContainsSubstring("unknown key 'learning_rate'"));
+  CHECK_THAT(unknown, ContainsSubstring("lr,"));
+  const std::string choice = load_file("optimizer = \"rmsprop\"\n");
+  CHECK_THAT(choice, ContainsSubstring("optimizer = 'rmsprop'"));
+  CHECK_THAT(choice, ContainsSubstring("sgd|adam|adamw"));
+  CHECK_THAT(load_file("epochs = 0\n"), ContainsSubstring("an integer in 1..100000"));
+  CHECK_THAT(load_file("augment = \"yes\"\n"),
+             ContainsSubstring("augment = 'yes' is not allowed; expected true or false"));
+  CHECK_THAT(load_file("lr = \n"), ContainsSubstring("exp.toml:1"));  // TOML syntax error, with its line
+  CHECK_THAT(load_file("", {{"data", "d"}, {"weights", "none"}, {"batch_size", "big"}}),
+             ContainsSubstring("--batch_size"));
+  CHECK_THAT(load_file("", {{"data", "d"}, {"weights", "none"}, {"colour", "1"}}),
+             ContainsSubstring("unknown key 'colour'"));
+  CHECK_THAT(load_file("", {{"data", "d"}}), ContainsSubstring("weights: not set"));
+  CHECK_THAT(load_file("", {{"weights", "none"}}), ContainsSubstring("data: not set"));
+  CHECK_THAT(load_file("", {{"data", "d"}, {"weights", "none"}, {"device", "tpu"}}),
+             ContainsSubstring("device"));
+  CHECK_THAT(load_file("task = \"breeds\"\nloss = \"bce\"\n"),
+             ContainsSubstring("bce needs task = \"species\""));
+
+  // Overrides win over the file; types follow the key; the name defaults to the file's stem.
+  std::ofstream(file) << "epochs = 3\nlr = 0.5\n";
+  const TrainConfig c = load_train_config(
+      file.string(), {{"data", "d"}, {"weights", "none"}, {"lr", "0.01"}, {"layer_lrs", "[]"}});
+  CHECK(c.name == "exp");
+  CHECK(c.epochs == 3);
+  CHECK(c.lr == 0.01);
+  CHECK(c.loss == "cross_entropy");  // auto, resolved
+  CHECK(c.schedule == "step");
+  CHECK(config_key_of_flag("--batch-size") == "batch_size");
+}
+
+TEST_CASE("train config: every experiments/*.toml loads") {
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(fs::path(THAW_SOURCE_DIR) / "experiments")) {
+    if (entry.path().extension() != ".toml") continue;
+    INFO(entry.path());
+    ++files;
+    const TrainConfig c = load_train_config(entry.path().string(), {{"data", "d"}, {"weights", "w.h5"}});
+    CHECK(c.name == entry.path().stem().string());
+  }
+  CHECK(files >= 30);
+}
+
+TEST_CASE("train: an unwritable run directory is an error before any data is read") {
+  test::TempDir tmp;
+  std::ofstream(tmp.path / "a_file") << "not a directory";
+  TrainConfig c = load_train_config("", {{"name", "x"},
+                                         {"runs_dir", (tmp.path / "a_file" / "runs").string()},
+                                         {"data", (tmp.path / "no_data_here").string()},
+                                         {"weights", "none"}});
+  CHECK_THAT(error_of([&] { run_training(c, false, {.quiet = true}); }), ContainsSubstring("run directory"));
+}
