@@ -41,6 +41,7 @@ const KeySpec kKeys[] = {
   {"seed", "42", "", 0, 9.007199254740992e15, "seed of the split, the initialisation, the shuffles and the augmentation"},
   {"threads", "4", "", 1, 256, "loader worker threads"},
   {"cache", "false", "", 0, 0, "keep decoded images in RAM (resamples once more: results differ slightly)"},
+  {"skip_bad", "false", "", 0, 0, "leave undecodable image files out of their batch (listed at the end) instead of stopping"},
   {"limit", "0", "", 0, 1e9, "at most this many images per split (train, val, test), a seeded subset; 0: all"},
   {"loss", R"("auto")", "auto|cross_entropy|bce", 0, 0, "auto: bce (one logit) for species, cross_entropy for breeds"},
   {"optimizer", R"("sgd")", "sgd|adam|adamw", 0, 0, "optimizer"},
@@ -90,7 +91,8 @@ void visit_fields(Config& c, F&& f) {
   f("name", c.name), f("runs_dir", c.runs_dir), f("arch", c.arch), f("task", c.task), f("data", c.data);
   f("weights", c.weights), f("device", c.device), f("image_size", c.image_size);
   f("resize_size", c.resize_size), f("batch_size", c.batch_size), f("epochs", c.epochs), f("seed", c.seed);
-  f("threads", c.threads), f("cache", c.cache), f("limit", c.limit), f("loss", c.loss);
+  f("threads", c.threads), f("cache", c.cache), f("skip_bad", c.skip_bad), f("limit", c.limit),
+      f("loss", c.loss);
   f("optimizer", c.optimizer), f("lr", c.lr), f("momentum", c.momentum), f("nesterov", c.nesterov);
   f("weight_decay", c.weight_decay), f("betas", c.betas), f("eps", c.eps), f("schedule", c.schedule);
   f("step_size", c.step_size), f("gamma", c.gamma), f("trainable", c.trainable), f("layers", c.layers);

@@ -23,6 +23,7 @@ struct TrainConfig {
   int64_t image_size = 224, resize_size = 256, batch_size = 32, epochs = 10, threads = 4, limit = 0;
   uint64_t seed = 42;
   bool cache = false;
+  bool skip_bad = false;               // leave undecodable images out of their batch instead of stopping
   std::string loss = "cross_entropy";  // cross_entropy | bce ("auto" resolves by task)
   std::string optimizer = "sgd";       // sgd | adam | adamw
   double lr = 1e-3, momentum = 0.9, weight_decay = 0, eps = 1e-8;

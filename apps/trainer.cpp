@@ -2,6 +2,7 @@
 #include "apps/trainer.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -127,6 +128,7 @@ data::LoaderOptions loader_options(const TrainConfig& c, bool train) {
   o.transform.resize_size = c.resize_size;
   o.transform.augment = train && c.augment;
   o.cache = c.cache;
+  o.skip_bad = c.skip_bad;
   o.device = Device::parse(c.device);
   return o;
 }
@@ -464,6 +466,12 @@ TrainStatus run_training(const TrainConfig& c, bool resume, const TrainHooks& ho
 
   data::Loader test_loader(d.test, loader_options(c, false));
   const EvalResult test = evaluate(*t.model, test_loader, t.loss, int64_t(d.class_names.size()));
+  for (const data::Loader* loader : {&train_loader, &val_loader, &test_loader}) {
+    const data::LoaderStats stats = loader->stats();
+    if (!stats.bad_files.empty())
+      print(fmt::format("skip_bad: left out {} undecodable files: {}\n", stats.bad_files.size(),
+                        fmt::join(stats.bad_files, ", ")));
+  }
   write_text_atomic(run_dir + "/metrics.csv", metrics_csv(state.metrics));
   write_summary(c, d, test, state.metrics, seconds_since(process_start));
   write_final_weights(c, d, *t.model);

@@ -266,3 +266,57 @@ TEST_CASE("train: an unwritable run directory is an error before any data is rea
                                          {"weights", "none"}});
   CHECK_THAT(error_of([&] { run_training(c, false, {.quiet = true}); }), ContainsSubstring("run directory"));
 }
+
+namespace {
+
+// A copy of part of pets-mini (annotation lines and links to its images) in which one training image is a
+// zero-byte file.
+fs::path dataset_with_an_empty_image(const fs::path& root) {
+  const fs::path mini = test::pets_mini_dir();
+  fs::create_directories(root / "images");
+  fs::create_directories(root / "annotations");
+  std::ofstream list(root / "annotations" / "list.txt");
+  std::string empty_name;
+  for (const auto& [file, count] : {std::pair<const char*, int>{"trainval.txt", 30}, {"test.txt", 20}}) {
+    std::ifstream in(mini / "annotations" / file);
+    std::ofstream out(root / "annotations" / file);
+    std::string line;
+    for (int kept = 0; kept < count && std::getline(in, line);) {
+      if (line.empty() || line[0] == '#') continue;
+      out << line << "\n";
+      list << line << "\n";
+      const std::string name = line.substr(0, line.find(' '));
+      const fs::path image = root / "images" / (name + ".jpg");
+      if (empty_name.empty()) {
+        empty_name = name;
+        std::ofstream(image, std::ios::binary).close();  // zero bytes
+      } else {
+        fs::create_symlink(mini / "images" / (name + ".jpg"), image);
+      }
+      ++kept;
+    }
+  }
+  return root / "images" / (empty_name + ".jpg");
+}
+
+}  // namespace
+
+TEST_CASE("train: skip_bad leaves an undecodable image out; without it the run stops naming the file") {
+  if (!test::have_pets_mini()) THAW_SKIP("pets-mini not found at " << test::pets_mini_dir());
+  test::TempDir tmp;
+  const fs::path empty = dataset_with_an_empty_image(tmp.path / "data");
+  const Overrides small = {{"data", (tmp.path / "data").string()},
+                           {"limit", "0"},
+                           {"epochs", "1"},
+                           {"image_size", "32"},
+                           {"batch_size", "8"}};
+  Overrides skipping = small;
+  skipping.push_back({"skip_bad", "true"});
+  REQUIRE(run_training(small_config(tmp.path, "skip", skipping), false, {.quiet = true}) ==
+          TrainStatus::Completed);
+  CHECK(fs::exists(tmp.path / "skip" / "weights.h5"));
+  const std::string message =
+      error_of([&] { run_training(small_config(tmp.path, "stop", small), false, {.quiet = true}); });
+  CHECK_THAT(message, ContainsSubstring(empty.string()));
+  CHECK_THAT(message, ContainsSubstring("empty"));
+}
