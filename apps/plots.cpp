@@ -4,7 +4,6 @@
 #include "apps/plots.h"
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -15,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
+#include "apps/run_files.h"
 #include "core/error.h"
 
 namespace thaw::apps {
@@ -72,23 +72,6 @@ std::string xml_escape(const std::string& s) {
     }
   }
   return out;
-}
-
-void write_atomically(const fs::path& path, const std::string& text) {
-  const fs::path temp = path.string() + fmt::format(".tmp-{}", ::getpid());
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    THAW_CHECK(out.is_open(), "cannot create {}", temp.string());
-    out << text;
-    out.close();
-    THAW_CHECK(!out.fail(), "cannot write {}", temp.string());
-  }
-  std::error_code ec;
-  fs::rename(temp, path, ec);
-  if (ec) {
-    fs::remove(temp, ec);
-    fail("cannot rename {} to {}", temp.string(), path.string());
-  }
 }
 
 // ---- Charts ----
@@ -483,10 +466,10 @@ void write_run_plots(const std::string& run_dir) {
   const RunSummary summary = read_run_summary((dir / "summary.json").string());
   std::string name = fs::absolute(dir).lexically_normal().filename().string();
   if (name.empty()) name = fs::absolute(dir).lexically_normal().parent_path().filename().string();
-  write_atomically(dir / "loss.svg", loss_svg(metrics));
-  write_atomically(dir / "accuracy.svg", accuracy_svg(metrics));
-  write_atomically(dir / "confusion.svg", confusion_svg(summary));
-  write_atomically(dir / "index.html", index_html(metrics, summary, name));
+  write_text_atomic((dir / "loss.svg").string(), loss_svg(metrics));
+  write_text_atomic((dir / "accuracy.svg").string(), accuracy_svg(metrics));
+  write_text_atomic((dir / "confusion.svg").string(), confusion_svg(summary));
+  write_text_atomic((dir / "index.html").string(), index_html(metrics, summary, name));
 }
 
 void add_plots_command(CLI::App& app) {

@@ -8,14 +8,13 @@
 //         m = b1 m + (1 - b1) g;  v = b2 v + ((1 - b2) g) g;
 //         p = p + (-(lr / (1 - b1^t)) m) / (sqrt(v) / sqrt(1 - b2^t) + eps)
 //
-// To match the CPU twin to the bit, the scalars are computed on the host by the same expressions (double,
+// To match the CPU twin to the bit, the scalars come from the same code (kernels/optimizer_scalars.h: double,
 // then rounded once to float), and every float operation is spelled with a round-to-nearest intrinsic
 // (__fmul_rn, __fadd_rn, __fdiv_rn, __fsqrt_rn) in the CPU's order: nvcc would otherwise contract a * b + c
 // into one FMA, which rounds once where the CPU rounds twice.
-#include <cmath>
-
 #include "kernels/cuda/cuda_ops.h"
 #include "kernels/cuda/launch.h"
+#include "kernels/optimizer_scalars.h"
 
 namespace thaw::cuda {
 
@@ -65,13 +64,11 @@ void sgd_update_(const Tensor& param, const Tensor& grad, const Tensor& momentum
                  const ops::SgdHyper& h, bool first_step) {
   const int64_t n = param.numel();
   if (n == 0) return;
-  // The CPU twin's scalars, rounded to float the same way.
-  const float weight_decay = float(h.weight_decay), momentum = float(h.momentum);
-  const float one_minus_dampening = float(1 - h.dampening), minus_lr = float(-h.lr);
+  const ops::SgdScalars<float> s(h);
   float* buf = h.momentum != 0 ? momentum_buffer.data<float>() : nullptr;
   sgd_update_kernel<<<blocks_for(n), kThreadsPerBlock, 0, stream()>>>(
-      param.data<float>(), grad.data<float>(), buf, n, weight_decay, momentum, one_minus_dampening, minus_lr,
-      h.weight_decay != 0, h.nesterov, first_step);
+      param.data<float>(), grad.data<float>(), buf, n, s.weight_decay, s.momentum, s.one_minus_dampening,
+      s.minus_lr, s.use_weight_decay, h.nesterov, first_step);
   check_launch("sgd_update_");
 }
 
@@ -79,20 +76,11 @@ void adam_update_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg
                   const ops::AdamHyper& h, int64_t step) {
   const int64_t n = param.numel();
   if (n == 0) return;
-  // The CPU twin's scalars, computed in double by the same expressions and rounded once to float.
-  const double bias_correction1 = 1 - std::pow(h.beta1, double(step));
-  const double bias_correction2 = 1 - std::pow(h.beta2, double(step));
-  const float beta1 = float(h.beta1), one_minus_beta1 = float(1 - h.beta1);
-  const float beta2 = float(h.beta2), one_minus_beta2 = float(1 - h.beta2);
-  const float eps = float(h.eps), weight_decay = float(h.weight_decay);
-  const float decay_factor = float(1 - h.lr * h.weight_decay);  // AdamW
-  const float bias_correction2_sqrt = float(std::sqrt(bias_correction2));
-  const float minus_step_size = float(-(h.lr / bias_correction1));
-  const bool decoupled = h.decoupled_weight_decay, coupled = !decoupled && h.weight_decay != 0;
+  const ops::AdamScalars<float> s(h, step);
   adam_update_kernel<<<blocks_for(n), kThreadsPerBlock, 0, stream()>>>(
-      param.data<float>(), grad.data<float>(), exp_avg.data<float>(), exp_avg_sq.data<float>(), n, beta1,
-      one_minus_beta1, beta2, one_minus_beta2, eps, weight_decay, decay_factor, bias_correction2_sqrt,
-      minus_step_size, decoupled, coupled);
+      param.data<float>(), grad.data<float>(), exp_avg.data<float>(), exp_avg_sq.data<float>(), n, s.beta1,
+      s.one_minus_beta1, s.beta2, s.one_minus_beta2, s.eps, s.weight_decay, s.decay_factor,
+      s.bias_correction2_sqrt, s.minus_step_size, s.decoupled, s.coupled);
   check_launch("adam_update_");
 }
 
