@@ -10,6 +10,7 @@
 
 #include "apps/commands.h"
 #include "core/error.h"
+#include "data/image.h"
 #include "data/loader.h"
 #include "data/pets.h"
 
@@ -46,8 +47,9 @@ void run_bench_loader(const LoaderBenchOptions& opt) {
 
   fmt::print(
       "thaw loader: {} images of {}, batch {}, {}x{} training augmentation, {} worker thread(s), "
-      "cache {}\n",
-      samples.size(), opt.data, opt.batch, opt.size, opt.size, opt.threads, lo.cache ? "on" : "off");
+      "cache {}, JPEG decoder {}\n",
+      samples.size(), opt.data, opt.batch, opt.size, opt.size, opt.threads, lo.cache ? "on" : "off",
+      data::jpeg_decoder_name());
   fmt::print("{:>6} {:>10} {:>10} {:>10} {:>12}\n", "epoch", "seconds", "img/s", "decoded", "cache hits");
   nlohmann::json rows = nlohmann::json::array();
   int64_t decoded_before = 0, hits_before = 0;
@@ -82,8 +84,13 @@ void run_bench_loader(const LoaderBenchOptions& opt) {
   if (!opt.json_path.empty()) {
     std::ofstream out(opt.json_path);
     THAW_CHECK(out.good(), "cannot write {}", opt.json_path);
-    out << nlohmann::json{{"threads", opt.threads}, {"batch", opt.batch},       {"size", opt.size},
-                          {"cache", lo.cache},      {"images", samples.size()}, {"epochs", rows}}
+    out << nlohmann::json{{"threads", opt.threads},
+                          {"batch", opt.batch},
+                          {"size", opt.size},
+                          {"cache", lo.cache},
+                          {"images", samples.size()},
+                          {"jpeg_decoder", data::jpeg_decoder_name()},
+                          {"epochs", rows}}
                .dump(2)
         << "\n";
   }

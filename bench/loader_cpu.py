@@ -113,8 +113,10 @@ def main():
             with open(path) as f:
                 result = json.load(f)
         assert result["images"] == len(samples), "thaw and this script read different image lists"
+        decoders.add(result.get("jpeg_decoder", "?"))
         return result["epochs"]
 
+    decoders = set()
     results = []
     for threads in args.threads:
         cached = run_thaw(threads, args.epochs, [])
@@ -124,7 +126,8 @@ def main():
 
     print(f"Data loader images/s on the CPU: {len(samples)} images of {os.path.normpath(args.data)}, batch "
           f"{args.batch}, training augmentation at {args.size}, {args.epochs} epochs "
-          f"(later = mean of epochs 2..{args.epochs}); {os.cpu_count()} CPU cores")
+          f"(later = mean of epochs 2..{args.epochs}); {os.cpu_count()} CPU cores; thaw's JPEG decoder: "
+          f"{', '.join(sorted(decoders))}")
     header = (f"{'threads':>7} | {'thaw 1st':>8} {'1st+cache':>9} {'later':>7} | {'tv 1st':>7} {'tv later':>8} | "
               f"{'ratio 1st':>9} {'1st+cache':>9} {'later':>7}")
     print(header)

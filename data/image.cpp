@@ -1,8 +1,10 @@
-// Decoding with stb_image (Debian's libstb-dev). The format is sniffed from the magic bytes first, so that a
-// file stb would misread (stb also accepts TGA, which has no magic number, so any text file could pass as
-// one) is rejected with a clear message; and a JPEG cut short, which stb 2.27 reports only as "Corrupt JPEG"
-// (its decoder pads missing entropy-coded data with zeros, and fails later when the closing marker is not
-// there), is recognised as truncated by looking for its end-of-image marker before decoding.
+// Decoding: JPEG with libjpeg-turbo when built with it (THAW_WITH_LIBJPEG, data/jpeg_decode.cpp), everything
+// else, and JPEG without it, with stb_image (Debian's libstb-dev). The format is sniffed from the magic bytes
+// first, so that a file stb would misread (stb also accepts TGA, which has no magic number, so any text file
+// could pass as one) is rejected with a clear message; and a JPEG cut short is recognised as truncated by
+// looking for its end-of-image marker before decoding, whichever decoder runs: stb 2.27 reports it only as
+// "Corrupt JPEG" (it pads missing entropy-coded data with zeros and fails later when the closing marker is
+// not there), libjpeg only warns and pads with gray (jpeg_decode.cpp turns that warning into an error too).
 #include "data/image.h"
 
 #include <cerrno>
@@ -10,6 +12,9 @@
 #include <fstream>
 
 #include "core/error.h"
+#if THAW_WITH_LIBJPEG
+#include "data/jpeg_decode.h"
+#endif
 
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_ONLY_JPEG
@@ -112,6 +117,9 @@ Image decode_image_memory(const uint8_t* bytes, size_t size, const std::string& 
   if (format == ImageFormat::Jpeg && !jpeg_has_end_marker(bytes, size)) {
     fail("cannot decode image '{}' (jpeg): truncated (no end-of-image marker after the image data)", name);
   }
+#if THAW_WITH_LIBJPEG
+  if (format == ImageFormat::Jpeg) return decode_jpeg_libjpeg(bytes, size, name);
+#endif
   THAW_CHECK(size <= size_t(INT32_MAX), "cannot decode image '{}': file too large ({} bytes)", name, size);
   int width = 0, height = 0, channels_in_file = 0;
   uint8_t* data = stbi_load_from_memory(bytes, int(size), &width, &height, &channels_in_file, 3);
@@ -126,6 +134,14 @@ Image decode_image_memory(const uint8_t* bytes, size_t size, const std::string& 
   image.pixels.assign(data, data + size_t(width) * size_t(height) * 3);
   stbi_image_free(data);
   return image;
+}
+
+const char* jpeg_decoder_name() {
+#if THAW_WITH_LIBJPEG
+  return libjpeg_version_name();
+#else
+  return "stb_image";
+#endif
 }
 
 Image decode_image_file(const std::string& path) {
