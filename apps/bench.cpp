@@ -1,6 +1,7 @@
 // thaw bench: timing programs; bench/*.py run them beside PyTorch with the same threads and print ratios.
 //   thaw bench conv-cpu    CPU conv2d forward GFLOP/s on the ResNet18 3x3 shapes at 224x224
 //   thaw bench conv-cuda   CUDA conv2d forward/backward on every ResNet18/50 shape (apps/bench_conv_cuda.cpp)
+//   thaw bench kernels     every kernel of a training step checked and timed against cuDNN (apps/bench_kernels.cpp)
 //   thaw bench resnet      ResNet18/50 images/s on the CPU or a GPU (--device): inference, and training steps
 //                          with the head only, layer3 + layer4 + head, or everything trainable (SGD, Nesterov
 //                          momentum); on a GPU also the peak device memory. (`resnet-cpu` is an alias.)
@@ -26,6 +27,7 @@ namespace thaw::apps {
 
 void add_bench_loader_command(CLI::App& bench);     // apps/bench_loader.cpp
 void add_bench_conv_cuda_command(CLI::App& bench);  // apps/bench_conv_cuda.cpp
+void add_bench_kernels_command(CLI::App& bench);    // apps/bench_kernels.cpp
 
 namespace {
 
@@ -218,6 +220,7 @@ void add_bench_command(CLI::App& app) {
   resnet->callback([ropt] { run_resnet(*ropt); });
   add_bench_loader_command(*bench);     // apps/bench_loader.cpp
   add_bench_conv_cuda_command(*bench);  // apps/bench_conv_cuda.cpp
+  add_bench_kernels_command(*bench);    // apps/bench_kernels.cpp
 }
 
 }  // namespace thaw::apps

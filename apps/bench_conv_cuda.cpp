@@ -11,8 +11,11 @@
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
+#include "apps/bench_kernels_problems.h"
 #include "core/cuda_runtime.h"
 #include "core/error.h"
 #include "core/rng.h"
@@ -23,42 +26,25 @@ namespace thaw::apps {
 namespace {
 
 struct ConvShape {
-  const char* layer;           // a torchvision layer that has this shape
+  std::string layer;           // the first torchvision layer that has this shape ("r50 layer2.0.conv2")
   int64_t c, k, h, r, stride;  // input channels, filters, input H = W, kernel R = S, stride; padding R / 2
 };
 
-// Every distinct conv of ResNet18 and ResNet50 (torchvision v1.5) for 224x224 images.
-constexpr ConvShape kShapes[] = {
-    {"conv1 (both)", 3, 64, 224, 7, 2},
-    {"r18 layer1", 64, 64, 56, 3, 1},
-    {"r18 layer2.0.conv1", 64, 128, 56, 3, 2},
-    {"r18 layer2", 128, 128, 28, 3, 1},
-    {"r18 layer2.0.downsample", 64, 128, 56, 1, 2},
-    {"r18 layer3.0.conv1", 128, 256, 28, 3, 2},
-    {"r18 layer3", 256, 256, 14, 3, 1},
-    {"r18 layer3.0.downsample", 128, 256, 28, 1, 2},
-    {"r18 layer4.0.conv1", 256, 512, 14, 3, 2},
-    {"r18 layer4", 512, 512, 7, 3, 1},
-    {"r18 layer4.0.downsample", 256, 512, 14, 1, 2},
-    {"r50 layer1.0.conv1", 64, 64, 56, 1, 1},
-    {"r50 layer1.x.conv3", 64, 256, 56, 1, 1},
-    {"r50 layer1.x.conv1", 256, 64, 56, 1, 1},
-    {"r50 layer2.0.conv1", 256, 128, 56, 1, 1},
-    {"r50 layer2.0.conv2", 128, 128, 56, 3, 2},
-    {"r50 layer2.x.conv3", 128, 512, 28, 1, 1},
-    {"r50 layer2.0.downsample", 256, 512, 56, 1, 2},
-    {"r50 layer2.x.conv1", 512, 128, 28, 1, 1},
-    {"r50 layer3.0.conv1", 512, 256, 28, 1, 1},
-    {"r50 layer3.0.conv2", 256, 256, 28, 3, 2},
-    {"r50 layer3.x.conv3", 256, 1024, 14, 1, 1},
-    {"r50 layer3.0.downsample", 512, 1024, 28, 1, 2},
-    {"r50 layer3.x.conv1", 1024, 256, 14, 1, 1},
-    {"r50 layer4.0.conv1", 1024, 512, 14, 1, 1},
-    {"r50 layer4.0.conv2", 512, 512, 14, 3, 2},
-    {"r50 layer4.x.conv3", 512, 2048, 7, 1, 1},
-    {"r50 layer4.0.downsample", 1024, 2048, 14, 1, 2},
-    {"r50 layer4.x.conv1", 2048, 512, 7, 1, 1},
-};
+// Every distinct conv of ResNet18 and ResNet50 (torchvision v1.5) for 224x224 images: the 29 conv-forward
+// rows of thaw bench kernels' problem table (apps/bench_kernels_problems.h), ResNet18's first.
+std::vector<ConvShape> conv_shapes() {
+  std::vector<ConvShape> shapes;
+  bench::TableOptions table;
+  table.batches = {1};
+  table.filters = {"conv2d_forward"};
+  for (const bench::Problem& p : bench::make_problems(table)) {
+    std::string layer = p.layers.front();
+    for (const auto& [model, short_name] : {std::pair{"resnet18 ", "r18 "}, std::pair{"resnet50 ", "r50 "}})
+      if (layer.rfind(model, 0) == 0) layer = short_name + layer.substr(std::string(model).size());
+    shapes.push_back({layer, p.c, p.k, p.h, p.r, p.stride});
+  }
+  return shapes;
+}
 
 struct Options {
   int64_t batch = 64;
@@ -93,7 +79,7 @@ void run_conv_cuda(const Options& opt) {
              tile && *tile ? tile : "chosen per shape");
   fmt::print("{:<24} {:>22} {:>9} {:>9} {:>9} {:>7} {:>7} {:>7}\n", "layer", "C->K HxW RxS/stride", "fwd ms",
              "bwd-d ms", "bwd-w ms", "fwd TF", "bwd-d", "bwd-w");
-  for (const ConvShape& s : kShapes) {
+  for (const ConvShape& s : conv_shapes()) {
     const Tensor x = Tensor::uniform({opt.batch, s.c, s.h, s.h}, -1, 1, gen).to(gpu);
     const Tensor w = Tensor::uniform({s.k, s.c, s.r, s.r}, -0.1, 0.1, gen).to(gpu);
     const ops::Conv2dParams p{s.stride, s.stride, s.r / 2, s.r / 2};

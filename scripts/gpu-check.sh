@@ -8,15 +8,15 @@
 #   mkdir -p .deps && (cd .deps && apt-get download libstb-dev libstb0 libtomlplusplus-dev)
 # (.deps/ is in .gitignore), then through the device tool:
 #   run(command="scripts/gpu-check.sh", carry=[".deps"], timeout_s=540)
-# Stages: THAW_GPU_STAGES="build tests bench conv parity memcheck" (default: all, in that order). Each stage has a
-# time limit so that the summary prints inside the device call; each summary line is also printed as soon as
-# it is known, so a call cut short still shows how far it got.
+# Stages: THAW_GPU_STAGES="build tests bench conv parity memcheck kernels" (default: all, in that order).
+# Each stage has a time limit so that the summary prints inside the device call; each summary line is also
+# printed as soon as it is known, so a call cut short still shows how far it got.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 out=${OUT:-gpu-check-logs}
 mkdir -p "$out"
-stages=${THAW_GPU_STAGES:-build tests bench conv parity memcheck}
+stages=${THAW_GPU_STAGES:-build tests bench conv parity memcheck kernels}
 build=build-gpu
 jobs=$(nproc)
 summary=()
@@ -122,6 +122,17 @@ if has_stage memcheck; then
   note "memcheck" "$(grep -E 'ERROR SUMMARY' "$log" | tail -1 | sed 's/^=* *//')"
 fi
 
+# thaw bench kernels: every op of a ResNet18/50 training step checked against cuDNN, then timed beside it
+# (docs/benchmarks.md). Its program, thaw-bench-kernels, is built with thaw_cli (a dependency of it).
+if has_stage kernels; then
+  log="$out/kernels.log"
+  : >"$log"
+  run_tests "kernels vs cuDNN (bench kernels)" 120 "$log" "$build/thaw" bench kernels \
+    --model resnet18,resnet50 --batch 64 --repeat 5 --out "$out/kernels"
+  verdicts=$(grep -E '^verdicts:' "$log" | tail -1 | sed 's/^verdicts: //')
+  note "kernels: verdicts" "${verdicts:-none: see kernels.log}"
+fi
+
 for log in "$out/tests.log" "$out/parity.log" "$out/memcheck.log"; do
   if [ -f "$log" ] && grep -q "FAILED:" "$log"; then
     echo "---- first failures in $(basename "$log") ----"
@@ -142,4 +153,11 @@ fi
 if [ -s "$out/bench.log" ]; then
   echo "---- bench/resnet_gpu.py ----"
   cat "$out/bench.log"
+fi
+if [ -s "$out/kernels.log" ]; then
+  echo "---- thaw bench kernels: totals and worst rows (every row: kernels/report.md) ----"
+  grep -E "^(NVIDIA|measured peaks|thaw bench kernels:)" "$out/kernels.log" | head -3
+  sed -n '/^one training step per network/,/^verdicts:/p' "$out/kernels.log"
+  grep -E " (incorrect|unsupported) " "$out/kernels.log" | cut -c1-220 | head -20
+  tail -3 "$out/kernels.log" | grep -E "error|Error" || true
 fi
