@@ -14,5 +14,7 @@ void add_predict_command(CLI::App& app);  // apps/predict.cpp (apps/predict.h)
 void add_plots_command(CLI::App& app);    // apps/plots.cpp (apps/plots.h)
 void add_train_command(CLI::App& app);    // apps/train.cpp (the run: apps/trainer.h)
 void add_eval_command(CLI::App& app);     // apps/eval.cpp
+void add_demo_command(CLI::App& app);     // apps/demo.cpp: the README's main command
+void add_reproduce_command(CLI::App& app);  // apps/reproduce.cpp (the tables: apps/report_tables.h)
 
 }  // namespace thaw::apps

@@ -153,10 +153,15 @@ std::string line_chart_svg(const Chart& chart) {
                      kTop + plot_h / 2, xml_escape(chart.y_label));
   // One polyline per series, a marker with its value per point, and the legend on a white box.
   const double legend_y = chart.legend_top ? kTop + 8 : kTop + plot_h - 8 - 18 * double(chart.series.size());
+  size_t longest_name = 4;
+  for (const Series& s : chart.series)
+    longest_name = std::max(longest_name, s.name.size());
+  const double legend_w = std::max(96.0, 40 + 7 * double(longest_name));
+  const double legend_x = kLeft + plot_w - legend_w - 20;
   svg += fmt::format(
-      "<rect x=\"{}\" y=\"{}\" width=\"96\" height=\"{}\" fill=\"white\" fill-opacity=\"0.85\" "
+      "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"white\" fill-opacity=\"0.85\" "
       "stroke=\"#ccc\"/>\n",
-      kLeft + plot_w - 116, legend_y, 18 * double(chart.series.size()) + 2);
+      legend_x, legend_y, legend_w, 18 * double(chart.series.size()) + 2);
   for (size_t i = 0; i < chart.series.size(); ++i) {
     const Series& s = chart.series[i];
     std::vector<std::string> coords;
@@ -172,7 +177,7 @@ std::string line_chart_svg(const Chart& chart) {
           "{:.4g}</title></circle>\n",
           px(x), py(y), s.color, xml_escape(s.name), x, y);
     }
-    const double ly = legend_y + 10 + 18 * double(i), lx = kLeft + plot_w - 108;
+    const double ly = legend_y + 10 + 18 * double(i), lx = legend_x + 8;
     svg += fmt::format(
         "<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"{3}\" stroke-width=\"2\"/>\n"
         "<text x=\"{4}\" y=\"{5}\">{6}</text>\n",
@@ -393,6 +398,22 @@ std::string accuracy_svg(const std::vector<EpochMetrics>& metrics) {
   Chart chart{"Accuracy per epoch", "accuracy (%)", false, 100, false, {}};
   chart.series.push_back(series_of("train", kTrainColor, metrics, &EpochMetrics::train_acc, scale));
   chart.series.push_back(series_of("val", kValColor, metrics, &EpochMetrics::val_acc, scale));
+  return line_chart_svg(chart);
+}
+
+std::string val_accuracy_comparison_svg(const std::string& title, const std::vector<NamedCurve>& runs) {
+  static const char* kPalette[] = {"#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#7f7f7f"};
+  std::vector<double> values;
+  for (const auto& [name, curve] : runs)
+    values.insert(values.end(), curve.begin(), curve.end());
+  const double scale = percent_scale(values);
+  Chart chart{title, "validation accuracy (%)", true, 100, false, {}};
+  for (size_t i = 0; i < runs.size(); ++i) {
+    Series s{runs[i].first, kPalette[i % std::size(kPalette)], {}};
+    for (size_t e = 0; e < runs[i].second.size(); ++e)
+      if (std::isfinite(runs[i].second[e])) s.points.emplace_back(double(e + 1), runs[i].second[e] * scale);
+    chart.series.push_back(std::move(s));
+  }
   return line_chart_svg(chart);
 }
 

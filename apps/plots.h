@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace thaw::apps {
@@ -42,5 +43,10 @@ void write_run_plots(const std::string& run_dir);
 std::string loss_svg(const std::vector<EpochMetrics>& metrics);
 std::string accuracy_svg(const std::vector<EpochMetrics>& metrics);
 std::string confusion_svg(const RunSummary& summary);
+
+// Several runs' validation accuracy per epoch in one chart (thaw demo's comparison.svg). Each run: its name
+// and its val accuracy per epoch (fractions or percentages; epoch i + 1 for entry i).
+using NamedCurve = std::pair<std::string, std::vector<double>>;
+std::string val_accuracy_comparison_svg(const std::string& title, const std::vector<NamedCurve>& runs);
 
 }  // namespace thaw::apps

@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
   thaw::apps::add_plots_command(app);
   thaw::apps::add_train_command(app);
   thaw::apps::add_eval_command(app);
+  thaw::apps::add_demo_command(app);
+  thaw::apps::add_reproduce_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

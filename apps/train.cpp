@@ -10,28 +10,6 @@
 
 namespace thaw::apps {
 
-namespace {
-
-// The `--key value` / `--key=value` pairs CLI11 left over, as config overrides.
-Overrides overrides_of(const std::vector<std::string>& args) {
-  Overrides out;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    THAW_CHECK(arg.rfind("--", 0) == 0 && arg.size() > 2,
-               "unexpected argument '{}': give config keys as --key value after CONFIG", arg);
-    const size_t eq = arg.find('=');
-    if (eq != std::string::npos) {
-      out.emplace_back(config_key_of_flag(arg.substr(0, eq)), arg.substr(eq + 1));
-    } else {
-      THAW_CHECK(i + 1 < args.size(), "{}: a value is missing", arg);
-      out.emplace_back(config_key_of_flag(arg), args[++i]);
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
 void add_train_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("train", "fine-tune a ResNet on Oxford-IIIT Pet from a TOML config");
   cmd->allow_extras();
@@ -44,7 +22,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("CONFIG", *config_path, "TOML config (experiments/*.toml)")->required();
   cmd->add_flag("--resume", *resume, "continue the run from runs/<name>/checkpoint.h5");
   cmd->callback([cmd, config_path, resume] {
-    const TrainConfig config = load_train_config(*config_path, overrides_of(cmd->remaining()));
+    const TrainConfig config = load_train_config(*config_path, overrides_from_args(cmd->remaining()));
     if (run_training(config, *resume, hooks_from_env()) == TrainStatus::Interrupted)
       throw CLI::RuntimeError(130);
   });

@@ -264,6 +264,23 @@ int64_t TrainConfig::num_outputs() const {
   return task == "species" ? 2 : 37;
 }
 
+Overrides overrides_from_args(const std::vector<std::string>& args) {
+  Overrides out;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    THAW_CHECK(arg.rfind("--", 0) == 0 && arg.size() > 2,
+               "unexpected argument '{}': give config keys as --key value", arg);
+    const size_t eq = arg.find('=');
+    if (eq != std::string::npos) {
+      out.emplace_back(config_key_of_flag(arg.substr(0, eq)), arg.substr(eq + 1));
+    } else {
+      THAW_CHECK(i + 1 < args.size(), "{}: a value is missing", arg);
+      out.emplace_back(config_key_of_flag(arg), args[++i]);
+    }
+  }
+  return out;
+}
+
 std::string config_key_of_flag(const std::string& flag) {
   std::string key = flag.substr(
       flag.find_first_not_of('-') == std::string::npos ? flag.size() : flag.find_first_not_of('-'));

@@ -53,6 +53,10 @@ struct TrainConfig {
 
 using Overrides = std::vector<std::pair<std::string, std::string>>;  // (key, value text) from the CLI
 
+// The `--key value` / `--key=value` pairs a command line left over (CLI11's remaining()), as overrides.
+// Throws naming an argument that is not a --key or a --key without its value.
+Overrides overrides_from_args(const std::vector<std::string>& args);
+
 // Reads config_path (may be "" for defaults only), applies the overrides in order, checks and resolves.
 TrainConfig load_train_config(const std::string& config_path, const Overrides& overrides);
 

@@ -385,7 +385,7 @@ TrainStatus run_training(const TrainConfig& c, bool resume, const TrainHooks& ho
   }
   write_text_atomic(run_dir + "/config.toml", config_toml);
 
-  print(fmt::format(
+  if (!hooks.brief) print(fmt::format(
       "thaw train {}: {} {} on {}, {} train / {} val / {} test images, {}x{}, batch {}, {} epochs\n", c.name,
       c.arch, c.task, device.str(), d.train.size(), d.val.size(), d.test.size(), c.image_size, c.image_size,
       c.batch_size, c.epochs));
@@ -476,6 +476,7 @@ TrainStatus run_training(const TrainConfig& c, bool resume, const TrainHooks& ho
   write_summary(c, d, test, state.metrics, seconds_since(process_start));
   write_final_weights(c, d, *t.model);
   write_run_plots(run_dir);
+  if (hooks.brief) return TrainStatus::Completed;
   print(fmt::format("test: {}", format_eval_report(test, d.class_names)));
   print(fmt::format(
       "outputs in {}/: config.toml metrics.csv summary.json checkpoint.h5 weights.h5, and the plots: "

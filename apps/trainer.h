@@ -20,6 +20,7 @@ struct TrainHooks {
   int64_t nan_at_step = 0;        // > 0: the loss of this global step (1-based) is replaced by NaN
   int64_t interrupt_at_step = 0;  // > 0: behave as if Ctrl-C came during this global step
   bool quiet = false;             // print nothing
+  bool brief = false;             // print the progress and epoch lines only (no header, no test report)
 };
 
 enum class TrainStatus { Completed, Interrupted };
