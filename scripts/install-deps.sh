@@ -12,7 +12,7 @@ fi
 packages=(
   build-essential cmake pkg-config
   libhdf5-dev libfmt-dev catch2 libstb-dev libopenblas-openmp-dev libcli11-dev libtomlplusplus-dev
-  nlohmann-json3-dev libjpeg-dev
+  nlohmann-json3-dev libjpeg-dev time
   python3-torch python3-h5py python3-numpy
 )
 
