@@ -150,13 +150,18 @@ void run_resnet(const ResnetOptions& opt) {
     nn::CrossEntropyLoss()(model->forward(x), y).backward();
     sgd->step();
   };
+  // Waits for the GPU's queued work; the CPU backend is synchronous (and a CUDA build may run on a
+  // machine without a driver, where any CUDA call fails).
+  auto wait_for_device = [&] {
+    if (device.is_cuda()) cuda_runtime::synchronize();
+  };
   step();  // warm-up (and on CUDA: fills the allocator's cache)
-  cuda_runtime::synchronize();
+  wait_for_device();
   std::vector<double> times;
   for (int r = 0; r < opt.repeat; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
     step();
-    cuda_runtime::synchronize();
+    wait_for_device();
     times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   std::sort(times.begin(), times.end());
