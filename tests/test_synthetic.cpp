@@ -37,7 +37,7 @@ TEST_CASE("synthetic: the source and target sets are disjoint and share every sh
   CHECK(target[0].name == "Hstripes_circle");
 }
 
-TEST_CASE("synthetic: the same seed renders the same image; other seeds and classes differ") {
+TEST_CASE("synthetic: the same seed renders the same image, another seed another one") {
   const std::vector<PatternClass> source = pattern_classes(PatternSet::Source);
   const Image a = render_pattern(source[3], 32, 7);
   const Image b = render_pattern(source[3], 32, 7);
