@@ -13,10 +13,9 @@
 // pretraining stays on the generated source set.
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
+#include <iterator>
 
 #include "apps/commands.h"
 #include "apps/plots.h"
@@ -65,8 +64,10 @@ void prepare_out_dir(const std::string& out) {
                "--out '{}' exists and was not made by thaw demo; choose another --out (the demo replaces "
                "what it wrote before, nothing else)",
                out);
-    for (const char* entry : {"data", "pretrain", "head_only", "last_3", "gradual", "from_scratch"})
+    for (const char* entry : {"data", "pretrain"})
       fs::remove_all(fs::path(out) / entry);
+    for (const TargetRun& run : kTargetRuns)
+      fs::remove_all(fs::path(out) / run.name);
   }
   fs::create_directories(out);
   write_text_atomic(marker.string(), "made by thaw demo; thaw demo --out here replaces its runs\n");

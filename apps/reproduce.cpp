@@ -8,6 +8,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -58,14 +59,12 @@ std::vector<std::string> selected_experiments(const ReproduceArgs& a) {
 }
 
 TrainConfig experiment_config(const ReproduceArgs& a, const std::string& name) {
-  const std::string path = a.experiments_dir + "/" + name + ".toml";
-  // The arch decides the weights file, so read the experiment once without them.
-  const TrainConfig plain = load_train_config(path, {{"data", a.data}, {"weights", "none"}});
-  const std::string weights =
-      a.weights_dir == "none" ? "none" : a.weights_dir + "/" + plain.arch + ".h5";
-  Overrides keys = {{"data", a.data}, {"weights", weights}, {"runs_dir", a.runs_dir}, {"name", name}};
+  Overrides keys = {{"data", a.data}, {"weights", "none"}, {"runs_dir", a.runs_dir}, {"name", name}};
   keys.insert(keys.end(), a.overrides.begin(), a.overrides.end());
-  return load_train_config(path, keys);
+  TrainConfig c = load_train_config(a.experiments_dir + "/" + name + ".toml", keys);
+  // The weights file follows the architecture, which the experiment (or an --arch override) decides.
+  if (a.weights_dir != "none") c.weights = a.weights_dir + "/" + c.arch + ".h5";
+  return c;
 }
 
 // Runs one experiment, or reuses / resumes what an earlier reproduce left in its run directory.
@@ -127,7 +126,8 @@ int run_reproduce(const ReproduceArgs& a) {
   const std::string header = header_text(a, configs.front().device);
   std::map<std::string, ExperimentResult> results;
   bool interrupted = false;
-  for (size_t i = 0; i < configs.size() && !interrupted; ++i) {
+  std::string md;  // report.md as last written: after every experiment
+  for (size_t i = 0; i < configs.size(); ++i) {
     fmt::print("\n[{}/{}] {}\n", i + 1, configs.size(), names[i]);
     std::fflush(stdout);
     const ExperimentResult r = run_experiment(configs[i], interrupted);
@@ -135,11 +135,10 @@ int run_reproduce(const ReproduceArgs& a) {
     if (r.state == ExperimentResult::State::Finished)
       fmt::print("  test accuracy {:.2f}%  ({:.0f} s)\n", 100 * r.outcome.test_accuracy, r.outcome.train_seconds);
     results[names[i]] = r;
-    write_text_atomic(a.runs_dir + "/report.md", report_tables_markdown(results, header));
+    md = report_tables_markdown(results, header);
+    write_text_atomic(a.runs_dir + "/report.md", md);
   }
-  const std::string md = report_tables_markdown(results, header);
-  write_text_atomic(a.runs_dir + "/report.md", md);
-  fmt::print("\n{}\nwritten: {}/report.md\n", md, a.runs_dir);
+  if (!md.empty()) fmt::print("\n{}\nwritten: {}/report.md\n", md, a.runs_dir);
   if (interrupted) {
     fmt::print("interrupted: run the same command again to resume\n");
     return 130;
