@@ -48,10 +48,17 @@ struct TargetRun {
 };
 
 const TargetRun kTargetRuns[] = {
-    {"head_only", "fc only; the pretrained backbone frozen (the report's l = 1)", true,
+    {"head_only",
+     "fc only; the pretrained backbone frozen (the report's l = 1)",
+     true,
      {{"trainable", "last_layers"}, {"layers", "1"}}},
-    {"last_3", "layer3, layer4 and fc (the report's l = 3)", true, {{"trainable", "last_layers"}, {"layers", "3"}}},
-    {"gradual", "fc, then one more layer every epoch (gradual unfreezing)", true,
+    {"last_3",
+     "layer3, layer4 and fc (the report's l = 3)",
+     true,
+     {{"trainable", "last_layers"}, {"layers", "3"}}},
+    {"gradual",
+     "fc, then one more layer every epoch (gradual unfreezing)",
+     true,
      {{"trainable", "gradual"}, {"unfreeze_every", "1"}}},
     {"from_scratch", "everything, from random weights: no transfer", false, {{"trainable", "all"}}},
 };
@@ -110,7 +117,8 @@ RunOutcome train(const TrainConfig& c, const std::string& step, const std::strin
 
 std::string percent_list(const std::vector<double>& fractions) {
   std::vector<std::string> parts;
-  for (double f : fractions) parts.push_back(fmt::format("{:.0f}", 100 * f));
+  for (double f : fractions)
+    parts.push_back(fmt::format("{:.0f}", 100 * f));
   return fmt::format("{}", fmt::join(parts, " "));
 }
 
@@ -149,11 +157,11 @@ int run_demo(const DemoOptions& o) {
   }
 
   // The comparison: terminal, demo.md, comparison.svg.
-  std::string table = fmt::format("| run | trains | test accuracy | val accuracy by epoch (%) | time |\n"
-                                  "|---|---|---|---|---|\n"
-                                  "| pretrain (source task) | everything | {:.1f}% | {} | {:.0f} s |\n",
-                                  100 * pretrain.test_accuracy, percent_list(pretrain.val_accuracy),
-                                  pretrain.train_seconds);
+  std::string table = fmt::format(
+      "| run | trains | test accuracy | val accuracy by epoch (%) | time |\n"
+      "|---|---|---|---|---|\n"
+      "| pretrain (source task) | everything | {:.1f}% | {} | {:.0f} s |\n",
+      100 * pretrain.test_accuracy, percent_list(pretrain.val_accuracy), pretrain.train_seconds);
   std::vector<NamedCurve> curves;
   for (size_t i = 0; i < results.size(); ++i) {
     table += fmt::format("| {} | {} | {:.1f}% | {} | {:.0f} s |\n", kTargetRuns[i].name, kTargetRuns[i].what,
@@ -176,8 +184,9 @@ int run_demo(const DemoOptions& o) {
       fmt::format("# thaw demo\n\n{}\n{}\n\nValidation accuracy per run: comparison.svg. Each run's curves "
                   "and confusion matrix: <run>/index.html. Total time {:.0f} s on {}.\n",
                   table, verdict, total_s, o.device));
-  fmt::print("{}\nwritten: {}/demo.md, {}/comparison.svg, and per run {}/<run>/index.html  ({:.0f} s in all)\n",
-             verdict, o.out, o.out, o.out, total_s);
+  fmt::print(
+      "{}\nwritten: {}/demo.md, {}/comparison.svg, and per run {}/<run>/index.html  ({:.0f} s in all)\n",
+      verdict, o.out, o.out, o.out, total_s);
   if (!o.data.empty() || transfer_shows) return 0;
   fmt::print(stderr, "thaw demo: pretraining did not clearly help: this is a regression\n");
   return 1;
@@ -190,7 +199,8 @@ void add_demo_command(CLI::App& app) {
       "demo", "transfer learning in a few minutes on a CPU: pretrain, then fine-tune four ways and compare");
   auto o = std::make_shared<DemoOptions>();
   cmd->add_option("--out", o->out, "output directory (runs/demo)");
-  cmd->add_option("--data", o->data, "fine-tune on this dataset (Oxford-IIIT layout) instead of a generated one");
+  cmd->add_option("--data", o->data,
+                  "fine-tune on this dataset (Oxford-IIIT layout) instead of a generated one");
   cmd->add_option("--device", o->device, "cpu or cuda");
   cmd->add_option("--threads", o->threads, "CPU threads and loader workers")->check(CLI::Range(1, 256));
   cmd->add_option("--seed", o->seed, "seed of the datasets, initialisation and shuffling");

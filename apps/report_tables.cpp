@@ -68,15 +68,20 @@ std::vector<std::string> report_experiments() {
   std::vector<std::string> names;
   for (const ReportTable& table : report_tables())
     for (const ReportRow& row : table.rows)
-      if (std::find(names.begin(), names.end(), row.experiment) == names.end()) names.push_back(row.experiment);
+      if (std::find(names.begin(), names.end(), row.experiment) == names.end())
+        names.push_back(row.experiment);
   return names;
 }
 
 namespace {
 
-std::string percent_or_dash(double percent) { return percent < 0 ? "-" : fmt::format("{:.2f}%", percent); }
+std::string percent_or_dash(double percent) {
+  return percent < 0 ? "-" : fmt::format("{:.2f}%", percent);
+}
 
-std::string seconds_or_dash(double seconds) { return seconds < 0 ? "-" : fmt::format("{:.0f} s", seconds); }
+std::string seconds_or_dash(double seconds) {
+  return seconds < 0 ? "-" : fmt::format("{:.0f} s", seconds);
+}
 
 }  // namespace
 
@@ -84,12 +89,14 @@ std::string report_tables_markdown(const std::map<std::string, ExperimentResult>
                                    const std::string& header) {
   std::string md = "# The report's tables, reproduced by thaw\n\n" + header + "\n";
   for (const ReportTable& table : report_tables()) {
-    const bool any_result = std::any_of(table.rows.begin(), table.rows.end(),
-                                        [&](const ReportRow& row) { return results.count(row.experiment) > 0; });
+    const bool any_result = std::any_of(table.rows.begin(), table.rows.end(), [&](const ReportRow& row) {
+      return results.count(row.experiment) > 0;
+    });
     if (!any_result) continue;  // a --only run shows the tables it touched
-    md += fmt::format("\n## {}\n\n| {} | experiment | report | thaw | thaw - report | report time | thaw time |\n"
-                      "|---|---|---|---|---|---|---|\n",
-                      table.title, table.row_header);
+    md += fmt::format(
+        "\n## {}\n\n| {} | experiment | report | thaw | thaw - report | report time | thaw time |\n"
+        "|---|---|---|---|---|---|---|\n",
+        table.title, table.row_header);
     for (const ReportRow& row : table.rows) {
       const auto found = results.find(row.experiment);
       const ExperimentResult none;

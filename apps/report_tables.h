@@ -37,8 +37,8 @@ struct ExperimentResult {
 };
 
 // The tables that have at least one result, as markdown, thaw's test accuracy and training time beside the
-// report's; rows whose experiment has no result say "not run" (or "failed: <error>"). header: lines printed above the tables
-// (machine, date, overrides).
+// report's; rows whose experiment has no result say "not run" (or "failed: <error>"). header: lines printed
+// above the tables (machine, date, overrides).
 std::string report_tables_markdown(const std::map<std::string, ExperimentResult>& results,
                                    const std::string& header);
 

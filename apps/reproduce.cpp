@@ -15,8 +15,8 @@
 #include <map>
 #include <sstream>
 
-#include "apps/commands.h"
 #include "apps/checkpoint.h"
+#include "apps/commands.h"
 #include "apps/report_tables.h"
 #include "apps/run_files.h"
 #include "apps/run_outcome.h"
@@ -105,8 +105,9 @@ std::string header_text(const ReproduceArgs& a, const std::string& device) {
       "- date: {:%Y-%m-%d %H:%M}\n- thaw 0.1.0 ({}) on {}, data: `{}`, weights: `{}`\n- overrides of the "
       "experiments' configs: {}\n- thaw time: training (data + compute) of all epochs, as the report's "
       "\"compute time\"; the report's runs used a GTX 1080.\n",
-      fmt::localtime(std::time(nullptr)), cuda_runtime::built_with_cuda() ? "CPU + CUDA" : "CPU", device, a.data,
-      a.weights_dir, keys.empty() ? "none (the report's protocol)" : fmt::format("{}", fmt::join(keys, ", ")));
+      fmt::localtime(std::time(nullptr)), cuda_runtime::built_with_cuda() ? "CPU + CUDA" : "CPU", device,
+      a.data, a.weights_dir,
+      keys.empty() ? "none (the report's protocol)" : fmt::format("{}", fmt::join(keys, ", ")));
 }
 
 int run_reproduce(const ReproduceArgs& a) {
@@ -133,7 +134,8 @@ int run_reproduce(const ReproduceArgs& a) {
     const ExperimentResult r = run_experiment(configs[i], interrupted);
     if (interrupted) break;
     if (r.state == ExperimentResult::State::Finished)
-      fmt::print("  test accuracy {:.2f}%  ({:.0f} s)\n", 100 * r.outcome.test_accuracy, r.outcome.train_seconds);
+      fmt::print("  test accuracy {:.2f}%  ({:.0f} s)\n", 100 * r.outcome.test_accuracy,
+                 r.outcome.train_seconds);
     results[names[i]] = r;
     md = report_tables_markdown(results, header);
     write_text_atomic(a.runs_dir + "/report.md", md);
@@ -151,7 +153,8 @@ int run_reproduce(const ReproduceArgs& a) {
 }  // namespace
 
 void add_reproduce_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("reproduce", "run the report's experiments and print its tables beside thaw's");
+  auto* cmd =
+      app.add_subcommand("reproduce", "run the report's experiments and print its tables beside thaw's");
   cmd->allow_extras();
   cmd->footer(
       "Any train config key can follow as --key value and applies to every experiment, e.g. a quick run:\n"
@@ -169,7 +172,8 @@ void add_reproduce_command(CLI::App& app) {
     a->overrides = overrides_from_args(cmd->remaining());
     for (const auto& [key, value] : a->overrides)
       THAW_CHECK(key != "data" && key != "weights" && key != "runs_dir" && key != "name",
-                 "--{}: reproduce sets it for every experiment; use --data, --weights-dir or --runs-dir", key);
+                 "--{}: reproduce sets it for every experiment; use --data, --weights-dir or --runs-dir",
+                 key);
     if (const int status = run_reproduce(*a); status != 0) throw CLI::RuntimeError(status);
   });
 }

@@ -11,7 +11,8 @@
 namespace thaw::apps {
 
 bool run_finished(const std::string& run_dir) {
-  return std::filesystem::exists(run_dir + "/summary.json") && std::filesystem::exists(run_dir + "/weights.h5");
+  return std::filesystem::exists(run_dir + "/summary.json") &&
+         std::filesystem::exists(run_dir + "/weights.h5");
 }
 
 RunOutcome read_run_outcome(const std::string& run_dir) {

@@ -9,8 +9,8 @@ namespace thaw::apps {
 
 struct RunOutcome {
   std::string run_dir;
-  double test_accuracy = 0;        // fraction, 0..1
-  double train_seconds = 0;        // data + compute time of all epochs (the report's "compute time")
+  double test_accuracy = 0;          // fraction, 0..1
+  double train_seconds = 0;          // data + compute time of all epochs (the report's "compute time")
   std::vector<double> val_accuracy;  // per epoch, fractions
 };
 

@@ -24,49 +24,70 @@ namespace {
 
 constexpr const char* kShapes[] = {"circle", "square",  "triangle", "diamond", "cross",
                                    "ring",   "hexagon", "halfdisc", "ellipse", "frame"};
-constexpr const char* kTextures[] = {"solid",   "hstripes", "vstripes", "diagonal",
-                                     "antidiagonal", "checker", "dots", "grid"};
+constexpr const char* kTextures[] = {"solid",        "hstripes", "vstripes", "diagonal",
+                                     "antidiagonal", "checker",  "dots",     "grid"};
 constexpr int kNumShapes = 10, kNumTextures = 8, kClassesPerSet = 37, kCatClasses = 12;
 
 // Is (u, v), in the shape's frame (radius 1, v pointing down), inside the shape?
 bool inside_shape(int shape, double u, double v) {
   const double au = std::abs(u), av = std::abs(v), rho = std::sqrt(u * u + v * v);
   switch (shape) {
-    case 0: return rho < 1.0;                                          // circle
-    case 1: return std::max(au, av) < 0.8;                             // square
-    case 2: return v < 0.7 && v > -0.9 && au < (v + 0.9) * 0.6;        // triangle, apex up
-    case 3: return au + av < 1.0;                                      // diamond
-    case 4: return (au < 0.32 && av < 1.0) || (av < 0.32 && au < 1.0); // cross
-    case 5: return rho < 1.0 && rho > 0.55;                            // ring
-    case 6: return av < 0.866 && 1.732 * au + av < 1.732;              // hexagon, flat top
-    case 7: return rho < 1.0 && v < 0.15;                              // half disc, flat side down
-    case 8: return u * u + 4.0 * v * v < 1.0;                          // ellipse, 2:1
-    default: return std::max(au, av) < 0.85 && std::max(au, av) > 0.5;  // square frame
+    case 0:
+      return rho < 1.0;  // circle
+    case 1:
+      return std::max(au, av) < 0.8;  // square
+    case 2:
+      return v < 0.7 && v > -0.9 && au < (v + 0.9) * 0.6;  // triangle, apex up
+    case 3:
+      return au + av < 1.0;  // diamond
+    case 4:
+      return (au < 0.32 && av < 1.0) || (av < 0.32 && au < 1.0);  // cross
+    case 5:
+      return rho < 1.0 && rho > 0.55;  // ring
+    case 6:
+      return av < 0.866 && 1.732 * au + av < 1.732;  // hexagon, flat top
+    case 7:
+      return rho < 1.0 && v < 0.15;  // half disc, flat side down
+    case 8:
+      return u * u + 4.0 * v * v < 1.0;  // ellipse, 2:1
+    default:
+      return std::max(au, av) < 0.85 && std::max(au, av) > 0.5;  // square frame
   }
 }
 
-double frac(double x) { return x - std::floor(x); }
+double frac(double x) {
+  return x - std::floor(x);
+}
 
 // Texture value (0 or 1) at (a, b), pixel units in the shape's rotated frame; p: period; phase in [0, 1).
 bool texture_on(int texture, double a, double b, double p, double phase) {
   switch (texture) {
-    case 0: return true;                                                    // solid
-    case 1: return frac(b / p + phase) < 0.5;                               // horizontal stripes
-    case 2: return frac(a / p + phase) < 0.5;                               // vertical stripes
-    case 3: return frac((a + b) / (p * 1.4142) + phase) < 0.5;              // diagonal
-    case 4: return frac((a - b) / (p * 1.4142) + phase) < 0.5;              // anti-diagonal
-    case 5: return (int64_t(std::floor(a / p + phase)) + int64_t(std::floor(b / p + phase))) % 2 == 0;
-    case 6: {                                                               // dots on a square lattice
+    case 0:
+      return true;  // solid
+    case 1:
+      return frac(b / p + phase) < 0.5;  // horizontal stripes
+    case 2:
+      return frac(a / p + phase) < 0.5;  // vertical stripes
+    case 3:
+      return frac((a + b) / (p * 1.4142) + phase) < 0.5;  // diagonal
+    case 4:
+      return frac((a - b) / (p * 1.4142) + phase) < 0.5;  // anti-diagonal
+    case 5:
+      return (int64_t(std::floor(a / p + phase)) + int64_t(std::floor(b / p + phase))) % 2 == 0;
+    case 6: {  // dots on a square lattice
       const double q = 1.4 * p, da = frac(a / q + phase) - 0.5, db = frac(b / q + phase) - 0.5;
       return da * da + db * db < 0.09;
     }
-    default: return frac(a / p + phase) < 0.3 || frac(b / p + phase) < 0.3;  // grid lines
+    default:
+      return frac(a / p + phase) < 0.3 || frac(b / p + phase) < 0.3;  // grid lines
   }
 }
 
 using Rgb = std::array<double, 3>;
 
-double luma(const Rgb& c) { return 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]; }
+double luma(const Rgb& c) {
+  return 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2];
+}
 
 Rgb random_colour(Generator& gen) {
   return {gen.next_uniform(0, 255), gen.next_uniform(0, 255), gen.next_uniform(0, 255)};
@@ -131,12 +152,14 @@ Image render_pattern(const PatternClass& pattern, int64_t size, uint64_t seed) {
     for (int64_t x = 0; x < size; ++x) {
       Rgb sum{0, 0, 0};
       for (int sub = 0; sub < 4; ++sub) {
-        const double px = double(x) + 0.25 + 0.5 * (sub % 2) - cx, py = double(y) + 0.25 + 0.5 * (sub / 2) - cy;
+        const double px = double(x) + 0.25 + 0.5 * (sub % 2) - cx,
+                     py = double(y) + 0.25 + 0.5 * (sub / 2) - cy;
         const double a = cos_a * px + sin_a * py, b = -sin_a * px + cos_a * py;  // rotated frame, pixels
         const Rgb& c = !inside_shape(pattern.shape, a / radius, b / radius) ? background
-                       : texture_on(pattern.texture, a, b, period, phase)    ? ink
-                                                                             : paper;
-        for (int k = 0; k < 3; ++k) sum[size_t(k)] += c[size_t(k)] / 4;
+                       : texture_on(pattern.texture, a, b, period, phase)   ? ink
+                                                                            : paper;
+        for (int k = 0; k < 3; ++k)
+          sum[size_t(k)] += c[size_t(k)] / 4;
       }
       for (int k = 0; k < 3; ++k) {
         const double v = sum[size_t(k)] + 6.0 * gen.next_normal();

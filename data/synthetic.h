@@ -27,8 +27,8 @@ namespace thaw::data {
 enum class PatternSet { Source, Target };
 
 struct PatternClass {
-  std::string name;      // breed name as it appears in image names, e.g. "Checker_ring" or "dots_circle"
-  int shape, texture;    // indices into the lists above
+  std::string name;    // breed name as it appears in image names, e.g. "Checker_ring" or "dots_circle"
+  int shape, texture;  // indices into the lists above
 };
 
 // The 37 classes of a set, class id i + 1 for entry i.

@@ -82,7 +82,8 @@ TEST_CASE("reproduce: the markdown puts thaw's numbers beside the report's") {
   // l = 3 row: report 88.91, thaw 90.12, +1.21 points, no report time, thaw 61 s.
   CHECK(md.find("| 3 | breeds_l3 | 88.91% | 90.12% | +1.21 | - | 61 s |") != std::string::npos);
   CHECK(md.find("| Baseline | breeds_l3 | 88.91% | 90.12% | +1.21 | - | 61 s |") != std::string::npos);
-  CHECK(md.find("| Baseline | gradual_base | 88.77% | 88.01% | -0.76 | 208 s | 250 s |") != std::string::npos);
+  CHECK(md.find("| Baseline | gradual_base | 88.77% | 88.01% | -0.76 | 208 s | 250 s |") !=
+        std::string::npos);
   CHECK(md.find("| 1 | breeds_l1 | 86.56% | not run | - | - | - |") != std::string::npos);
   // A failure's text cannot break the row.
   CHECK(md.find("| 4 | breeds_l4 | 89.32% | failed: loss is NaN   at step 3 see log | - | - | - |") !=
