@@ -81,7 +81,7 @@ void run_parity(const std::string& in_path, const std::string& out_path, Device 
         if (p.requires_grad()) out.write("grads/" + name, p.grad());
     }
     if (steps == 0) break;
-    losses.push_back(float(loss.to(Device::cpu()).item()));
+    losses.push_back(float(loss.item()));
     optimizer->step();
   }
   out.write("losses", Tensor::from_data<float>({int64_t(losses.size())}, losses));

@@ -291,7 +291,8 @@ void Tensor::set_data(const Tensor& src) const {
   impl_->shape = src.impl_->shape;
   impl_->dtype = src.impl_->dtype;
   impl_->format = src.impl_->format;
-  if (impl_->grad.defined() && impl_->grad.device() != src.device()) impl_->grad = impl_->grad.to(src.device());
+  if (impl_->grad.defined() && impl_->grad.device() != src.device())
+    impl_->grad = impl_->grad.to(src.device());
 }
 
 namespace {
@@ -304,8 +305,7 @@ double element_as_double(const Tensor& t, int64_t flat) {
 
 double Tensor::item() const {
   THAW_CHECK(numel() == 1, "item() needs a one-element tensor, got {}", desc());
-  THAW_CHECK(device().is_cpu(), "item() of {}: copy to the CPU first with .to(Device::cpu())", desc());
-  return element_as_double(*this, 0);
+  return element_as_double(device().is_cpu() ? *this : to(Device::cpu()), 0);
 }
 
 double Tensor::at(std::initializer_list<int64_t> index) const {

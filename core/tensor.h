@@ -93,7 +93,9 @@ class Tensor {
   // flags stay. How a module moves its parameters to another device without changing their identity.
   void set_data(const Tensor& src) const;
 
-  // Element access for tests and printing (CPU only; call .to(Device::cpu()) first).
+  // Reading values back. item() and to_vector() copy from any device (on CUDA: one device-to-host copy,
+  // which waits for the queued kernels, like torch's .item()); at() indexes element by element and is CPU
+  // only: call .to(Device::cpu()) first.
   double item() const;  // requires numel() == 1
   double at(std::initializer_list<int64_t> index) const;
   template <typename T>

@@ -8,7 +8,8 @@
 #   mkdir -p .deps && (cd .deps && apt-get download libstb-dev libstb0 libtomlplusplus-dev)
 # (.deps/ is in .gitignore), then through the device tool:
 #   run(command="scripts/gpu-check.sh", carry=[".deps"], timeout_s=540)
-# Stages: THAW_GPU_STAGES="build tests bench conv parity memcheck kernels" (default: all, in that order).
+# Stages: THAW_GPU_STAGES="build tests bench conv parity memcheck kernels demo weights" (default: all, in
+# that order).
 # Each stage has a time limit so that the summary prints inside the device call; each summary line is also
 # printed as soon as it is known, so a call cut short still shows how far it got.
 set -uo pipefail
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/.."
 
 out=${OUT:-gpu-check-logs}
 mkdir -p "$out"
-stages=${THAW_GPU_STAGES:-build tests bench conv parity memcheck kernels}
+stages=${THAW_GPU_STAGES:-build tests bench conv parity memcheck kernels demo weights}
 build=build-gpu
 jobs=$(nproc)
 summary=()
@@ -43,7 +44,7 @@ if has_stage build; then
   if cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DTHAW_CUDA=ON -DCMAKE_PREFIX_PATH="$deps/usr" \
       -DTHAW_TORCH_PYTHON="$python" >"$out/build.log" 2>&1 &&
     timeout 240 cmake --build "$build" -j"$jobs" --target thaw_cli test_cuda_parity test_parity_resnet \
-      test_data_loader test_tensor >>"$out/build.log" 2>&1; then
+      test_data_loader test_tensor test_train >>"$out/build.log" 2>&1; then
     note "build (CUDA, sm_90)" "ok in $(elapsed "$t0")"
   else
     note "build (CUDA, sm_90)" "FAILED in $(elapsed "$t0"): see build.log"
@@ -78,6 +79,7 @@ if has_stage tests; then
   run_tests "loader batches on CUDA" 30 "$log" "$build/tests/test_data_loader" \
     "loader: batches on a CUDA device equal the CPU's"
   run_tests "tensor tests (CUDA copies)" 30 "$log" "$build/tests/test_tensor"
+  run_tests "training run on CUDA vs CPU" 90 "$log" "$build/tests/test_train" "[cuda]"
 fi
 
 # Runs one benchmark script with a time limit, its output in $out/LOG; records ok or failed.
@@ -127,10 +129,28 @@ fi
 if has_stage kernels; then
   log="$out/kernels.log"
   : >"$log"
-  run_tests "kernels vs cuDNN (bench kernels)" 120 "$log" "$build/thaw" bench kernels \
+  run_tests "kernels vs cuDNN (bench kernels)" 240 "$log" "$build/thaw" bench kernels \
     --model resnet18,resnet50 --batch 64 --repeat 5 --out "$out/kernels"
   verdicts=$(grep -E '^verdicts:' "$log" | tail -1 | sed 's/^verdicts: //')
   note "kernels: verdicts" "${verdicts:-none: see kernels.log}"
+fi
+
+# thaw demo on CUDA: the whole training path (pretrain, save, load, four fine-tunings) on the GPU.
+if has_stage demo; then
+  log="$out/demo.log"
+  t0=$(date +%s)
+  if timeout 180 "$build/thaw" demo --device cuda --out /tmp/thaw-demo-cuda >"$log" 2>&1; then
+    note "demo on CUDA (thaw demo)" "passed in $(elapsed "$t0")"
+  else
+    note "demo on CUDA (thaw demo)" "FAILED or timed out in $(elapsed "$t0"): see demo.log"
+  fi
+fi
+
+# Are torchvision's pretrained weights on this machine (it has no network)? They are what `thaw reproduce`
+# needs besides the full dataset.
+if has_stage weights; then
+  found=$(timeout 20 find / -xdev \( -name 'resnet18-*.pth' -o -name 'resnet50-*.pth' \) 2>/dev/null | head -3)
+  note "torchvision ResNet weights" "${found:-none found on this machine}"
 fi
 
 for log in "$out/tests.log" "$out/parity.log" "$out/memcheck.log"; do
@@ -153,6 +173,10 @@ fi
 if [ -s "$out/bench.log" ]; then
   echo "---- bench/resnet_gpu.py ----"
   cat "$out/bench.log"
+fi
+if [ -s "$out/demo.log" ]; then
+  echo "---- thaw demo --device cuda ----"
+  sed -n '/^| run/,$p' "$out/demo.log" | head -20
 fi
 if [ -s "$out/kernels.log" ]; then
   echo "---- thaw bench kernels: totals and worst rows (every row: kernels/report.md) ----"

@@ -147,6 +147,8 @@ TEST_CASE("CUDA: .to(device) round trip is exact", "[cuda]") {
   REQUIRE(on_gpu.device() == kGpu);
   REQUIRE(on_gpu.to(Device::cpu()).to_vector<float>() == x.to_vector<float>());
   REQUIRE(on_gpu.to(kGpu).to(Device::cpu()).to_vector<float>() == x.to_vector<float>());
+  // item() reads a scalar back from the device itself (the trainer reads each step's loss this way).
+  REQUIRE(ops::sum(on_gpu).item() == ops::sum(x).item());
   REQUIRE(Tensor::zeros({4}, DType::Float32, kGpu).to_vector<float>() == std::vector<float>(4, 0.0f));
   const Tensor labels = Tensor::from_data<int64_t>({3}, {0, 5, -2});
   REQUIRE(labels.to(kGpu).to(Device::cpu()).to_vector<int64_t>() == labels.to_vector<int64_t>());

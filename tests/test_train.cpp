@@ -10,8 +10,10 @@
 #include "apps/checkpoint.h"
 #include "apps/train_config.h"
 #include "apps/trainer.h"
+#include "core/cuda_runtime.h"
 #include "core/error.h"
 #include "core/hdf5_file.h"
+#include "data/synthetic.h"
 #include "models/weights.h"
 #include "support/catch.h"
 #include "support/scratch.h"
@@ -319,4 +321,67 @@ TEST_CASE("train: skip_bad leaves an undecodable image out; without it the run s
       error_of([&] { run_training(small_config(tmp.path, "stop", small), false, {.quiet = true}); });
   CHECK_THAT(message, ContainsSubstring(empty.string()));
   CHECK_THAT(message, ContainsSubstring("empty"));
+}
+
+// The whole training path on a GPU (forward, loss, backward, optimizer, BatchNorm statistics, evaluation, the
+// checkpoint and weights files) against the same run on the CPU, on a small generated dataset (so that it
+// runs on the lent GPU machine, which has no pets-mini: scripts/gpu-check.sh). The two backends sum in
+// different orders, so the numbers agree to float32 rounding grown over 14 SGD steps, not bit for bit.
+TEST_CASE("train on CUDA: a short run matches the same run on the CPU", "[cuda]") {
+  if (!cuda_runtime::built_with_cuda() || cuda_runtime::device_count() == 0)
+    THAW_SKIP("no CUDA device: the CUDA training run is skipped");
+  test::TempDir tmp;
+  const fs::path data = tmp.path / "patterns";
+  data::write_synthetic_dataset(data.string(), {.set = data::PatternSet::Target,
+                                                .image_size = 32,
+                                                .trainval_per_class = 4,
+                                                .test_per_class = 2,
+                                                .seed = 3});
+  const auto config_on = [&](const std::string& device) {
+    return load_train_config("", {{"name", device},
+                                  {"runs_dir", tmp.path.string()},
+                                  {"data", data.string()},
+                                  {"weights", "none"},
+                                  {"device", device},
+                                  {"image_size", "32"},
+                                  {"batch_size", "16"},
+                                  {"epochs", "2"},
+                                  {"threads", "2"},
+                                  {"lr", "0.01"}});
+  };
+  REQUIRE(run_training(config_on("cpu"), false, {.quiet = true}) == TrainStatus::Completed);
+  REQUIRE(run_training(config_on("cuda"), false, {.quiet = true}) == TrainStatus::Completed);
+
+  const auto cpu_rows = read_csv(tmp.path / "cpu" / "metrics.csv");
+  const auto cuda_rows = read_csv(tmp.path / "cuda" / "metrics.csv");
+  REQUIRE(cpu_rows.size() == 3);
+  REQUIRE(cuda_rows.size() == 3);
+  for (size_t r = 1; r < 3; ++r) {
+    INFO("epoch " << r);
+    for (size_t column : {1, 3}) {  // train_loss, val_loss
+      const double cpu = std::stod(cpu_rows[r][column]), cuda = std::stod(cuda_rows[r][column]);
+      CHECK(std::isfinite(cuda));
+      CHECK(std::abs(cuda - cpu) <= 1e-3 * std::max(1.0, std::abs(cpu)));
+    }
+  }
+  const auto cpu_summary = nlohmann::json::parse(read_text(tmp.path / "cpu" / "summary.json"));
+  const auto cuda_summary = nlohmann::json::parse(read_text(tmp.path / "cuda" / "summary.json"));
+  // 74 test images: a near-tie may flip a prediction or two.
+  CHECK(std::abs(cuda_summary.at("test_accuracy").get<double>() -
+                 cpu_summary.at("test_accuracy").get<double>()) <= 2.5 / 74);
+
+  const auto cpu_weights = models::read_weights((tmp.path / "cpu" / "weights.h5").string());
+  const auto cuda_weights = models::read_weights((tmp.path / "cuda" / "weights.h5").string());
+  REQUIRE(cuda_weights.tensors.size() == cpu_weights.tensors.size());
+  for (const auto& [name, t] : cpu_weights.tensors) {
+    INFO(name);
+    REQUIRE(cuda_weights.tensors.count(name));
+    const std::vector<float> a = t.to_vector<float>(), b = cuda_weights.tensors.at(name).to_vector<float>();
+    double worst = 0, scale = 1e-6;
+    for (size_t i = 0; i < a.size(); ++i) {
+      worst = std::max(worst, double(std::abs(a[i] - b[i])));
+      scale = std::max(scale, double(std::abs(a[i])));
+    }
+    CHECK(worst <= 1e-3 * scale);
+  }
 }

@@ -50,7 +50,7 @@ class SumBackward : public FunctionNode {
  protected:
   std::vector<Tensor> backward(const Tensor& dy) override {
     Tensor dx = Tensor::empty(shape_, dy.dtype(), device_);
-    ops::fill_(dx, dy.to(Device::cpu()).item());  // one scalar read back: sum() is a test and debugging op
+    ops::fill_(dx, dy.item());  // one scalar read back: sum() is a test and debugging op
     return {dx};
   }
   void release() override {}
