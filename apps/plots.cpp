@@ -380,6 +380,22 @@ RunSummary read_run_summary(const std::string& path) {
       s.confusion.back().push_back(int64_t(v));
     }
   }
+  if (j.contains("times")) {
+    const nlohmann::json& times = j.at("times");
+    THAW_CHECK(times.is_object(), "{}: 'times' is {}, expected an object", path, times.type_name());
+    for (const char* key : {"train_data_s", "train_compute_s"})
+      THAW_CHECK(times.contains(key), "{}: 'times' has no '{}' key", path, key);
+    s.train_seconds = number(times.at("train_data_s"), "times.train_data_s") +
+                      number(times.at("train_compute_s"), "times.train_compute_s");
+  }
+  if (j.contains("history")) {
+    const nlohmann::json& history = array(j.at("history"), "'history'");
+    for (size_t e = 0; e < history.size(); ++e) {
+      THAW_CHECK(history[e].is_object() && history[e].contains("val_acc"), "{}: history[{}] has no 'val_acc'",
+                 path, e);
+      s.val_accuracy.push_back(number(history[e].at("val_acc"), fmt::format("history[{}].val_acc", e)));
+    }
+  }
   return s;
 }
 
@@ -402,7 +418,8 @@ std::string accuracy_svg(const std::vector<EpochMetrics>& metrics) {
 }
 
 std::string val_accuracy_comparison_svg(const std::string& title, const std::vector<NamedCurve>& runs) {
-  static const char* kPalette[] = {"#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#7f7f7f"};
+  static const char* kPalette[] = {"#d62728", "#1f77b4", "#2ca02c", "#9467bd",
+                                   "#ff7f0e", "#8c564b", "#7f7f7f"};
   std::vector<double> values;
   for (const auto& [name, curve] : runs)
     values.insert(values.end(), curve.begin(), curve.end());

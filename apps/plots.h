@@ -4,6 +4,7 @@
 // (docs/predict-and-plots.md). `thaw plots RUN_DIR` regenerates them. apps/plots.cpp.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -22,13 +23,16 @@ struct EpochMetrics {
 // number throws thaw::Error "path:line: column N (name): ...". At least one row.
 std::vector<EpochMetrics> read_metrics_csv(const std::string& path);
 
-// summary.json: test_accuracy, test_loss (numbers), class_names (strings), per_class_accuracy (one number
-// per class), confusion (C x C counts, rows = true class, columns = predicted class).
+// summary.json (trainer.cpp's write_summary): test_accuracy, test_loss (numbers), class_names (strings),
+// per_class_accuracy (one number per class), confusion (C x C counts, rows = true class, columns =
+// predicted class); and, when the file has them, times and history.
 struct RunSummary {
   double test_accuracy = 0, test_loss = 0;
   std::vector<std::string> class_names;
   std::vector<double> per_class_accuracy;
   std::vector<std::vector<int64_t>> confusion;
+  double train_seconds = NAN;        // times.train_data_s + times.train_compute_s; NaN without 'times'
+  std::vector<double> val_accuracy;  // history[e].val_acc per epoch (NaN where null); empty without 'history'
 };
 
 // Throws thaw::Error naming the file (and the line for a JSON syntax error) on a missing key, a wrong type

@@ -1,11 +1,13 @@
 // thaw plots (apps/plots.h): the SVGs and index.html written from a run's metrics.csv and summary.json, and
 // the reader's errors naming the file and line.
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
 
 #include "apps/plots.h"
+#include "apps/run_outcome.h"
 #include "core/error.h"
 #include "tests/support/catch.h"
 #include "tests/support/scratch.h"
@@ -183,4 +185,38 @@ TEST_CASE("read_metrics_csv: errors name the file, the line and the column") {
   write(dir.path / "summary.json", R"({"test_loss": 1})");
   CHECK_THROWS_WITH(apps::write_run_plots(dir.path.string()), ContainsSubstring("no 'test_accuracy' key"));
   CHECK_FALSE(fs::exists(dir.path / "loss.svg"));
+}
+
+TEST_CASE("read_run_summary reads times and history when present; read_run_outcome requires them") {
+  test::TempDir dir;
+  const fs::path path = dir.path / "summary.json";
+  write(path, kSummary);
+  apps::RunSummary s = apps::read_run_summary(path.string());
+  CHECK(std::isnan(s.train_seconds));
+  CHECK(s.val_accuracy.empty());
+  CHECK_THROWS_WITH(apps::read_run_outcome(dir.path.string()),
+                    ContainsSubstring(path.string()) && ContainsSubstring("no 'times'"));
+
+  std::string finished = kSummary;
+  finished.pop_back();  // the closing brace
+  finished += R"(, "times": {"train_data_s": 1.5, "train_compute_s": 10.25},
+    "history": [{"epoch": 1, "val_acc": 0.5}, {"epoch": 2, "val_acc": null}, {"epoch": 3, "val_acc": 0.75}]})";
+  write(path, finished);
+  const apps::RunOutcome r = apps::read_run_outcome(dir.path.string());
+  CHECK(r.test_accuracy == 0.75);
+  CHECK(r.train_seconds == 11.75);
+  REQUIRE(r.val_accuracy.size() == 3);
+  CHECK(r.val_accuracy[0] == 0.5);
+  CHECK(std::isnan(r.val_accuracy[1]));  // an epoch without validation
+  CHECK(r.val_accuracy[2] == 0.75);
+
+  std::string bad = kSummary;
+  bad.pop_back();
+  write(path, bad + R"(, "times": {"train_data_s": "soon"}})");
+  CHECK_THROWS_WITH(apps::read_run_summary(path.string()), ContainsSubstring("no 'train_compute_s' key"));
+  write(path, bad + R"(, "times": {"train_data_s": "soon", "train_compute_s": 1}})");
+  CHECK_THROWS_WITH(apps::read_run_summary(path.string()),
+                    ContainsSubstring("times.train_data_s is string, expected a number"));
+  write(path, bad + R"(, "history": [{"epoch": 1}]})");
+  CHECK_THROWS_WITH(apps::read_run_summary(path.string()), ContainsSubstring("history[0] has no 'val_acc'"));
 }
