@@ -39,12 +39,19 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const H5File& in, const nn::Nam
 
 }  // namespace
 
-void run_parity(const std::string& in_path, const std::string& out_path, Device device) {
+void run_parity(const std::string& in_path, const std::string& out_path, Device device,
+                const ParityOverrides& overrides) {
   const H5File in = H5File::open(in_path);
+  const DType dtype = overrides.dtype;
+  THAW_CHECK(dtype == DType::Float32 || dtype == DType::Float64,
+             "thaw parity: dtype {} is not float32 or float64", dtype_name(dtype));
+  THAW_CHECK(dtype == DType::Float32 || device.is_cpu(), "thaw parity: float64 runs on the CPU only, not {}",
+             device.str());
   const models::Arch arch = models::parse_arch(in.attr_string("arch"));
   Generator unused_init(0);  // every parameter is overwritten by /weights
   auto model = models::make_resnet(arch, in.attr_int("num_classes"), unused_init);
   models::assign_weights(*model, models::read_weight_tensors(in, "weights"), in_path + " /weights");
+  model->to(dtype);
   model->to(device);
 
   const std::string mode = in.attr_string("mode");
@@ -55,20 +62,20 @@ void run_parity(const std::string& in_path, const std::string& out_path, Device 
   optim::FreezeMask::parse(in.attr_string("trainable")).apply(params);
   auto optimizer = make_optimizer(in, params);
 
-  const Tensor x = in.read("x").to(device), y = in.read("y").to(device);
+  const Tensor x = in.read("x").to(dtype).to(device), y = in.read("y").to(device);
   const std::string loss_name = in.attr_string("loss");
   THAW_CHECK(loss_name == "cross_entropy" || loss_name == "bce_with_logits",
              "{}: loss '{}' is not 'cross_entropy' or 'bce_with_logits'", in_path, loss_name);
-  const nn::CrossEntropyLoss cross_entropy(in.has("class_weights") ? in.read("class_weights").to(device)
-                                                                   : Tensor());
+  const nn::CrossEntropyLoss cross_entropy(
+      in.has("class_weights") ? in.read("class_weights").to(dtype).to(device) : Tensor());
   const auto loss_of = [&](const Tensor& logits) {
     return loss_name == "cross_entropy" ? cross_entropy(logits, y) : nn::BCEWithLogitsLoss()(logits, y);
   };
 
-  const int64_t steps = in.attr_int("steps");
+  const int64_t steps = overrides.steps >= 0 ? overrides.steps : in.attr_int("steps");
   THAW_CHECK(steps >= 0, "{}: steps must be >= 0, got {}", in_path, steps);
   H5File out = H5File::create(out_path);
-  std::vector<float> losses;
+  std::vector<double> losses;
   for (int64_t k = 0; k < std::max<int64_t>(steps, 1); ++k) {
     optimizer->zero_grad();
     const Tensor logits = model->forward(x);
@@ -81,10 +88,10 @@ void run_parity(const std::string& in_path, const std::string& out_path, Device 
         if (p.requires_grad()) out.write("grads/" + name, p.grad());
     }
     if (steps == 0) break;
-    losses.push_back(float(loss.item()));
+    losses.push_back(loss.item());
     optimizer->step();
   }
-  out.write("losses", Tensor::from_data<float>({int64_t(losses.size())}, losses));
+  out.write("losses", Tensor::from_data<double>({int64_t(losses.size())}, losses).to(dtype));
   for (const auto& [name, p] : params)
     out.write("params/" + name, p);
   for (const auto& [name, b] : model->named_buffers())
@@ -96,13 +103,19 @@ void add_parity_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("parity",
                                  "run a parity input file (weights, batch, optimizer) and write the results");
   auto in = std::make_shared<std::string>(), out = std::make_shared<std::string>();
-  auto device = std::make_shared<std::string>("cpu");
+  auto device = std::make_shared<std::string>("cpu"), dtype = std::make_shared<std::string>("float32");
+  auto steps = std::make_shared<int64_t>(-1);
   cmd->add_option("--in", *in, "parity input file (weights_tools/make_golden.py writes them)")->required();
   cmd->add_option("--out", *out, "where to write logits, loss, gradients, losses, parameters and buffers")
       ->required();
   cmd->add_option("--device", *device, "cpu or cuda");
-  cmd->callback([in, out, device] {
-    run_parity(*in, *out, Device::parse(*device));
+  cmd->add_option("--dtype", *dtype, "float32, or float64 (CPU only): the whole run in double")
+      ->check(CLI::IsMember({"float32", "float64"}));
+  cmd->add_option("--steps", *steps, "optimizer steps, instead of the file's own K")
+      ->check(CLI::NonNegativeNumber);
+  cmd->callback([in, out, device, dtype, steps] {
+    run_parity(*in, *out, Device::parse(*device),
+               {*dtype == "float64" ? DType::Float64 : DType::Float32, *steps});
     fmt::print("thaw parity: wrote {}\n", *out);
   });
 }

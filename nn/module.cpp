@@ -116,6 +116,11 @@ void Module::to(Device device) {
     if (t.device() != device) t.set_data(t.to(device));
 }
 
+void Module::to(DType dtype) {
+  for (auto& [_, t] : state_dict())
+    if (is_floating(t.dtype()) && t.dtype() != dtype) t.set_data(t.to(dtype));
+}
+
 void Module::load_state_dict(const std::map<std::string, Tensor>& state) {
   std::vector<std::string> problems;
   std::set<std::string> known;

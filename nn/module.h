@@ -51,6 +51,9 @@ class Module {
   // Moves every parameter and buffer to device in place: the tensors keep their identity (an optimizer
   // holding them sees the move).
   void to(Device device);
+  // Converts every floating-point parameter and buffer to dtype in place, on the CPU (float64 runs the whole
+  // network in double: the parity test's trajectories). Integer buffers are left as they are.
+  void to(DType dtype);
 
   // Copies values into the existing tensors by name. Strict: every missing, unexpected or mis-shaped name
   // is reported, all at once, in one error.

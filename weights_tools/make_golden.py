@@ -17,11 +17,14 @@ EXPECTED.h5, what PyTorch computes in float32 (the layout `thaw parity --out` wr
   /grads/<name>                            every trainable parameter, from the first backward
   /losses (K,)                             the loss before each of the K optimizer steps (all on the same batch)
   /params/<name>, /buffers/<name>          every parameter, every running_mean/var, after the K steps
+  /params_step1/<name>, /buffers_step1/... the same after the first step (K > 0)
   /logits64, /loss64, /grads64/<name>      with --float64-reference: the first forward/backward again in
                                            float64 (PyTorch's own float32 rounding is the difference)
-  /losses64 (K,), /params64/<name>         with --float64-reference and K > 0: the same K steps in float64
-                                           (the same optimizer, batch, BN mode and freeze mask), every
-                                           parameter after them (frozen ones equal the input weights)
+  /losses64 (K,), /params64/<name>,        with --float64-reference: the same K steps in float64 (the same
+  /buffers64/<name>                        optimizer, batch, BN mode and freeze mask), every parameter and
+                                           running statistic after them (frozen parameters equal the input
+                                           weights; with K = 0, the state after the one forward)
+  /params64_step1/<name>, /buffers64_step1 the float64 run after its first step (K > 0)
 With --steps 0 there is the one forward/backward and /losses is empty (in train mode with --bn-mode train
 that forward still updates the running statistics once).
 
@@ -198,19 +201,27 @@ def loss_of(args, logits, y, class_weights):
 
 def run_float64(model, x, y, class_weights, args, trainable_names):
     """run() again in float64 on a copy of the prepared, untrained model (its train/eval modes, BatchNorm
-    modes and requires_grad flags come with the copy): (model64, first, losses)."""
+    modes and requires_grad flags come with the copy): (model64, first, losses, step1)."""
     model64 = copy.deepcopy(model).double()
     params = dict(model64.named_parameters())
     trainable64 = [(name, params[name]) for name in trainable_names]
-    first, losses = run(model64, x.double(), y, class_weights, args, trainable64)
-    return model64, first, losses
+    first, losses, step1 = run(model64, x.double(), y, class_weights, args, trainable64)
+    return model64, first, losses, step1
+
+
+def snapshot(model):
+    """(params, running statistics) of model, copied: {name: tensor} each."""
+    params = {name: p.detach().clone() for name, p in model.named_parameters()}
+    buffers = {name: b.detach().clone() for name, b in model.named_buffers()
+               if name.endswith("running_mean") or name.endswith("running_var")}
+    return params, buffers
 
 
 def run(model, x, y, class_weights, args, trainable):
-    """K steps in the model's dtype: first logits, loss and grads; losses; params and buffers after the steps
-    (left in model)."""
+    """K steps in the model's dtype: (first logits, loss and grads; losses; snapshot after the first step or
+    None); params and buffers after the K steps are left in model."""
     optimizer = make_optimizer(args, [p for _, p in trainable])
-    first, losses = None, []
+    first, losses, step1 = None, [], None
     for k in range(max(args.steps, 1)):
         optimizer.zero_grad(set_to_none=True)
         logits = model(x)
@@ -222,7 +233,9 @@ def run(model, x, y, class_weights, args, trainable):
         if args.steps > 0:
             losses.append(loss.item())
             optimizer.step()
-    return first, losses
+            if k == 0:
+                step1 = snapshot(model)
+    return first, losses, step1
 
 
 # ---- files ------------------------------------------------------------------------------------------------
@@ -260,8 +273,18 @@ def write_input(f, args, patterns, state, x, y, class_weights):
         f.create_dataset("class_weights", data=numpy_of(class_weights))
 
 
-def write_expected(f, args, model, first, losses, run64):
-    """run64: (model64, first64, losses64) from run_float64, or None."""
+def write_snapshot(f, suffix, snap):
+    """snap from snapshot(): /params<suffix>/<name> and /buffers<suffix>/<name>."""
+    params, buffers = snap
+    for name, p in params.items():
+        f.create_dataset(f"params{suffix}/{name}", data=numpy_of(p))
+    for name, b in buffers.items():
+        f.create_dataset(f"buffers{suffix}/{name}", data=numpy_of(b))
+
+
+def write_expected(f, args, model, first, losses, step1, run64):
+    """step1: the snapshot after the first step (or None); run64: (model64, first64, losses64, step1_64) from
+    run_float64, or None."""
     logits, loss, grads = first
     f.attrs["source"] = SOURCE
     f.attrs["torch_version"] = str(torch.__version__)
@@ -275,18 +298,19 @@ def write_expected(f, args, model, first, losses, run64):
     for name, b in model.named_buffers():
         if name.endswith("running_mean") or name.endswith("running_var"):
             f.create_dataset(f"buffers/{name}", data=numpy_of(b))
+    if step1 is not None:
+        write_snapshot(f, "_step1", step1)
     if run64 is None:
         return
-    model64, (logits64, loss64, grads64), losses64 = run64
+    model64, (logits64, loss64, grads64), losses64, step1_64 = run64
     f.create_dataset("logits64", data=numpy_of(logits64))
     f.create_dataset("loss64", data=numpy_of(loss64))
     for name, g in grads64.items():
         f.create_dataset(f"grads64/{name}", data=numpy_of(g))
-    if args.steps == 0:
-        return
     f.create_dataset("losses64", data=np.array(losses64, dtype=np.float64).reshape(len(losses64)))
-    for name, p in model64.named_parameters():
-        f.create_dataset(f"params64/{name}", data=numpy_of(p))
+    write_snapshot(f, "64", snapshot(model64))
+    if step1_64 is not None:
+        write_snapshot(f, "64_step1", step1_64)
 
 
 def main(argv=None):
@@ -332,13 +356,13 @@ def main(argv=None):
         trainable = prepare(model, args, patterns)
         names = [name for name, _ in trainable]
         run64 = run_float64(model, x, y, class_weights, args, names) if args.float64_reference else None
-        first, losses = run(model, x, y, class_weights, args, trainable)
+        first, losses, step1 = run(model, x, y, class_weights, args, trainable)
     except GoldenError as e:
         print(f"make_golden: error: {e}", file=sys.stderr)
         sys.exit(1)
 
     atomic_write(args.in_file, lambda f: write_input(f, args, patterns, state, x, y, class_weights))
-    atomic_write(args.expected, lambda f: write_expected(f, args, model, first, losses, run64))
+    atomic_write(args.expected, lambda f: write_expected(f, args, model, first, losses, step1, run64))
     shown = ", ".join(f"{v:.4f}" for v in losses) if losses else f"{first[1].item():.4f} (no steps)"
     print(f"make_golden: {args.arch} {args.mode} bn={args.bn_mode} {args.optimizer} {args.loss}, "
           f"{len(trainable)} trainable tensors, N={args.batch} {args.size}x{args.size}, K={args.steps}: "

@@ -318,6 +318,19 @@ class MakeGoldenTest(TempDirTest):
                 self.assertEqual(moved, name in trainable, name)
             for name in stats:  # frozen BatchNorm: running statistics untouched
                 self.assertTrue(np.array_equal(g["buffers"][name][()], f["weights"][name][()]), name)
+            # The float64 run, and both runs after their first step.
+            self.assertEqual((g["losses64"].dtype, g["losses64"].shape), (np.float64, (2,)))
+            self.assertAlmostEqual(float(g["losses64"][0]), float(g["loss64"][()]), places=12)
+            for group, dtype in (("params64", np.float64), ("params_step1", np.float32),
+                                 ("params64_step1", np.float64)):
+                self.assertEqual(sorted(g[group].keys()), sorted(names), group)
+                self.assertEqual(g[f"{group}/fc.weight"].dtype, dtype, group)
+            for group in ("buffers64", "buffers_step1", "buffers64_step1"):
+                self.assertEqual(sorted(g[group].keys()), sorted(stats), group)
+            for name in names:  # the first step moved the trainable parameters only, and the second moved on
+                step1, last = g["params64_step1"][name][()], g["params64"][name][()]
+                self.assertEqual(not np.array_equal(step1, f["weights"][name][()]), name in trainable, name)
+                self.assertEqual(not np.array_equal(step1, last), name in trainable, name)
 
     def test_train_mode_bce_without_steps(self):
         in_file, expected = self.golden("bce", "--batch", 3, "--size", 32, "--num-classes", 1, "--steps", 0,
