@@ -14,7 +14,9 @@ Two checks, over README.md and docs/*.md (or the files given):
                 <!-- ci: run data -->         run it; it reads ../shared/data/pets-mini (skipped, visibly,
                                               when that is absent)
                 <!-- ci: skip REASON -->      listed, never run (needs a GPU, the full dataset, a long time)
-            `timeout=SECONDS` may follow run (default 300). A block runs with bash -e -o pipefail from a
+            `timeout=SECONDS` may follow run (default 120). With --budget S (ctest passes the docs_commands
+            test's own TIMEOUT), the links check also fails when the run blocks' timeouts add up to more than
+            S, so that ctest can never kill the docs run before a block's own timeout names it. A block runs with bash -e -o pipefail from a
             scratch copy of the repo root (symlinks to the repo's folders, `build` pointing at --build-dir,
             `../shared/data/pets-mini` at --data, a fresh `runs/`), with the build folder on PATH so that
             `thaw`, `build/thaw` and `./build/thaw` all work, and `/tmp/` in the text mapped to a scratch
@@ -45,7 +47,7 @@ MARKER_RE = re.compile(r"^\s*<!--\s*ci:\s*(.*?)\s*-->\s*$")
 FENCE_RE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*([\w+-]*)")
 LINK_RE = re.compile(r"(!?)\[((?:[^\[\]]|\[[^\]]*\])*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 CODE_SPAN_RE = re.compile(r"(`+)(.+?)\1")
-DEFAULT_TIMEOUT = 300
+DEFAULT_TIMEOUT = 120
 
 
 @dataclass
@@ -266,6 +268,23 @@ def check_markers(docs: list[Doc]) -> list[str]:
     return errors
 
 
+def check_budget(docs: list[Doc], budget: int) -> list[str]:
+    """The run blocks' timeouts must add up to at most budget seconds (the ctest TIMEOUT of docs_commands)."""
+    total = 0
+    for doc in docs:
+        for b in doc.blocks:
+            if b.marker is not None and b.lang in SHELL_LANGS:
+                try:
+                    kind, _, timeout, _ = parse_marker(b.marker)
+                except ValueError:
+                    continue  # reported by check_markers
+                total += timeout if kind == "run" else 0
+    if total > budget:
+        return [f"the run blocks' timeouts add up to {total} s, more than the {budget} s that ctest gives "
+                "docs_commands: lower some block's timeout= or raise the TIMEOUT in tests/CMakeLists.txt"]
+    return []
+
+
 def logical_commands(text: str) -> list[tuple[int, int, str]]:
     """(first line, last line, command) with backslash continuations joined; lines 1-based in the block."""
     out, start, acc = [], 0, []
@@ -383,6 +402,7 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "pets-mini", help="pets-mini")
     ap.add_argument("--list", action="store_true", help="list the command blocks and their markers, run nothing")
     ap.add_argument("--keep", action="store_true", help="keep the scratch root to look at what the blocks made")
+    ap.add_argument("--budget", type=int, help="seconds the run blocks' timeouts may add up to (links check)")
     args = ap.parse_args()
 
     files = [f.resolve() for f in args.files] or [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -402,6 +422,8 @@ def main() -> int:
     errors = check_markers(docs) if do_links else []
     if do_links:
         errors += check_links(docs)
+        if args.budget is not None:
+            errors += check_budget(docs, args.budget)
         print(f"links: {len(docs)} files checked")
     if do_commands and not errors:
         run_errors, _ = run_blocks(docs, args.build_dir.resolve(), args.data.resolve(), args.keep)

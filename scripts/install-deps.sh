@@ -13,7 +13,7 @@ packages=(
   build-essential cmake pkg-config
   libhdf5-dev libfmt-dev catch2 libstb-dev libopenblas-openmp-dev libcli11-dev libtomlplusplus-dev
   nlohmann-json3-dev libjpeg-dev time
-  python3-torch python3-h5py python3-numpy
+  python3-torch python3-torchvision python3-pil python3-h5py python3-numpy
 )
 
 missing=()

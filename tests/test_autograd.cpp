@@ -18,7 +18,7 @@ Tensor leaf(std::initializer_list<double> values, bool requires_grad = true) {
 }
 }  // namespace
 
-TEST_CASE("shared subexpressions get the sum of their gradients; a frozen branch records nothing") {
+TEST_CASE("shared subexpressions get the sum of their gradients and a frozen branch records nothing") {
   const int64_t baseline = Node::live_count();
   {
     Tensor a = leaf({1.5, -2.0, 0.5}), b = leaf({0.25, 3.0, -1.0});
@@ -102,7 +102,7 @@ TEST_CASE("a frozen conv prefix keeps no graph: only the trainable part records 
 }
 
 TEST_CASE(
-    "backward twice through a released graph is an error that says what to do; retain_graph allows it") {
+    "backward twice through a released graph is an error that says what to do unless retain_graph") {
   Tensor w = leaf({1.0, -1.0});
   Tensor y = F::sum(F::mul(w, w));
   y.backward(Tensor(), /*retain_graph=*/true);

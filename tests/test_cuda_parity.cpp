@@ -19,6 +19,7 @@
 #include "kernels/ops.h"
 #include "tests/support/allclose.h"
 #include "tests/support/catch.h"
+#include "tests/support/cuda.h"
 
 using namespace thaw;
 
@@ -47,17 +48,11 @@ double max_abs(const Tensor& t) {
   return m;
 }
 
-bool have_cuda_device() {
-  return cuda_runtime::built_with_cuda() && cuda_runtime::device_count() > 0;
-}
-
 // Skips the test case unless a device is present; poisons new device memory from here on.
-#define REQUIRE_CUDA_DEVICE()                                                                         \
-  do {                                                                                                \
-    if (!have_cuda_device())                                                                          \
-      THAW_SKIP((cuda_runtime::built_with_cuda() ? "no CUDA device: CUDA parity tests skipped"        \
-                                                 : "built without CUDA: CUDA parity tests skipped")); \
-    cuda_runtime::set_poison_allocations(true);                                                       \
+#define REQUIRE_CUDA_DEVICE()                    \
+  do {                                           \
+    THAW_SKIP_WITHOUT_CUDA("CUDA parity tests"); \
+    cuda_runtime::set_poison_allocations(true);  \
   } while (false)
 
 // Compares a CUDA result with the CPU one: |gpu - cpu| <= rtol |cpu| + atol_rel max|cpu|.

@@ -134,8 +134,6 @@ TEST_CASE("decode: the GIF and the RGBA PNG named .jpg decode to RGB like PIL's 
   CHECK(p.pixels.size() == size_t(200 * 150 * 3));
 
   const std::string golden = golden_file();
-  if (golden.empty())
-    THAW_SKIP("could not run weights_tools/make_transform_golden.py (torchvision): see its log");
   const H5File file = H5File::open(golden);
   // Lossless formats: exactly PIL's pixels (palette expanded, alpha dropped).
   check_image_close(g, image_from(file.read("Abyssinian_34/src")), "GIF vs PIL", 0, 0);
@@ -147,11 +145,9 @@ static bool libjpeg_turbo() {
   return std::string_view(jpeg_decoder_name()).starts_with("libjpeg-turbo");
 }
 
-TEST_CASE("decode: thaw's JPEG decoder against PIL's (libjpeg-turbo: equal; stb_image: close)") {
+TEST_CASE("decode: thaw's JPEG decoder against PIL's (libjpeg-turbo equal and stb_image close)") {
   if (!have_pets_mini()) THAW_SKIP("pets-mini not found at " << kPetsMini << ": decode test skipped");
   const std::string golden = golden_file();
-  if (golden.empty())
-    THAW_SKIP("could not run weights_tools/make_transform_golden.py (torchvision): see its log");
   const H5File file = H5File::open(golden);
   for (const std::string& name : split_patterns(file.attr_string("images"))) {
     const std::string rel = file.attr_string("file", name);
@@ -168,8 +164,6 @@ TEST_CASE("decode: thaw's JPEG decoder against PIL's (libjpeg-turbo: equal; stb_
 
 TEST_CASE("decode: grayscale and progressive JPEG, palette and gray+alpha PNG, BMP decode to RGB like PIL") {
   const std::string golden = golden_file();
-  if (golden.empty())
-    THAW_SKIP("could not run weights_tools/make_transform_golden.py (torchvision): see its log");
   const H5File file = H5File::open(golden);
   for (const std::string& name : split_patterns(file.attr_string("names", "formats"))) {
     const std::string path = file.attr_string("path", "formats/" + name);
@@ -238,9 +232,7 @@ TEST_CASE("decode: bad files are errors that name the file and the reason") {
   } else {
     WARN("pets-mini not found at " << kPetsMini << ": truncated-JPEG cases on the generated JPEG only");
   }
-  if (const std::string golden = golden_file(); !golden.empty()) {
-    jpegs.push_back(H5File::open(golden).attr_string("path", "formats/progressive.jpg"));
-  }
+  jpegs.push_back(H5File::open(golden_file()).attr_string("path", "formats/progressive.jpg"));
   for (const fs::path& source : jpegs) {
     const std::string jpeg = read_bytes(source);
     const int64_t width = decode_image_file(source.string()).width;
@@ -271,8 +263,6 @@ TEST_CASE("transforms: each transform matches torchvision 0.14 on PIL images") {
   if (!have_pets_mini())
     WARN("pets-mini not found at " << kPetsMini << ": comparing on the synthetic image only");
   const std::string golden = golden_file();
-  if (golden.empty())
-    THAW_SKIP("could not run weights_tools/make_transform_golden.py (torchvision): see its log");
   const H5File file = H5File::open(golden);
   const std::vector<double> factors = file.read("factors").to_vector<double>();
   const std::vector<double> angles = file.read("angles").to_vector<double>();
@@ -315,8 +305,6 @@ TEST_CASE("transforms: the eval and train pipelines match torchvision's normaliz
   if (!have_pets_mini())
     WARN("pets-mini not found at " << kPetsMini << ": comparing on the synthetic image only");
   const std::string golden = golden_file();
-  if (golden.empty())
-    THAW_SKIP("could not run weights_tools/make_transform_golden.py (torchvision): see its log");
   const H5File file = H5File::open(golden);
   const std::vector<int64_t> order = file.read("train_order").to_vector<int64_t>();
   const std::vector<double> train_factors = file.read("train_factors").to_vector<double>();

@@ -49,7 +49,7 @@ TEST_CASE("datasets of every dtype and attributes round-trip") {
   REQUIRE_FALSE(f.has_attr("arch"));
 }
 
-TEST_CASE("a created file appears only on commit; an abandoned one leaves the old file intact") {
+TEST_CASE("a created file appears only on commit and an abandoned one leaves the old file intact") {
   const std::string path = scratch("atomic.h5").string();
   fs::remove(path);
   {

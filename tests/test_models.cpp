@@ -75,7 +75,7 @@ TEST_CASE("resnet forward shapes, and torchvision's initialisation statistics") 
   REQUIRE_THROWS_WITH(model->forward(Tensor::zeros({2, 1, 64, 64})), ContainsSubstring("(N, 3, H, W)"));
 }
 
-TEST_CASE("train/eval reach every layer; BatchNorm mode is set by name pattern, independently") {
+TEST_CASE("train/eval reach every layer and BatchNorm mode is set by name pattern independently") {
   Generator gen(2);
   auto model = models::resnet18(10, gen);
   model->eval();
@@ -150,7 +150,7 @@ TEST_CASE("load_state_dict is strict and lists every problem at once") {
                                                     ContainsSubstring("unexpected 'extra'"));
 }
 
-TEST_CASE("weights files: save and load round trip exactly; head replacement only when asked") {
+TEST_CASE("weights files: save and load round trip exactly and the head is replaced only when asked") {
   Generator gen(7);
   auto source = models::resnet18(37, gen);
   const std::string path = scratch("r18.h5");
@@ -231,7 +231,7 @@ TEST_CASE("corrupted weights files fail with the file and every offending name i
   REQUIRE_THROWS_WITH(models::load_weights(*model, scratch("absent.h5")), ContainsSubstring("absent.h5: no such file"));
 }
 
-TEST_CASE("Module::to(cpu) keeps parameter identity; parameter lookups name what is missing") {
+TEST_CASE("Module::to(cpu) keeps parameter identity and parameter lookups name what is missing") {
   Generator gen(9);
   auto model = models::resnet18(10, gen);
   const Tensor w = model->parameter("fc.weight");

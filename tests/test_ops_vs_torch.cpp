@@ -112,7 +112,7 @@ class Family {
 // to near 0. y, dx: C*R*S (up to 2304) products scaled to O(1) results, sum of |terms| up to ~30. dw: N*P*Q
 // (up to 3136) products of O(1) values, sum of |terms| up to ~2000, times 6e-8 = 1.2e-4: its atol.
 TEST_CASE("conv2d forward, backward-data, backward-weight and bias gradient match PyTorch", "[ops][torch]") {
-  if (!std::filesystem::exists(kGoldenPath)) THAW_SKIP(kHowToGenerate);
+  if (!std::filesystem::exists(kGoldenPath)) FAIL(kHowToGenerate);
   const Tolerance data_tol{1e-4, 2e-5}, weight_tol{1e-4, 2e-4};
   Family family("conv2d");
   family.run([&](const Case& c) {
@@ -135,7 +135,7 @@ TEST_CASE("conv2d forward, backward-data, backward-weight and bias gradient matc
 // the atol of dgamma.
 TEST_CASE("batchnorm2d train and eval, forward, backward and running statistics match PyTorch",
           "[ops][torch]") {
-  if (!std::filesystem::exists(kGoldenPath)) THAW_SKIP(kHowToGenerate);
+  if (!std::filesystem::exists(kGoldenPath)) FAIL(kHowToGenerate);
   const Tolerance tol{1e-5, 1e-5}, dgamma_tol{1e-5, 1e-4};
   Family family("batchnorm2d");
   family.run([&](const Case& c) {
@@ -166,7 +166,7 @@ TEST_CASE("batchnorm2d train and eval, forward, backward and running statistics 
 // ---- relu -------------------------------------------------------------------------------------------------
 // Exact in both precisions: y is x or 0, dx is dy or 0 (no input lies within 1e-3 of the kink).
 TEST_CASE("relu forward and backward match PyTorch", "[ops][torch]") {
-  if (!std::filesystem::exists(kGoldenPath)) THAW_SKIP(kHowToGenerate);
+  if (!std::filesystem::exists(kGoldenPath)) FAIL(kHowToGenerate);
   Family family("relu");
   family.run([&](const Case& c) {
     const Tensor y = ops::relu_forward(c.in("x"));
@@ -180,7 +180,7 @@ TEST_CASE("relu forward and backward match PyTorch", "[ops][torch]") {
 // ceil(kernel/stride)^2 = 4 float32 gradients (|dy| < 5) into one element: each addition rounds by up to
 // half an ulp of the partial sum (2.4e-7), which may then cancel to a small result: hence the atol.
 TEST_CASE("maxpool2d forward (values and argmax) and backward match PyTorch", "[ops][torch]") {
-  if (!std::filesystem::exists(kGoldenPath)) THAW_SKIP(kHowToGenerate);
+  if (!std::filesystem::exists(kGoldenPath)) FAIL(kHowToGenerate);
   Family family("maxpool2d");
   family.run([&](const Case& c) {
     const ops::Pool2dParams p{c.attr_int("kernel_h"), c.attr_int("kernel_w"), c.attr_int("stride_h"),
@@ -195,7 +195,7 @@ TEST_CASE("maxpool2d forward (values and argmax) and backward match PyTorch", "[
 
 // Global average pool: a mean of up to 143 values (in double) and its broadcast: one rounding each.
 TEST_CASE("global average pool forward and backward match PyTorch", "[ops][torch]") {
-  if (!std::filesystem::exists(kGoldenPath)) THAW_SKIP(kHowToGenerate);
+  if (!std::filesystem::exists(kGoldenPath)) FAIL(kHowToGenerate);
   const Tolerance tol{1e-6, 1e-7};
   Family family("global_avgpool");
   family.run([&](const Case& c) {
@@ -209,7 +209,7 @@ TEST_CASE("global average pool forward and backward match PyTorch", "[ops][torch
 // float32 GEMMs: y sums up to 512 products scaled to O(1); dx sums up to 1000 O(1) products; dw and db sum
 // over a batch of at most 4. Same reasoning as conv2d.
 TEST_CASE("linear forward and backward match PyTorch", "[ops][torch]") {
-  if (!std::filesystem::exists(kGoldenPath)) THAW_SKIP(kHowToGenerate);
+  if (!std::filesystem::exists(kGoldenPath)) FAIL(kHowToGenerate);
   const Tolerance tol{1e-4, 2e-5};
   Family family("linear");
   family.run([&](const Case& c) {
@@ -227,7 +227,7 @@ TEST_CASE("linear forward and backward match PyTorch", "[ops][torch]") {
 // float32 probabilities. Logits up to ~150 (the large-logits cases) only shift the log-sum-exp.
 TEST_CASE("softmax cross-entropy (plain and class-weighted) forward and backward match PyTorch",
           "[ops][torch]") {
-  if (!std::filesystem::exists(kGoldenPath)) THAW_SKIP(kHowToGenerate);
+  if (!std::filesystem::exists(kGoldenPath)) FAIL(kHowToGenerate);
   const Tolerance tol{1e-6, 1e-7};
   Family family("softmax_xent");
   family.run([&](const Case& c) {
@@ -241,7 +241,7 @@ TEST_CASE("softmax cross-entropy (plain and class-weighted) forward and backward
 }
 
 TEST_CASE("BCE-with-logits (mean) forward and backward match PyTorch", "[ops][torch]") {
-  if (!std::filesystem::exists(kGoldenPath)) THAW_SKIP(kHowToGenerate);
+  if (!std::filesystem::exists(kGoldenPath)) FAIL(kHowToGenerate);
   const Tolerance tol{1e-6, 1e-7};
   Family family("bce_logits");
   family.run([&](const Case& c) {
@@ -254,7 +254,7 @@ TEST_CASE("BCE-with-logits (mean) forward and backward match PyTorch", "[ops][to
 // ---- elementwise ------------------------------------------------------------------------------------------
 // One float32 rounding of the exact sum: at most 2^-24 = 6e-8 of the result.
 TEST_CASE("add matches PyTorch", "[ops][torch]") {
-  if (!std::filesystem::exists(kGoldenPath)) THAW_SKIP(kHowToGenerate);
+  if (!std::filesystem::exists(kGoldenPath)) FAIL(kHowToGenerate);
   Family family("add");
   family.run([&](const Case& c) { family.check(c, ops::add(c.in("a"), c.in("b")), "y", {1e-7, 0}); });
 }

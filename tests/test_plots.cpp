@@ -187,7 +187,7 @@ TEST_CASE("read_metrics_csv: errors name the file, the line and the column") {
   CHECK_FALSE(fs::exists(dir.path / "loss.svg"));
 }
 
-TEST_CASE("read_run_summary reads times and history when present; read_run_outcome requires them") {
+TEST_CASE("read_run_summary reads times and history when present and read_run_outcome requires them") {
   test::TempDir dir;
   const fs::path path = dir.path / "summary.json";
   write(path, kSummary);

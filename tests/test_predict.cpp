@@ -9,6 +9,8 @@
 #include "core/error.h"
 #include "core/hdf5_file.h"
 #include "core/rng.h"
+#include "data/image.h"
+#include "data/transforms.h"
 #include "models/resnet.h"
 #include "models/weights.h"
 #include "tests/support/catch.h"
@@ -109,6 +111,37 @@ TEST_CASE("predict: a saved ResNet18 on pets-mini images, bad files named, the r
   }
   CHECK(sum == Approx(1.0).epsilon(1e-9));
   CHECK(all.images[0].top[0].label == r.images[0].top[0].label);
+
+  // Against a reference forward pass: the same image through the eval transform (resize 73, centre crop
+  // 64: checked against torchvision in test_data_transforms) and the network in float64, softmax in double.
+  // Float32 logits of a ResNet18 are within ~1e-6 of their largest value of float64's (test_parity_resnet);
+  // a probability moves by at most 2 max|dz|, so each is allowed 2 x 1e-5 x max|z| (a 16x margin).
+  {
+    data::TransformConfig eval;
+    eval.augment = false;
+    eval.crop_size = 64;
+    eval.resize_size = 73;
+    std::vector<float> chw(3 * 64 * 64);
+    data::transform_to_chw(data::decode_image_file(jpeg), eval, data::SampleParams{}, chw.data());
+    auto reference = models::resnet18(3, gen);
+    models::load_weights(*reference, weights);
+    reference->to(DType::Float64);
+    reference->eval();
+    const std::vector<double> z =
+        reference->forward(Tensor::from_data<float>({1, 3, 64, 64}, chw).to(DType::Float64))
+            .to_vector<double>();
+    double max_z = 0, sum = 0;
+    for (double v : z)
+      max_z = std::max(max_z, std::abs(v));
+    std::vector<double> p(z.size());
+    for (size_t c = 0; c < z.size(); ++c)
+      sum += p[c] = std::exp(z[c] - *std::max_element(z.begin(), z.end()));
+    for (const apps::ClassScore& s : all.images[0].top) {
+      INFO("class " << s.label << ": predict " << s.probability << ", reference "
+                    << p[size_t(s.label)] / sum);
+      CHECK(std::abs(s.probability - p[size_t(s.label)] / sum) <= 2 * 1e-5 * max_z);
+    }
+  }
 
   // print_predictions: the good images on stdout, one error line per bad image on stderr.
   const fs::path out_path = dir.path / "out.txt", err_path = dir.path / "err.txt";

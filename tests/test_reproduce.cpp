@@ -8,7 +8,7 @@
 
 #include "apps/report_tables.h"
 #include "apps/train_config.h"
-#include "support/catch.h"
+#include "tests/support/catch.h"
 
 namespace fs = std::filesystem;
 using namespace thaw::apps;

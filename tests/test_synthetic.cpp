@@ -8,8 +8,8 @@
 #include "data/image.h"
 #include "data/pets.h"
 #include "data/synthetic.h"
-#include "support/catch.h"
-#include "support/scratch.h"
+#include "tests/support/catch.h"
+#include "tests/support/scratch.h"
 
 using namespace thaw;
 using namespace thaw::data;

@@ -44,7 +44,7 @@ TEST_CASE("random creation is reproducible and within range") {
   REQUIRE(std::abs(std::sqrt(sq) - 2.0) < 0.05);
 }
 
-TEST_CASE("reshape is a view of the same storage; clone is a deep copy") {
+TEST_CASE("reshape is a view of the same storage and clone is a deep copy") {
   Tensor t = Tensor::from_data<float>({2, 3}, {0, 1, 2, 3, 4, 5});
   Tensor v = t.reshape({3, -1});
   REQUIRE(v.shape() == Shape{3, 2});

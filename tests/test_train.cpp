@@ -15,8 +15,9 @@
 #include "core/hdf5_file.h"
 #include "data/synthetic.h"
 #include "models/weights.h"
-#include "support/catch.h"
-#include "support/scratch.h"
+#include "tests/support/catch.h"
+#include "tests/support/cuda.h"
+#include "tests/support/scratch.h"
 
 namespace fs = std::filesystem;
 using namespace thaw;
@@ -303,7 +304,7 @@ fs::path dataset_with_an_empty_image(const fs::path& root) {
 
 }  // namespace
 
-TEST_CASE("train: skip_bad leaves an undecodable image out; without it the run stops naming the file") {
+TEST_CASE("train: skip_bad leaves an undecodable image out and without it the run stops naming the file") {
   if (!test::have_pets_mini()) THAW_SKIP("pets-mini not found at " << test::pets_mini_dir());
   test::TempDir tmp;
   const fs::path empty = dataset_with_an_empty_image(tmp.path / "data");
@@ -328,8 +329,7 @@ TEST_CASE("train: skip_bad leaves an undecodable image out; without it the run s
 // runs on the lent GPU machine, which has no pets-mini: scripts/gpu-check.sh). The two backends sum in
 // different orders, so the numbers agree to float32 rounding grown over 14 SGD steps, not bit for bit.
 TEST_CASE("train on CUDA: a short run matches the same run on the CPU", "[cuda]") {
-  if (!cuda_runtime::built_with_cuda() || cuda_runtime::device_count() == 0)
-    THAW_SKIP("no CUDA device: the CUDA training run is skipped");
+  THAW_SKIP_WITHOUT_CUDA("the CUDA training run");
   test::TempDir tmp;
   const fs::path data = tmp.path / "patterns";
   data::write_synthetic_dataset(data.string(), {.set = data::PatternSet::Target,

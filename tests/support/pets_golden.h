@@ -4,6 +4,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "core/error.h"
@@ -14,8 +16,9 @@ namespace thaw::test {
 
 // Runs `THAW_TORCH_PYTHON weights_tools/<script> --pets-mini DIR --out <golden dir>/<out_name>` (log beside
 // it, <out_name>.log) unless that file exists, is newer than the script and its root attribute pets_mini
-// says it was made with pets-mini present exactly when it is now. Returns its path, or "" when the script
-// fails (the caller skips, pointing at the log).
+// says it was made with pets-mini present exactly when it is now. Returns its path. When the script fails
+// (most often a missing package: Pillow, torchvision), throws an Error with the script's log, which names the
+// package and the install command: the test fails, it is never skipped.
 inline std::string pets_golden_file(const std::string& script_name, const std::string& out_name) {
   namespace fs = std::filesystem;
   const fs::path script = fs::path(THAW_SOURCE_DIR) / "weights_tools" / script_name;
@@ -30,7 +33,12 @@ inline std::string pets_golden_file(const std::string& script_name, const std::s
   const std::string command = std::string(THAW_TORCH_PYTHON) + " " + script.string() + " --pets-mini " +
                               pets_mini_dir().string() + " --out " + out.string() + " > " + out.string() +
                               ".log 2>&1";
-  if (std::system(command.c_str()) != 0) return "";
+  const int status = std::system(command.c_str());
+  if (status != 0) {
+    std::ifstream log(out.string() + ".log");
+    const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+    fail("{} failed (status {}): {}", command, status, text);
+  }
   return out.string();
 }
 
