@@ -42,13 +42,15 @@ endif()
 thaw_require(OpenBLAS_FOUND "OpenBLAS" libopenblas-openmp-dev)
 message(STATUS "thaw: OpenBLAS ${OpenBLAS_LIBRARIES}, threading: ${THAW_OPENBLAS_VARIANT}")
 
-# Dependencies used only inside thaw's .cpp files.
-add_library(thaw_deps_private INTERFACE)
-target_include_directories(thaw_deps_private SYSTEM INTERFACE ${HDF5_C_INCLUDE_DIRS} ${HDF5_INCLUDE_DIRS}
-                                                              ${OpenBLAS_INCLUDE_DIRS})
-target_link_libraries(thaw_deps_private INTERFACE ${HDF5_C_LIBRARIES} ${HDF5_LIBRARIES} ${OpenBLAS_LIBRARIES}
-                                                  OpenMP::OpenMP_CXX)
-target_compile_definitions(thaw_deps_private INTERFACE ${HDF5_DEFINITIONS})
+# Each library as an interface target, linked privately by the one layer that uses it (core: HDF5; kernels:
+# OpenBLAS and OpenMP; data: stb_image and libjpeg; train: toml++).
+add_library(thaw_hdf5 INTERFACE)
+target_include_directories(thaw_hdf5 SYSTEM INTERFACE ${HDF5_C_INCLUDE_DIRS} ${HDF5_INCLUDE_DIRS})
+target_link_libraries(thaw_hdf5 INTERFACE ${HDF5_C_LIBRARIES} ${HDF5_LIBRARIES})
+target_compile_definitions(thaw_hdf5 INTERFACE ${HDF5_DEFINITIONS})
+add_library(thaw_openblas INTERFACE)
+target_include_directories(thaw_openblas SYSTEM INTERFACE ${OpenBLAS_INCLUDE_DIRS})
+target_link_libraries(thaw_openblas INTERFACE ${OpenBLAS_LIBRARIES} OpenMP::OpenMP_CXX)
 
 find_package(CLI11 CONFIG QUIET)
 if(NOT CLI11_FOUND)
@@ -67,7 +69,8 @@ thaw_require(nlohmann_json_FOUND "nlohmann-json" nlohmann-json3-dev)
 # stb_image (header-only; data/image.cpp compiles its implementation). Debian/Ubuntu: /usr/include/stb.
 find_path(STB_INCLUDE_DIR stb/stb_image.h)
 thaw_require(STB_INCLUDE_DIR "stb_image" libstb-dev)
-target_include_directories(thaw_deps_private SYSTEM INTERFACE ${STB_INCLUDE_DIR})
+add_library(thaw_image_codecs INTERFACE)  # stb_image, and libjpeg when cmake/ThawJpeg.cmake finds it
+target_include_directories(thaw_image_codecs SYSTEM INTERFACE ${STB_INCLUDE_DIR})
 
 # toml++ (header-only; the train command's config files). Debian/Ubuntu: /usr/include/toml++.
 find_path(TOMLPP_INCLUDE_DIR toml++/toml.h)

@@ -28,7 +28,7 @@ if(NOT _thaw_jpeg STREQUAL "OFF")
     else()
       set(THAW_JPEG_DECODER "libjpeg ${JPEG_VERSION}, not libjpeg-turbo: pixels may differ from Pillow's (${JPEG_LIBRARIES})")
     endif()
-    target_link_libraries(thaw_deps_private INTERFACE JPEG::JPEG)
+    target_link_libraries(thaw_image_codecs INTERFACE JPEG::JPEG)
   elseif(_thaw_jpeg STREQUAL "ON")
     message(FATAL_ERROR "thaw: THAW_JPEG=ON but libjpeg was not found. Install it with scripts/install-deps.sh "
                         "(Debian/Ubuntu package: libjpeg-dev), or configure with -DTHAW_JPEG=OFF for stb_image.")

@@ -21,6 +21,12 @@ void check_shape(const Tensor& t, const Shape& expected, const char* op, const c
              t.desc());
 }
 
+void check_scalar_grad(const Tensor& dloss, const Tensor& like, const char* op) {
+  check_float(dloss, op, "dloss");
+  THAW_CHECK(dloss.numel() == 1, "{}: dloss must have one element, got {}", op, dloss.desc());
+  check_same(like, "logits", {{&dloss, "dloss"}}, op);
+}
+
 void check_same(const Tensor& t, const char* arg,
                 std::initializer_list<std::pair<const Tensor*, const char*>> others, const char* op) {
   for (const auto& [other, name] : others) {

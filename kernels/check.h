@@ -18,6 +18,8 @@ namespace thaw::ops::detail {
 void check_float(const Tensor& t, const char* op, const char* arg, int64_t rank = -1);
 void check_nonempty(const Tensor& t, const char* op, const char* arg);
 void check_shape(const Tensor& t, const Shape& expected, const char* op, const char* arg);
+// dloss of a loss's backward: one floating element, on like's device and of its dtype.
+void check_scalar_grad(const Tensor& dloss, const Tensor& like, const char* op);
 // Every tensor in `others` matches `t`'s device and dtype.
 void check_same(const Tensor& t, const char* arg,
                 std::initializer_list<std::pair<const Tensor*, const char*>> others, const char* op);

@@ -1,4 +1,5 @@
-// Checked entry points of the elementwise ops and reductions (kernels/ops.h).
+// Checked entry points of the elementwise ops add, add_, mul, scale, fill_ (kernels/ops.h); the twins are
+// cpu/elementwise.cpp and cuda/elementwise.cu.
 #include "kernels/check.h"
 
 namespace thaw::ops {
@@ -44,22 +45,6 @@ Tensor scale(const Tensor& x, double alpha) {
 void fill_(const Tensor& y, double value) {
   check_float(y, "fill_", "y");
   THAW_RUN(y.device(), fill_, y, value);
-}
-
-Tensor sum(const Tensor& x) {
-  check_float(x, "sum", "x");
-  Tensor y = Tensor::empty({}, x.dtype(), x.device());
-  THAW_RUN(x.device(), sum, x, y);
-  return y;
-}
-
-Tensor sum_to_channels(const Tensor& dy) {
-  check_float(dy, "sum_to_channels", "dy");
-  THAW_CHECK(dy.dim() >= 2, "sum_to_channels: dy must be (N, C, ...), got {}", dy.desc());
-  detail::check_nonempty(dy, "sum_to_channels", "dy");
-  Tensor db = Tensor::empty({dy.size(1)}, dy.dtype(), dy.device());
-  THAW_RUN(dy.device(), sum_to_channels, dy, db);
-  return db;
 }
 
 }  // namespace thaw::ops

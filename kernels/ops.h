@@ -48,7 +48,7 @@ Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_sh
 // dw = d(sum y*dy)/dw.  dy: (N, K, P, Q), x: (N, C, H, W)  ->  dw: w_shape.  (db = sum_to_channels(dy))
 Tensor conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Shape& w_shape, const Conv2dParams& p);
 
-// ---- batchnorm2d ------------------------------------------------------------------------------------
+// ---- batch_norm2d ------------------------------------------------------------------------------------
 struct BatchNormForward {
   Tensor y;       // like x
   Tensor mean;    // (C,) the mean used to normalise
@@ -61,9 +61,9 @@ struct BatchNormForward {
 //   in place (as PyTorch; skipped if the running tensors are undefined). Needs M > 1.
 // otherwise (eval / frozen): normalise with running_mean and running_var, which are not changed.
 // y = (x - mean) * invstd * gamma + beta
-BatchNormForward batchnorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                   const Tensor& running_mean, const Tensor& running_var,
-                                   bool use_batch_stats, double momentum, double eps);
+BatchNormForward batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                    const Tensor& running_mean, const Tensor& running_var,
+                                    bool use_batch_stats, double momentum, double eps);
 struct BatchNormBackward {
   Tensor dx;      // like x; undefined unless need_dx
   Tensor dgamma;  // (C,) sum dy * xhat
@@ -72,9 +72,9 @@ struct BatchNormBackward {
 // mean, invstd: as returned by the forward. used_batch_stats: whether the forward normalised with batch
 // statistics (then dx includes the terms through mean and var) or with running statistics (dx = dy gamma
 // invstd).
-BatchNormBackward batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
-                                     const Tensor& mean, const Tensor& invstd, bool used_batch_stats,
-                                     bool need_dx);
+BatchNormBackward batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                                      const Tensor& mean, const Tensor& invstd, bool used_batch_stats,
+                                      bool need_dx);
 
 // ---- relu -------------------------------------------------------------------------------------------
 Tensor relu_forward(const Tensor& x);                     // y = max(x, 0)
@@ -92,11 +92,11 @@ struct MaxPoolForward {
 };
 // Max over each window; padding never wins (as -inf); ties go to the first in row-major order; NaN
 // propagates. Requires pad <= kernel/2 (as PyTorch).
-MaxPoolForward maxpool2d_forward(const Tensor& x, const Pool2dParams& p);
-Tensor maxpool2d_backward(const Tensor& dy, const Tensor& argmax, const Shape& x_shape);  // dx: x_shape
+MaxPoolForward max_pool2d_forward(const Tensor& x, const Pool2dParams& p);
+Tensor max_pool2d_backward(const Tensor& dy, const Tensor& argmax, const Shape& x_shape);  // dx: x_shape
 // Mean over H and W (AdaptiveAvgPool2d(1)): x: (N, C, H, W) -> y: (N, C, 1, 1)
-Tensor global_avgpool_forward(const Tensor& x);
-Tensor global_avgpool_backward(const Tensor& dy, const Shape& x_shape);  // dx = dy / (H W), broadcast
+Tensor global_avg_pool2d_forward(const Tensor& x);
+Tensor global_avg_pool2d_backward(const Tensor& dy, const Shape& x_shape);  // dx = dy / (H W), broadcast
 
 // ---- linear -----------------------------------------------------------------------------------------
 // y = x w^T + b.  x: (N, I), w: (O, I), b: (O,) or undefined  ->  y: (N, O)
@@ -105,23 +105,23 @@ Tensor linear_backward_data(const Tensor& dy, const Tensor& w);    // dx = dy w:
 Tensor linear_backward_weight(const Tensor& dy, const Tensor& x);  // dw = dy^T x:  (O, I)
 
 // ---- losses -----------------------------------------------------------------------------------------
-struct SoftmaxXentForward {
+struct CrossEntropyForward {
   Tensor loss;   // 0-d
   Tensor probs;  // (N, C) softmax(logits), saved for the backward
 };
 // Cross-entropy of softmax(logits) against integer labels, PyTorch's weighted mean:
 //   loss = sum_i w[y_i] * (logsumexp(logits_i) - logits_i[y_i]) / sum_i w[y_i]   (w = 1 when undefined)
 // logits: (N, C), labels: int64 (N,) in [0, C), class_weights: (C,) or undefined.
-SoftmaxXentForward softmax_xent_forward(const Tensor& logits, const Tensor& labels,
-                                        const Tensor& class_weights);
+CrossEntropyForward cross_entropy_forward(const Tensor& logits, const Tensor& labels,
+                                          const Tensor& class_weights);
 // dlogits[i, c] = dloss * w[y_i] * (probs[i, c] - [c == y_i]) / sum_j w[y_j].   dloss: 0-d
-Tensor softmax_xent_backward(const Tensor& dloss, const Tensor& probs, const Tensor& labels,
-                             const Tensor& class_weights);
+Tensor cross_entropy_backward(const Tensor& dloss, const Tensor& probs, const Tensor& labels,
+                              const Tensor& class_weights);
 // Binary cross-entropy on logits, mean over elements (numerically stable form):
 //   loss = mean(max(x, 0) - x t + log(1 + exp(-|x|))).  logits, targets: same shape, targets in [0, 1].
-Tensor bce_logits_forward(const Tensor& logits, const Tensor& targets);
-Tensor bce_logits_backward(const Tensor& dloss, const Tensor& logits,
-                           const Tensor& targets);  // (sigmoid(x)-t) dloss / n
+Tensor bce_with_logits_forward(const Tensor& logits, const Tensor& targets);
+Tensor bce_with_logits_backward(const Tensor& dloss, const Tensor& logits,
+                                const Tensor& targets);  // (sigmoid(x)-t) dloss / n
 
 }  // namespace thaw::ops
 

@@ -20,7 +20,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, cons
 
 Tensor relu(const Tensor& x);
 Tensor max_pool2d(const Tensor& x, const ops::Pool2dParams& params);
-Tensor adaptive_avg_pool2d_1(const Tensor& x);  // AdaptiveAvgPool2d(1): (N, C, H, W) -> (N, C, 1, 1)
+Tensor global_avg_pool2d(const Tensor& x);  // AdaptiveAvgPool2d(1): (N, C, H, W) -> (N, C, 1, 1)
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b);  // x: (N, I), w: (O, I) -> (N, O)
 
 Tensor add(const Tensor& a, const Tensor& b);  // same shapes (the residual connection)

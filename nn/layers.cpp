@@ -24,11 +24,11 @@ Tensor Conv2d::forward(const Tensor& x) {
   return F::conv2d(x, weight, bias, params);
 }
 
-const char* batchnorm_mode_name(BatchNormMode mode) {
+const char* batch_norm_mode_name(BatchNormMode mode) {
   return mode == BatchNormMode::Train ? "train" : "frozen";
 }
 
-BatchNormMode parse_batchnorm_mode(const std::string& name) {
+BatchNormMode parse_batch_norm_mode(const std::string& name) {
   if (name == "train") return BatchNormMode::Train;
   if (name == "frozen") return BatchNormMode::Frozen;
   fail("unknown BatchNorm mode '{}': expected 'train' or 'frozen'", name);
@@ -46,7 +46,7 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   return F::batch_norm(x, weight, bias, running_mean, running_var, uses_batch_stats(), momentum_, eps_);
 }
 
-int64_t set_batchnorm_mode(Module& root, const std::vector<std::string>& patterns, BatchNormMode mode) {
+int64_t set_batch_norm_mode(Module& root, const std::vector<std::string>& patterns, BatchNormMode mode) {
   int64_t count = 0;
   for (const auto& [name, module] : root.named_modules()) {
     auto* bn = dynamic_cast<BatchNorm2d*>(module);
@@ -56,7 +56,7 @@ int64_t set_batchnorm_mode(Module& root, const std::vector<std::string>& pattern
     }
   }
   THAW_CHECK(count > 0, "BatchNorm mode '{}': the patterns [{}] match no BatchNorm layer",
-             batchnorm_mode_name(mode), fmt::join(patterns, ", "));
+             batch_norm_mode_name(mode), fmt::join(patterns, ", "));
   return count;
 }
 
@@ -85,7 +85,7 @@ Tensor MaxPool2d::forward(const Tensor& x) {
 }
 
 Tensor AdaptiveAvgPool2d::forward(const Tensor& x) {
-  return F::adaptive_avg_pool2d_1(x);
+  return F::global_avg_pool2d(x);
 }
 
 Tensor Flatten::forward(const Tensor& x) {

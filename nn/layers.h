@@ -26,8 +26,8 @@ class Conv2d : public Module {
 //   Train:  batch statistics in train(), running statistics in eval() (PyTorch's behaviour);
 //   Frozen: running statistics always, never updated (a pretrained BN kept as it is while fine-tuning).
 enum class BatchNormMode { Train, Frozen };
-const char* batchnorm_mode_name(BatchNormMode mode);
-BatchNormMode parse_batchnorm_mode(const std::string& name);  // "train" | "frozen"
+const char* batch_norm_mode_name(BatchNormMode mode);
+BatchNormMode parse_batch_norm_mode(const std::string& name);  // "train" | "frozen"
 
 // weight (gamma) = 1, bias (beta) = 0, running_mean = 0, running_var = 1; momentum 0.1, eps 1e-5.
 class BatchNorm2d : public Module {
@@ -46,7 +46,7 @@ class BatchNorm2d : public Module {
 
 // Sets the mode of every BatchNorm2d whose module name matches one of the patterns (core/name_pattern.h);
 // returns how many it set. A pattern list that matches no BatchNorm layer is an error naming the patterns.
-int64_t set_batchnorm_mode(Module& root, const std::vector<std::string>& patterns, BatchNormMode mode);
+int64_t set_batch_norm_mode(Module& root, const std::vector<std::string>& patterns, BatchNormMode mode);
 
 // weight: (out, in), bias: (out,). Initialised like nn.Linear.
 class Linear : public Module {

@@ -7,7 +7,7 @@ Two checks, over README.md and docs/*.md (or the files given):
             heading of that file; a link whose text is code names something in the file it points at
             ([`run_backward`](../core/autograd.cpp) needs the word run_backward in core/autograd.cpp;
             [`nn/layers.h`](../nn/layers.h), text equal to the path, only needs the file); line anchors (#L12)
-            are refused, since they rot silently. Code spans that look like repo paths (`apps/trainer.cpp`,
+            are refused, since they rot silently. Code spans that look like repo paths (`train/trainer.cpp`,
             first folder one of the repo's own) must exist too.
   commands  every ```sh (or bash/shell) block carries a marker on the line just before its fence:
                 <!-- ci: run -->              run it

@@ -8,5 +8,5 @@ scripts/install-deps.sh
 build=${THAW_BUILD_DIR:-build}
 # shellcheck disable=SC2086
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release ${THAW_CMAKE_ARGS:-}
-cmake --build "$build" -j"$(nproc)" --target thaw_cli
+cmake --build "$build" -j"$(nproc)" --target thaw
 "$build/thaw" demo "$@"

@@ -89,8 +89,7 @@ TEST_CASE("a frozen conv prefix keeps no graph: only the trainable part records 
   Tensor head_w = Tensor::uniform({2, 4}, -0.5, 0.5, gen);
   head_w.set_requires_grad(true);
   const int64_t before = Node::live_count();
-  Tensor features =
-      F::flatten(F::adaptive_avg_pool2d_1(F::relu(F::conv2d(x, frozen_w, Tensor(), {1, 1, 1, 1}))));
+  Tensor features = F::flatten(F::global_avg_pool2d(F::relu(F::conv2d(x, frozen_w, Tensor(), {1, 1, 1, 1}))));
   REQUIRE(Node::live_count() == before);
   REQUIRE_FALSE(features.requires_grad());
   Tensor loss =
@@ -101,8 +100,7 @@ TEST_CASE("a frozen conv prefix keeps no graph: only the trainable part records 
   REQUIRE(head_w.grad().shape() == Shape{2, 4});
 }
 
-TEST_CASE(
-    "backward twice through a released graph is an error that says what to do unless retain_graph") {
+TEST_CASE("backward twice through a released graph is an error that says what to do unless retain_graph") {
   Tensor w = leaf({1.0, -1.0});
   Tensor y = F::sum(F::mul(w, w));
   y.backward(Tensor(), /*retain_graph=*/true);

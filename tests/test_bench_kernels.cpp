@@ -7,14 +7,14 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "apps/bench_kernels_cases.h"
-#include "apps/bench_kernels_problems.h"
-#include "apps/bench_kernels_report.h"
+#include "bench/kernels/cases.h"
+#include "bench/kernels/problems.h"
+#include "bench/kernels/report.h"
 #include "tests/support/catch.h"
 #include "tests/support/scratch.h"
 
 using namespace thaw;
-using namespace thaw::apps::bench;
+using namespace thaw::bench;
 
 namespace {
 
@@ -50,7 +50,7 @@ TEST_CASE("bench kernels: one training step's op calls, counted per network") {
   CHECK(count_op(r18, OpKind::ReluForward) == 17);
   CHECK(count_op(r18, OpKind::AddForward) == 8);
   CHECK(count_op(r18, OpKind::MaxPoolForward) == 1);
-  CHECK(count_op(r18, OpKind::SoftmaxXentBackward) == 1);
+  CHECK(count_op(r18, OpKind::CrossEntropyBackward) == 1);
   // The forward comes first, the backward after it in reverse: the last call is conv1's weight gradient.
   CHECK(r18.front().name() == "conv2d_forward 64x3x224x224 k64 7x7/2");
   CHECK(r18.back().name() == "conv2d_backward_weight 64x3x224x224 k64 7x7/2");
@@ -118,16 +118,16 @@ TEST_CASE("bench kernels: distinct problems, their uses and layers") {
   // BN backward at 512 channels, 7x7: ResNet18's layer4 bn1 and bn2 of both blocks + the downsample's BN
   // = 5; ResNet50's layer4 bn2 of its 3 blocks + bn1 of blocks 1 and 2 = 5.
   // Bytes: dy, x, dx (3 * 64*512*7*7 floats) + 6 * 512 per-channel floats, times 4.
-  const Problem& bn = find_row(both, "batchnorm_backward 64x512x7x7");
+  const Problem& bn = find_row(both, "batch_norm_backward 64x512x7x7");
   CHECK(bn.uses.at("resnet18") == 5);
   CHECK(bn.uses.at("resnet50") == 5);
   CHECK(bn.bytes() == 4.0 * (3 * 64 * 512 * 49 + 6 * 512));
 
   // The max-pool of the stem: 3x3/2 padding 1, 112 -> 56. The loss: 64 x 37 logits.
-  const Problem& pool = find_row(both, "maxpool2d_forward 64x64x112x112 3x3/2");
+  const Problem& pool = find_row(both, "max_pool2d_forward 64x64x112x112 3x3/2");
   CHECK(pool.y_shape() == Shape{64, 64, 56, 56});
   CHECK(pool.pad == 1);
-  const Problem& xent = find_row(both, "softmax_xent_forward 64x37");
+  const Problem& xent = find_row(both, "cross_entropy_forward 64x37");
   CHECK(xent.x_shape() == Shape{64, 37});
 }
 
@@ -139,7 +139,7 @@ TEST_CASE("bench kernels: --filter keeps rows by op, shape or layer, case-insens
   o.filters = {"layer4.0.downsample"};
   const std::vector<Problem> ds = make_problems(o);
   REQUIRE(ds.size() == 5);  // the 1x1/2 conv's three passes, its BN forward and backward
-  o.filters = {"softmax", "maxpool"};
+  o.filters = {"cross_entropy", "maxpool"};
   CHECK(make_problems(o).size() == 4);
   o.filters = {"nothing like this"};
   CHECK(make_problems(o).empty());
@@ -150,7 +150,7 @@ TEST_CASE("bench kernels: every op's case runs on the CPU and equals itself") {
   TableOptions o = options({"resnet18", "resnet50"}, {2});
   o.image_size = 32;
   const std::vector<Problem> problems = make_problems(o);
-  for (int op = 0; op <= int(OpKind::SoftmaxXentBackward); ++op)
+  for (int op = 0; op <= int(OpKind::CrossEntropyBackward); ++op)
     CHECK(count_op(problems, OpKind(op)) > 0);
   for (size_t i = 0; i < problems.size(); ++i) {
     INFO(problems[i].name());
@@ -197,7 +197,7 @@ std::vector<RowResult> sample_rows() {
   const std::vector<Problem> both = make_problems(options({"resnet18", "resnet50"}, {64}));
   return {result(find_row(both, "conv2d_forward 64x64x56x56 k64 3x3/1"), Verdict::Passed, 2.0, 1.0),
           result(find_row(both, "conv2d_forward 64x3x224x224 k64 7x7/2"), Verdict::Passed, 1.5, 0.5),
-          result(find_row(both, "batchnorm_backward 64x512x7x7"), Verdict::Incorrect, 0.1, 0.05)};
+          result(find_row(both, "batch_norm_backward 64x512x7x7"), Verdict::Incorrect, 0.1, 0.05)};
 }
 
 RunInfo sample_info() {

@@ -230,7 +230,7 @@ TEST_CASE("CUDA conv2d: forward, backward-data and backward-weight on every ResN
   }
 }
 
-TEST_CASE("CUDA batchnorm: train and eval forward, running statistics, backward", "[cuda]") {
+TEST_CASE("CUDA batch_norm: train and eval forward, running statistics, backward", "[cuda]") {
   REQUIRE_CUDA_DEVICE();
   uint64_t seed = 300;
   for (const BatchNormCase& c : kBatchNormCases) {
@@ -245,9 +245,9 @@ TEST_CASE("CUDA batchnorm: train and eval forward, running statistics, backward"
       const double momentum = 0.1, eps = 1e-5;
 
       const auto cpu =
-          ops::batchnorm_forward(x, gamma, beta, running_mean, running_var, c.train, momentum, eps);
-      const auto gpu = ops::batchnorm_forward(x.to(kGpu), gamma.to(kGpu), beta.to(kGpu), g_running_mean,
-                                              g_running_var, c.train, momentum, eps);
+          ops::batch_norm_forward(x, gamma, beta, running_mean, running_var, c.train, momentum, eps);
+      const auto gpu = ops::batch_norm_forward(x.to(kGpu), gamma.to(kGpu), beta.to(kGpu), g_running_mean,
+                                               g_running_var, c.train, momentum, eps);
       REQUIRE_MATCHES_CPU(gpu.y, cpu.y, 1e-4, 1e-5);
       REQUIRE_MATCHES_CPU(gpu.mean, cpu.mean, 1e-5, 1e-6);
       REQUIRE_MATCHES_CPU(gpu.invstd, cpu.invstd, 1e-4, 0);
@@ -257,9 +257,9 @@ TEST_CASE("CUDA batchnorm: train and eval forward, running statistics, backward"
       const Tensor dy = normal(c.shape, 0, 1, ++seed);
       for (const bool need_dx : {true, false}) {
         INFO("need_dx " << need_dx);
-        const auto back = ops::batchnorm_backward(dy, x, gamma, cpu.mean, cpu.invstd, c.train, need_dx);
-        const auto gback = ops::batchnorm_backward(dy.to(kGpu), x.to(kGpu), gamma.to(kGpu), gpu.mean,
-                                                   gpu.invstd, c.train, need_dx);
+        const auto back = ops::batch_norm_backward(dy, x, gamma, cpu.mean, cpu.invstd, c.train, need_dx);
+        const auto gback = ops::batch_norm_backward(dy.to(kGpu), x.to(kGpu), gamma.to(kGpu), gpu.mean,
+                                                    gpu.invstd, c.train, need_dx);
         REQUIRE_MATCHES_CPU(gback.dbeta, back.dbeta, 1e-4, 1e-5);
         REQUIRE_MATCHES_CPU(gback.dgamma, back.dgamma, 1e-4, 1e-5);
         REQUIRE(gback.dx.defined() == need_dx);
@@ -290,23 +290,24 @@ TEST_CASE("CUDA pooling: max-pool with ties and argmax, global average pool, exa
   for (const MaxPoolCase& c : cases) {
     DYNAMIC_SECTION(c.name) {
       const Tensor x = integer_valued(c.x, ++seed);  // 17 values: many ties, which go to the first
-      const auto cpu = ops::maxpool2d_forward(x, c.p);
-      const auto gpu = ops::maxpool2d_forward(x.to(kGpu), c.p);
+      const auto cpu = ops::max_pool2d_forward(x, c.p);
+      const auto gpu = ops::max_pool2d_forward(x.to(kGpu), c.p);
       REQUIRE_ALLCLOSE(gpu.y, cpu.y, 0, 0);
       REQUIRE(gpu.argmax.to(Device::cpu()).to_vector<int32_t>() == cpu.argmax.to_vector<int32_t>());
       const Tensor dy = integer_valued(cpu.y.shape(), ++seed);
-      REQUIRE_ALLCLOSE(ops::maxpool2d_backward(dy.to(kGpu), gpu.argmax, c.x),
-                       ops::maxpool2d_backward(dy, cpu.argmax, c.x), 0, 0);
+      REQUIRE_ALLCLOSE(ops::max_pool2d_backward(dy.to(kGpu), gpu.argmax, c.x),
+                       ops::max_pool2d_backward(dy, cpu.argmax, c.x), 0, 0);
     }
   }
   for (const Shape& shape :
        {Shape{2, 512, 7, 7}, Shape{2, 2048, 7, 7}, Shape{3, 5, 1, 1}, Shape{1, 3, 5, 3}}) {
     INFO("global average pool of " << shape_str(shape));
     const Tensor x = integer_valued(shape, ++seed);
-    REQUIRE_MATCHES_CPU(ops::global_avgpool_forward(x.to(kGpu)), ops::global_avgpool_forward(x), 1e-6, 0);
+    REQUIRE_MATCHES_CPU(ops::global_avg_pool2d_forward(x.to(kGpu)), ops::global_avg_pool2d_forward(x), 1e-6,
+                        0);
     const Tensor dy = integer_valued({shape[0], shape[1], 1, 1}, ++seed);
-    REQUIRE_MATCHES_CPU(ops::global_avgpool_backward(dy.to(kGpu), shape),
-                        ops::global_avgpool_backward(dy, shape), 1e-6, 0);
+    REQUIRE_MATCHES_CPU(ops::global_avg_pool2d_backward(dy.to(kGpu), shape),
+                        ops::global_avg_pool2d_backward(dy, shape), 1e-6, 0);
   }
 }
 
@@ -350,13 +351,13 @@ TEST_CASE("CUDA losses: softmax cross-entropy (class weights) and BCE with logit
     const Tensor labels = Tensor::from_data<int64_t>({c.n}, y);
     const Tensor weights = c.weighted ? Tensor::uniform({c.classes}, 0.2, 3.0, gen) : Tensor();
     const Tensor gweights = c.weighted ? weights.to(kGpu) : Tensor();
-    const auto cpu = ops::softmax_xent_forward(logits, labels, weights);
-    const auto gpu = ops::softmax_xent_forward(logits.to(kGpu), labels.to(kGpu), gweights);
+    const auto cpu = ops::cross_entropy_forward(logits, labels, weights);
+    const auto gpu = ops::cross_entropy_forward(logits.to(kGpu), labels.to(kGpu), gweights);
     REQUIRE_MATCHES_CPU(gpu.loss, cpu.loss, 1e-5, 0);
     REQUIRE_MATCHES_CPU(gpu.probs, cpu.probs, 1e-5, 1e-7);
     const Tensor dloss = Tensor::full({}, 0.75);
-    REQUIRE_MATCHES_CPU(ops::softmax_xent_backward(dloss.to(kGpu), gpu.probs, labels.to(kGpu), gweights),
-                        ops::softmax_xent_backward(dloss, cpu.probs, labels, weights), 1e-5, 1e-6);
+    REQUIRE_MATCHES_CPU(ops::cross_entropy_backward(dloss.to(kGpu), gpu.probs, labels.to(kGpu), gweights),
+                        ops::cross_entropy_backward(dloss, cpu.probs, labels, weights), 1e-5, 1e-6);
   }
   for (const Shape& shape : {Shape{64, 1}, Shape{5}, Shape{1000, 3}}) {
     INFO("BCE with logits " << shape_str(shape));
@@ -366,11 +367,11 @@ TEST_CASE("CUDA losses: softmax cross-entropy (class weights) and BCE with logit
     for (float& v : t)
       v = float(gen.next_int(0, 2));
     const Tensor targets = Tensor::from_data<float>(shape, t);
-    REQUIRE_MATCHES_CPU(ops::bce_logits_forward(logits.to(kGpu), targets.to(kGpu)),
-                        ops::bce_logits_forward(logits, targets), 1e-5, 0);
+    REQUIRE_MATCHES_CPU(ops::bce_with_logits_forward(logits.to(kGpu), targets.to(kGpu)),
+                        ops::bce_with_logits_forward(logits, targets), 1e-5, 0);
     const Tensor dloss = Tensor::full({}, 1.5);
-    REQUIRE_MATCHES_CPU(ops::bce_logits_backward(dloss.to(kGpu), logits.to(kGpu), targets.to(kGpu)),
-                        ops::bce_logits_backward(dloss, logits, targets), 1e-5, 1e-7);
+    REQUIRE_MATCHES_CPU(ops::bce_with_logits_backward(dloss.to(kGpu), logits.to(kGpu), targets.to(kGpu)),
+                        ops::bce_with_logits_backward(dloss, logits, targets), 1e-5, 1e-7);
   }
 }
 

@@ -1,4 +1,4 @@
-// data/pets.h, data/splits.h and `thaw data check` (apps/data_check.h): on pets-mini (skipped with a message
+// data/pets.h, data/splits.h and `thaw data check` (data/check.h): on pets-mini (skipped with a message
 // when ../shared/data/pets-mini is missing), on its official split lists of the whole dataset
 // (full_trainval.txt, full_test.txt) and on tiny datasets written to a temp dir.
 #include <unistd.h>
@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "apps/data_check.h"
 #include "core/error.h"
+#include "data/check.h"
 #include "data/pets.h"
 #include "data/splits.h"
 #include "tests/support/catch.h"
@@ -420,9 +420,9 @@ TEST_CASE("annotation files that disagree, are missing or empty") {
 
 namespace {
 
-std::string printed(const apps::DataCheckResult& result) {
+std::string printed(const data::DataCheckResult& result) {
   std::FILE* file = std::tmpfile();
-  apps::print_data_check(result, file);
+  data::print_data_check(result, file);
   std::rewind(file);
   std::string text;
   for (int c; (c = std::fgetc(file)) != EOF;)
@@ -435,7 +435,7 @@ std::string printed(const apps::DataCheckResult& result) {
 
 TEST_CASE("data check: pets-mini is usable, with its two odd files and two unlisted ones") {
   REQUIRE_PETS_MINI();
-  const apps::DataCheckResult r = apps::check_pets_dir(kPetsMini, {.decode = true, .threads = 2});
+  const data::DataCheckResult r = data::check_pets_dir(kPetsMini, {.decode = true, .threads = 2});
   INFO(printed(r));
   CHECK(r.annotation_error.empty());
   CHECK(r.listed == 938);
@@ -464,7 +464,7 @@ TEST_CASE("data check: missing, undecodable and badly annotated datasets are not
     write_file(tiny.dir.path / "images" / "Abyssinian_3.jpg", "");
     fs::remove(tiny.dir.path / "images" / "american_bulldog_1.jpg");
     write_file(tiny.dir.path / "images" / "notes.txt", "hello");
-    const apps::DataCheckResult r = apps::check_pets_dir(tiny.root, {.decode = true, .threads = 1});
+    const data::DataCheckResult r = data::check_pets_dir(tiny.root, {.decode = true, .threads = 1});
     CHECK(r.missing_images == std::vector<std::string>{"american_bulldog_1.jpg"});
     REQUIRE(r.unreadable.size() == 2);
     CHECK(r.unreadable[0].first == "Abyssinian_2.jpg");
@@ -482,7 +482,7 @@ TEST_CASE("data check: missing, undecodable and badly annotated datasets are not
   }
   {
     const TinyDataset tiny("Abyssinian_1 1 1\n");
-    const apps::DataCheckResult r = apps::check_pets_dir(tiny.root);
+    const data::DataCheckResult r = data::check_pets_dir(tiny.root);
     CHECK_THAT(r.annotation_error, ContainsSubstring("trainval.txt:1: expected 4 fields"));
     CHECK(!r.usable());
     CHECK_THAT(printed(r), ContainsSubstring("verdict: NOT usable"));
@@ -490,7 +490,7 @@ TEST_CASE("data check: missing, undecodable and badly annotated datasets are not
   {
     TinyDataset tiny;
     write_file(tiny.dir.path / "images" / "Abyssinian_2.jpg", "not an image");
-    const apps::DataCheckResult r = apps::check_pets_dir(tiny.root, {.decode = false});
+    const data::DataCheckResult r = data::check_pets_dir(tiny.root, {.decode = false});
     CHECK(r.decode_skipped);
     CHECK(r.usable());  // nothing decoded, so nothing found
     CHECK_THAT(printed(r), ContainsSubstring("decoded: skipped (--no-decode)"));

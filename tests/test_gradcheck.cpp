@@ -76,10 +76,9 @@ TEST_CASE("max_pool2d gradients: ResNet's 3x3 stride 2 pad 1, and 2x2 stride 2")
   REQUIRE_GRADCHECK([](const std::vector<Tensor>& t) { return F::max_pool2d(t[0], {2, 2, 2, 2, 0, 0}); }, in);
 }
 
-TEST_CASE("adaptive_avg_pool2d_1 and flatten gradients") {
+TEST_CASE("global_avg_pool2d and flatten gradients") {
   std::vector<Tensor> in{random_double({2, 3, 3, 5}, 15)};
-  REQUIRE_GRADCHECK([](const std::vector<Tensor>& t) { return F::flatten(F::adaptive_avg_pool2d_1(t[0])); },
-                    in);
+  REQUIRE_GRADCHECK([](const std::vector<Tensor>& t) { return F::flatten(F::global_avg_pool2d(t[0])); }, in);
 }
 
 TEST_CASE("linear gradients, with and without bias") {
@@ -127,7 +126,7 @@ TEST_CASE("a small ConvNet end to end: conv, batch norm, relu, pools, linear, cr
       [&](const std::vector<Tensor>& t) {
         Tensor h = F::conv2d(t[0], t[1], Tensor(), {1, 1, 1, 1});
         h = F::relu(F::batch_norm(h, t[2], t[3], Tensor(), Tensor(), true));
-        h = F::flatten(F::adaptive_avg_pool2d_1(F::max_pool2d(h, {3, 3, 2, 2, 1, 1})));
+        h = F::flatten(F::global_avg_pool2d(F::max_pool2d(h, {3, 3, 2, 2, 1, 1})));
         return F::cross_entropy(F::linear(h, t[4], t[5]), labels);
       },
       in);

@@ -66,12 +66,14 @@ TEST_CASE("resnet forward shapes, and torchvision's initialisation statistics") 
   // kaiming_normal_(fan_out, relu): std sqrt(2 / (64 * 3 * 3)) for layer1 convs
   const auto w = model->parameter("layer1.0.conv1.weight").to_vector<float>();
   double sq = 0;
-  for (float v : w) sq += double(v) * v;
+  for (float v : w)
+    sq += double(v) * v;
   REQUIRE(std::abs(std::sqrt(sq / double(w.size())) - std::sqrt(2.0 / 576)) < 0.003);
   REQUIRE(model->parameter("bn1.weight").to_vector<float>() == std::vector<float>(64, 1.0f));
   const auto fc = model->parameter("fc.weight").to_vector<float>();
   const float bound = 1.0f / std::sqrt(512.0f);
-  for (float v : fc) REQUIRE(std::abs(v) <= bound);
+  for (float v : fc)
+    REQUIRE(std::abs(v) <= bound);
   REQUIRE_THROWS_WITH(model->forward(Tensor::zeros({2, 1, 64, 64})), ContainsSubstring("(N, 3, H, W)"));
 }
 
@@ -79,17 +81,18 @@ TEST_CASE("train/eval reach every layer and BatchNorm mode is set by name patter
   Generator gen(2);
   auto model = models::resnet18(10, gen);
   model->eval();
-  for (const auto& [name, m] : model->named_modules()) REQUIRE_FALSE(m->is_training());
+  for (const auto& [name, m] : model->named_modules())
+    REQUIRE_FALSE(m->is_training());
   model->train();
   auto& bn = dynamic_cast<nn::BatchNorm2d&>(model->submodule("layer3.1.bn2"));
   REQUIRE(bn.uses_batch_stats());
-  REQUIRE(nn::set_batchnorm_mode(*model, {"layer3", "layer4"}, nn::BatchNormMode::Frozen) == 10);
+  REQUIRE(nn::set_batch_norm_mode(*model, {"layer3", "layer4"}, nn::BatchNormMode::Frozen) == 10);
   REQUIRE_FALSE(bn.uses_batch_stats());
   REQUIRE(dynamic_cast<nn::BatchNorm2d&>(model->submodule("layer2.0.bn1")).uses_batch_stats());
   REQUIRE(bn.weight.requires_grad());  // frozen statistics, trainable affine parameters
-  REQUIRE_THROWS_WITH(nn::set_batchnorm_mode(*model, {"layer9"}, nn::BatchNormMode::Frozen),
+  REQUIRE_THROWS_WITH(nn::set_batch_norm_mode(*model, {"layer9"}, nn::BatchNormMode::Frozen),
                       ContainsSubstring("match no BatchNorm layer"));
-  REQUIRE_THROWS_WITH(nn::parse_batchnorm_mode("eval"), ContainsSubstring("expected 'train' or 'frozen'"));
+  REQUIRE_THROWS_WITH(nn::parse_batch_norm_mode("eval"), ContainsSubstring("expected 'train' or 'frozen'"));
 }
 
 TEST_CASE("frozen BatchNorm uses and keeps its running statistics in train mode") {
@@ -111,7 +114,8 @@ TEST_CASE("frozen BatchNorm uses and keeps its running statistics in train mode"
 TEST_CASE("a frozen backbone records no graph: head-only training keeps nothing of the backbone alive") {
   Generator gen(4);
   auto model = models::resnet18(5, gen);
-  for (auto& [name, p] : model->named_parameters()) p.set_requires_grad(name.rfind("fc.", 0) == 0);
+  for (auto& [name, p] : model->named_parameters())
+    p.set_requires_grad(name.rfind("fc.", 0) == 0);
   const Tensor x = Tensor::normal({2, 3, 32, 32}, 0, 1, gen);
   const int64_t before = Node::live_count();
   Tensor loss = nn::CrossEntropyLoss()(model->forward(x), Tensor::from_data<int64_t>({2}, {1, 3}));
@@ -145,9 +149,10 @@ TEST_CASE("load_state_dict is strict and lists every problem at once") {
   state.erase("bias");
   state["weight"] = Tensor::zeros({2, 4});
   state["extra"] = Tensor::zeros({1});
-  REQUIRE_THROWS_WITH(b.load_state_dict(state), ContainsSubstring("missing 'bias'") &&
-                                                    ContainsSubstring("'weight' has shape [2, 4], expected [2, 3]") &&
-                                                    ContainsSubstring("unexpected 'extra'"));
+  REQUIRE_THROWS_WITH(b.load_state_dict(state),
+                      ContainsSubstring("missing 'bias'") &&
+                          ContainsSubstring("'weight' has shape [2, 4], expected [2, 3]") &&
+                          ContainsSubstring("unexpected 'extra'"));
 }
 
 TEST_CASE("weights files: save and load round trip exactly and the head is replaced only when asked") {
@@ -160,12 +165,14 @@ TEST_CASE("weights files: save and load round trip exactly and the head is repla
   REQUIRE(info.arch == "resnet18");
   REQUIRE(info.num_classes == 37);
   const auto loaded = names_and_shapes(target->state_dict());
-  for (const auto& [name, t] : source->state_dict()) REQUIRE(loaded.at(name).to_vector<float>() == t.to_vector<float>());
+  for (const auto& [name, t] : source->state_dict())
+    REQUIRE(loaded.at(name).to_vector<float>() == t.to_vector<float>());
 
   auto binary = models::resnet18(1, gen);
-  REQUIRE_THROWS_WITH(models::load_weights(*binary, path),
-                      ContainsSubstring("'fc.weight' has shape [37, 512] in the file, the model expects [1, 512]") &&
-                          ContainsSubstring("ask to replace it"));
+  REQUIRE_THROWS_WITH(
+      models::load_weights(*binary, path),
+      ContainsSubstring("'fc.weight' has shape [37, 512] in the file, the model expects [1, 512]") &&
+          ContainsSubstring("ask to replace it"));
   const std::vector<float> new_head = binary->parameter("fc.weight").to_vector<float>();
   models::load_weights(*binary, path, {.replace_head = true});
   REQUIRE(binary->parameter("fc.weight").to_vector<float>() == new_head);
@@ -179,12 +186,15 @@ TEST_CASE("weights files: save and load round trip exactly and the head is repla
 namespace {
 // Writes the state of `model` with one edit: drop a name, change a tensor, add one, or set attributes.
 void write_variant(const models::ResNet& model, const std::string& path,
-                   const std::function<void(std::map<std::string, Tensor>&)>& edit, const std::string& format = "thaw-weights-1") {
+                   const std::function<void(std::map<std::string, Tensor>&)>& edit,
+                   const std::string& format = "thaw-weights-1") {
   std::map<std::string, Tensor> state = names_and_shapes(model.state_dict());
   edit(state);
   H5File f = H5File::create(path);
-  for (const auto& [name, t] : state) f.write(name, t);
-  f.write("bn1.num_batches_tracked", Tensor::full({}, 3.0, DType::Int64));  // present in torchvision files: ignored
+  for (const auto& [name, t] : state)
+    f.write(name, t);
+  f.write("bn1.num_batches_tracked",
+          Tensor::full({}, 3.0, DType::Int64));  // present in torchvision files: ignored
   f.set_attr("format", format);
   f.set_attr("arch", std::string("resnet18"));
   f.set_attr("num_classes", int64_t(10));
@@ -207,7 +217,8 @@ TEST_CASE("corrupted weights files fail with the file and every offending name i
     s["layer1.0.conv2.weight"] = Tensor::zeros({64, 64, 1, 1});
   });
   REQUIRE_THROWS_WITH(models::load_weights(*model, path),
-                      ContainsSubstring("variant.h5") && ContainsSubstring("missing 'layer2.1.bn1.running_var'") &&
+                      ContainsSubstring("variant.h5") &&
+                          ContainsSubstring("missing 'layer2.1.bn1.running_var'") &&
                           ContainsSubstring("missing 'conv1.weight'") &&
                           ContainsSubstring("unexpected 'layer9.0.conv1.weight'") &&
                           ContainsSubstring("'layer1.0.conv2.weight' has shape [64, 64, 1, 1]"));
@@ -222,13 +233,15 @@ TEST_CASE("corrupted weights files fail with the file and every offending name i
                       ContainsSubstring("dataset 'layer3.0.bn2.weight' has a non-finite value") &&
                           ContainsSubstring("dataset 'fc.bias' is float64, expected float32"));
 
-  write_variant(*model, path, [](auto&) {}, "something-else");
+  write_variant(
+      *model, path, [](auto&) {}, "something-else");
   REQUIRE_THROWS_WITH(models::load_weights(*model, path), ContainsSubstring("format 'something-else'"));
 
   write_variant(*model, path, [](auto&) {});
   fs::resize_file(path, fs::file_size(path) / 3);
   REQUIRE_THROWS_WITH(models::load_weights(*model, path), ContainsSubstring("variant.h5"));
-  REQUIRE_THROWS_WITH(models::load_weights(*model, scratch("absent.h5")), ContainsSubstring("absent.h5: no such file"));
+  REQUIRE_THROWS_WITH(models::load_weights(*model, scratch("absent.h5")),
+                      ContainsSubstring("absent.h5: no such file"));
 }
 
 TEST_CASE("Module::to(cpu) keeps parameter identity and parameter lookups name what is missing") {

@@ -30,46 +30,47 @@ TEST_CASE("conv2d: rank, channels, kernel size, stride, dtype, bias shape, empty
 
 TEST_CASE("batch norm: parameter shapes, one value per channel in train mode, missing running stats") {
   const Tensor x = Tensor::zeros({2, 3, 4, 4}), c3 = Tensor::ones({3});
-  REQUIRE_THROWS_WITH(ops::batchnorm_forward(x, Tensor::ones({4}), c3, c3, c3, true, 0.1, 1e-5),
+  REQUIRE_THROWS_WITH(ops::batch_norm_forward(x, Tensor::ones({4}), c3, c3, c3, true, 0.1, 1e-5),
                       ContainsSubstring("gamma must have shape [3]"));
-  REQUIRE_THROWS_WITH(ops::batchnorm_forward(Tensor::zeros({1, 3, 1, 1}), c3, c3, c3, c3, true, 0.1, 1e-5),
+  REQUIRE_THROWS_WITH(ops::batch_norm_forward(Tensor::zeros({1, 3, 1, 1}), c3, c3, c3, c3, true, 0.1, 1e-5),
                       ContainsSubstring("more than one value per channel"));
-  REQUIRE_THROWS_WITH(ops::batchnorm_forward(x, c3, c3, Tensor(), Tensor(), false, 0.1, 1e-5),
+  REQUIRE_THROWS_WITH(ops::batch_norm_forward(x, c3, c3, Tensor(), Tensor(), false, 0.1, 1e-5),
                       ContainsSubstring("needs them"));
-  REQUIRE_THROWS_WITH(ops::batchnorm_forward(x, c3, c3, c3, c3, true, 0.1, 0.0),
+  REQUIRE_THROWS_WITH(ops::batch_norm_forward(x, c3, c3, c3, c3, true, 0.1, 0.0),
                       ContainsSubstring("eps > 0"));
   // eval mode with a single value per channel is fine (it does not use batch statistics)
-  REQUIRE_NOTHROW(ops::batchnorm_forward(Tensor::zeros({1, 3, 1, 1}), c3, c3, c3, c3, false, 0.1, 1e-5));
+  REQUIRE_NOTHROW(ops::batch_norm_forward(Tensor::zeros({1, 3, 1, 1}), c3, c3, c3, c3, false, 0.1, 1e-5));
 }
 
 TEST_CASE("losses: labels out of range, wrong label dtype, shapes, zero total weight") {
   const Tensor logits = Tensor::zeros({2, 3});
-  REQUIRE_THROWS_WITH(ops::softmax_xent_forward(logits, Tensor::from_data<int64_t>({2}, {0, 3}), Tensor()),
+  REQUIRE_THROWS_WITH(ops::cross_entropy_forward(logits, Tensor::from_data<int64_t>({2}, {0, 3}), Tensor()),
                       ContainsSubstring("label 3 of sample 1 is out of range [0, 3)"));
-  REQUIRE_THROWS_WITH(ops::softmax_xent_forward(logits, Tensor::from_data<int64_t>({2}, {-1, 0}), Tensor()),
+  REQUIRE_THROWS_WITH(ops::cross_entropy_forward(logits, Tensor::from_data<int64_t>({2}, {-1, 0}), Tensor()),
                       ContainsSubstring("label -1 of sample 0"));
-  REQUIRE_THROWS_WITH(ops::softmax_xent_forward(logits, Tensor::zeros({2}, DType::Int32), Tensor()),
+  REQUIRE_THROWS_WITH(ops::cross_entropy_forward(logits, Tensor::zeros({2}, DType::Int32), Tensor()),
                       ContainsSubstring("labels must be int64"));
-  REQUIRE_THROWS_WITH(ops::softmax_xent_forward(logits, Tensor::zeros({3}, DType::Int64), Tensor()),
+  REQUIRE_THROWS_WITH(ops::cross_entropy_forward(logits, Tensor::zeros({3}, DType::Int64), Tensor()),
                       ContainsSubstring("labels must have shape [2]"));
-  REQUIRE_THROWS_WITH(ops::softmax_xent_forward(logits, Tensor::zeros({2}, DType::Int64), Tensor::ones({4})),
+  REQUIRE_THROWS_WITH(ops::cross_entropy_forward(logits, Tensor::zeros({2}, DType::Int64), Tensor::ones({4})),
                       ContainsSubstring("class_weights must have shape [3]"));
-  REQUIRE_THROWS_WITH(ops::softmax_xent_forward(logits, Tensor::zeros({2}, DType::Int64),
-                                                Tensor::from_data<float>({3}, {0, 1, 1})),
+  REQUIRE_THROWS_WITH(ops::cross_entropy_forward(logits, Tensor::zeros({2}, DType::Int64),
+                                                 Tensor::from_data<float>({3}, {0, 1, 1})),
                       ContainsSubstring("sum to 0"));
   REQUIRE_THROWS_WITH(
-      ops::softmax_xent_forward(Tensor::zeros({0, 3}), Tensor::zeros({0}, DType::Int64), Tensor()),
+      ops::cross_entropy_forward(Tensor::zeros({0, 3}), Tensor::zeros({0}, DType::Int64), Tensor()),
       ContainsSubstring("logits is empty"));
-  REQUIRE_THROWS_WITH(ops::bce_logits_forward(Tensor::zeros({4, 1}), Tensor::zeros({4})),
+  REQUIRE_THROWS_WITH(ops::bce_with_logits_forward(Tensor::zeros({4, 1}), Tensor::zeros({4})),
                       ContainsSubstring("targets must have shape [4, 1]"));
 }
 
 TEST_CASE("pooling, linear and elementwise: shape and parameter errors") {
-  REQUIRE_THROWS_WITH(ops::maxpool2d_forward(Tensor::zeros({1, 1, 4, 4}), {3, 3, 2, 2, 2, 2}),
+  REQUIRE_THROWS_WITH(ops::max_pool2d_forward(Tensor::zeros({1, 1, 4, 4}), {3, 3, 2, 2, 2, 2}),
                       ContainsSubstring("padding 2x2 must be between 0 and half the kernel 3x3"));
-  REQUIRE_THROWS_WITH(ops::maxpool2d_forward(Tensor::zeros({1, 1, 2, 2}), {3, 3, 1, 1, 0, 0}),
+  REQUIRE_THROWS_WITH(ops::max_pool2d_forward(Tensor::zeros({1, 1, 2, 2}), {3, 3, 1, 1, 0, 0}),
                       ContainsSubstring("larger than the padded input"));
-  REQUIRE_THROWS_WITH(ops::global_avgpool_forward(Tensor::zeros({2, 3})), ContainsSubstring("x must be 4-D"));
+  REQUIRE_THROWS_WITH(ops::global_avg_pool2d_forward(Tensor::zeros({2, 3})),
+                      ContainsSubstring("x must be 4-D"));
   REQUIRE_THROWS_WITH(ops::linear_forward(Tensor::zeros({2, 5}), Tensor::zeros({3, 4}), Tensor()),
                       ContainsSubstring("has 5 features but w"));
   REQUIRE_THROWS_WITH(ops::add(Tensor::zeros({2, 3}), Tensor::zeros({3, 2})),

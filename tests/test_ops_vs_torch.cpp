@@ -127,23 +127,23 @@ TEST_CASE("conv2d forward, backward-data, backward-weight and bias gradient matc
   });
 }
 
-// ---- batchnorm2d ------------------------------------------------------------------------------------------
-// float32: statistics accumulate in double, but mean and invstd are returned in float32 (relative 6e-8) and
-// y, dx are computed from them: a few ulps of O(1) values. dgamma/dbeta sum up to 2312 O(1) products in
-// double, rounded once, except that in the offset-100 cases the float32 mean is off by up to ulp(100)/2
-// = 3.8e-6: that shifts every xhat by 3.8e-6 invstd, hence dgamma by about that times |dbeta| (~12): 5e-5,
-// the atol of dgamma.
-TEST_CASE("batchnorm2d train and eval, forward, backward and running statistics match PyTorch",
+// ---- batch_norm2d
+// ------------------------------------------------------------------------------------------ float32:
+// statistics accumulate in double, but mean and invstd are returned in float32 (relative 6e-8) and y, dx are
+// computed from them: a few ulps of O(1) values. dgamma/dbeta sum up to 2312 O(1) products in double, rounded
+// once, except that in the offset-100 cases the float32 mean is off by up to ulp(100)/2 = 3.8e-6: that shifts
+// every xhat by 3.8e-6 invstd, hence dgamma by about that times |dbeta| (~12): 5e-5, the atol of dgamma.
+TEST_CASE("batch_norm2d train and eval, forward, backward and running statistics match PyTorch",
           "[ops][torch]") {
   if (!std::filesystem::exists(kGoldenPath)) FAIL(kHowToGenerate);
   const Tolerance tol{1e-5, 1e-5}, dgamma_tol{1e-5, 1e-4};
-  Family family("batchnorm2d");
+  Family family("batch_norm2d");
   family.run([&](const Case& c) {
     const bool train = c.attr_int("train") != 0;
     const Tensor x = c.in("x"), gamma = c.in("gamma"), beta = c.in("beta"), dy = c.in("dy");
     const Tensor running_mean = c.in("running_mean_before"), running_var = c.in("running_var_before");
-    const ops::BatchNormForward fwd = ops::batchnorm_forward(x, gamma, beta, running_mean, running_var, train,
-                                                             c.attr_double("momentum"), c.attr_double("eps"));
+    const ops::BatchNormForward fwd = ops::batch_norm_forward(
+        x, gamma, beta, running_mean, running_var, train, c.attr_double("momentum"), c.attr_double("eps"));
     family.check(c, fwd.y, "y", tol);
     family.check(c, fwd.mean, "mean", tol);
     family.check(c, fwd.invstd, "invstd", tol);
@@ -156,7 +156,7 @@ TEST_CASE("batchnorm2d train and eval, forward, backward and running statistics 
       CHECK(!test::allclose(running_mean, before, 0, 0).ok);  // the update did happen
     }
     const ops::BatchNormBackward bwd =
-        ops::batchnorm_backward(dy, x, gamma, fwd.mean, fwd.invstd, train, true);
+        ops::batch_norm_backward(dy, x, gamma, fwd.mean, fwd.invstd, train, true);
     family.check(c, bwd.dx, "dx", tol);
     family.check(c, bwd.dgamma, "dgamma", dgamma_tol);
     family.check(c, bwd.dbeta, "dbeta", tol);
@@ -179,17 +179,17 @@ TEST_CASE("relu forward and backward match PyTorch", "[ops][torch]") {
 // Max-pool: inputs are distinct, so the argmax is unique and y, argmax exact. dx adds at most
 // ceil(kernel/stride)^2 = 4 float32 gradients (|dy| < 5) into one element: each addition rounds by up to
 // half an ulp of the partial sum (2.4e-7), which may then cancel to a small result: hence the atol.
-TEST_CASE("maxpool2d forward (values and argmax) and backward match PyTorch", "[ops][torch]") {
+TEST_CASE("max_pool2d forward (values and argmax) and backward match PyTorch", "[ops][torch]") {
   if (!std::filesystem::exists(kGoldenPath)) FAIL(kHowToGenerate);
-  Family family("maxpool2d");
+  Family family("max_pool2d");
   family.run([&](const Case& c) {
     const ops::Pool2dParams p{c.attr_int("kernel_h"), c.attr_int("kernel_w"), c.attr_int("stride_h"),
                               c.attr_int("stride_w"), c.attr_int("pad_h"),    c.attr_int("pad_w")};
     const Tensor x = c.in("x");
-    const ops::MaxPoolForward fwd = ops::maxpool2d_forward(x, p);
+    const ops::MaxPoolForward fwd = ops::max_pool2d_forward(x, p);
     family.check(c, fwd.y, "y", kExact);
     family.check(c, fwd.argmax, "argmax", kExact);
-    family.check(c, ops::maxpool2d_backward(c.in("dy"), fwd.argmax, x.shape()), "dx", {1e-6, 1e-6});
+    family.check(c, ops::max_pool2d_backward(c.in("dy"), fwd.argmax, x.shape()), "dx", {1e-6, 1e-6});
   });
 }
 
@@ -197,11 +197,11 @@ TEST_CASE("maxpool2d forward (values and argmax) and backward match PyTorch", "[
 TEST_CASE("global average pool forward and backward match PyTorch", "[ops][torch]") {
   if (!std::filesystem::exists(kGoldenPath)) FAIL(kHowToGenerate);
   const Tolerance tol{1e-6, 1e-7};
-  Family family("global_avgpool");
+  Family family("global_avg_pool2d");
   family.run([&](const Case& c) {
     const Tensor x = c.in("x");
-    family.check(c, ops::global_avgpool_forward(x), "y", tol);
-    family.check(c, ops::global_avgpool_backward(c.in("dy"), x.shape()), "dx", tol);
+    family.check(c, ops::global_avg_pool2d_forward(x), "y", tol);
+    family.check(c, ops::global_avg_pool2d_backward(c.in("dy"), x.shape()), "dx", tol);
   });
 }
 
@@ -229,25 +229,25 @@ TEST_CASE("softmax cross-entropy (plain and class-weighted) forward and backward
           "[ops][torch]") {
   if (!std::filesystem::exists(kGoldenPath)) FAIL(kHowToGenerate);
   const Tolerance tol{1e-6, 1e-7};
-  Family family("softmax_xent");
+  Family family("cross_entropy");
   family.run([&](const Case& c) {
     const Tensor labels = c.in("labels");
     const Tensor weights = c.attr_int("weighted") != 0 ? c.in("class_weights") : Tensor();
-    const ops::SoftmaxXentForward fwd = ops::softmax_xent_forward(c.in("logits"), labels, weights);
+    const ops::CrossEntropyForward fwd = ops::cross_entropy_forward(c.in("logits"), labels, weights);
     family.check(c, fwd.loss, "loss", tol);
     family.check(c, fwd.probs, "probs", tol);
-    family.check(c, ops::softmax_xent_backward(c.in("dloss"), fwd.probs, labels, weights), "dlogits", tol);
+    family.check(c, ops::cross_entropy_backward(c.in("dloss"), fwd.probs, labels, weights), "dlogits", tol);
   });
 }
 
 TEST_CASE("BCE-with-logits (mean) forward and backward match PyTorch", "[ops][torch]") {
   if (!std::filesystem::exists(kGoldenPath)) FAIL(kHowToGenerate);
   const Tolerance tol{1e-6, 1e-7};
-  Family family("bce_logits");
+  Family family("bce_with_logits");
   family.run([&](const Case& c) {
     const Tensor logits = c.in("logits"), targets = c.in("targets");
-    family.check(c, ops::bce_logits_forward(logits, targets), "loss", tol);
-    family.check(c, ops::bce_logits_backward(c.in("dloss"), logits, targets), "dlogits", tol);
+    family.check(c, ops::bce_with_logits_forward(logits, targets), "loss", tol);
+    family.check(c, ops::bce_with_logits_backward(c.in("dloss"), logits, targets), "dlogits", tol);
   });
 }
 

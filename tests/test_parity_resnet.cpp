@@ -35,12 +35,12 @@
 
 #include <fmt/format.h>
 
-#include "apps/parity.h"
 #include "core/cuda_runtime.h"
 #include "core/hdf5_file.h"
 #include "tests/support/allclose.h"
 #include "tests/support/catch.h"
 #include "tests/support/cuda.h"
+#include "train/parity.h"
 
 using namespace thaw;
 namespace fs = std::filesystem;
@@ -348,7 +348,7 @@ void run_case(const ParityCase& c, Device device) {
   const H5File ref = H5File::open(expected);
   const int64_t steps = H5File::open(in).attr_int("steps");
 
-  apps::run_parity(in, out32, device, {DType::Float32, std::min<int64_t>(steps, 1)});
+  train::run_parity(in, out32, device, {DType::Float32, std::min<int64_t>(steps, 1)});
   const Verdicts v32 = judge_float32({H5File::open(out32), H5File::open(expected), H5File::open(in)}, c);
   v32.check();
   std::ostringstream line;
@@ -357,7 +357,7 @@ void run_case(const ParityCase& c, Device device) {
   bool ok = v32.ok();
   if (device.is_cpu()) {
     const std::string out64 = stem + ".thaw64.h5";
-    apps::run_parity(in, out64, device, {DType::Float64, -1});
+    train::run_parity(in, out64, device, {DType::Float64, -1});
     const Verdicts v64 = judge_float64({H5File::open(out64), H5File::open(expected), H5File::open(in)});
     v64.check();
     line << "; float64 (" << steps << " steps) uses " << 100 * v64.worst_use() << "% (" << v64.worst()->what
@@ -388,7 +388,7 @@ TEST_CASE("ResNet parity: a wrong hyper-parameter fails the float64 trajectory c
     DYNAMIC_SECTION(wrong) {
       const std::string in = run_golden(stem, std::string(base.golden_args) + " " + wrong, "wrong");
       const std::string out = stem + ".thaw64.h5";
-      apps::run_parity(in, out, Device::cpu(), {DType::Float64, -1});
+      train::run_parity(in, out, Device::cpu(), {DType::Float64, -1});
       const Verdicts v = judge_float64({H5File::open(out), H5File::open(stem + ".right.expected.h5"),
                                         H5File::open(stem + ".right.in.h5")});
       WARN("thaw with " << wrong << " against PyTorch without it: the float64 check fails, using "

@@ -1,4 +1,4 @@
-// thaw plots (apps/plots.h): the SVGs and index.html written from a run's metrics.csv and summary.json, and
+// thaw plots (report/plots.h): the SVGs and index.html written from a run's metrics.csv and summary.json, and
 // the reader's errors naming the file and line.
 #include <cmath>
 #include <filesystem>
@@ -6,9 +6,9 @@
 #include <regex>
 #include <sstream>
 
-#include "apps/plots.h"
-#include "apps/run_outcome.h"
 #include "core/error.h"
+#include "report/plots.h"
+#include "report/run_summary.h"
 #include "tests/support/catch.h"
 #include "tests/support/scratch.h"
 
@@ -80,7 +80,7 @@ TEST_CASE("write_run_plots: loss, accuracy and confusion SVGs and index.html") {
   test::TempDir dir;
   write(dir.path / "metrics.csv", kMetrics);
   write(dir.path / "summary.json", kSummary);
-  apps::write_run_plots(dir.path.string());
+  report::write_run_plots(dir.path.string());
 
   const std::string loss = read(dir.path / "loss.svg"), accuracy = read(dir.path / "accuracy.svg");
   check_svg_document(loss);
@@ -109,7 +109,7 @@ TEST_CASE("write_run_plots: loss, accuracy and confusion SVGs and index.html") {
   CHECK_THAT(html, ContainsSubstring("70.00% (epoch 4)"));  // best val accuracy
 
   // No temporary files left behind; a second run overwrites in place.
-  apps::write_run_plots(dir.path.string());
+  report::write_run_plots(dir.path.string());
   int files = 0;
   for (const auto& entry : fs::directory_iterator(dir.path)) {
     CHECK(entry.path().filename().string().find(".tmp") == std::string::npos);
@@ -134,7 +134,7 @@ TEST_CASE("write_run_plots: 37 classes, a single epoch, percentages and nan") {
         fmt::format(R"({{"test_accuracy": 50, "test_loss": 2, "class_names": [{}], "per_class_accuracy": [{}],
                     "confusion": [{}]}})",
                     names, per_class, rows));
-  apps::write_run_plots(dir.path.string());
+  report::write_run_plots(dir.path.string());
   const std::string confusion = read(dir.path / "confusion.svg");
   check_svg_document(confusion);
   for (int c = 0; c < 37; ++c)
@@ -150,40 +150,40 @@ TEST_CASE("read_metrics_csv: errors name the file, the line and the column") {
   const std::string header = "epoch,train_loss,train_acc,val_loss,val_acc\n";
 
   write(csv, header + "1,2.5,0.3,2.4,0.35\n2,1.9,zero,2.0,0.4\n");
-  CHECK_THROWS_WITH(apps::read_metrics_csv(csv.string()),
+  CHECK_THROWS_WITH(report::read_metrics_csv(csv.string()),
                     ContainsSubstring(csv.string() + ":3: column 3 (train_acc): 'zero' is not a number"));
   write(csv, header + "1,2.5,0.3,2.4\n");
-  CHECK_THROWS_WITH(apps::read_metrics_csv(csv.string()),
+  CHECK_THROWS_WITH(report::read_metrics_csv(csv.string()),
                     ContainsSubstring(csv.string() + ":2: 4 fields, the header has 5"));
   write(csv, header + "1,2.5,0.3,2.4,\n");
-  CHECK_THROWS_WITH(apps::read_metrics_csv(csv.string()),
+  CHECK_THROWS_WITH(report::read_metrics_csv(csv.string()),
                     ContainsSubstring(csv.string() + ":2: column 5 (val_acc): '' is not a number"));
   write(csv, "epoch,train_loss,train_acc,val_acc\n1,2,0.5,0.5\n");
-  CHECK_THROWS_WITH(apps::read_metrics_csv(csv.string()),
+  CHECK_THROWS_WITH(report::read_metrics_csv(csv.string()),
                     ContainsSubstring(csv.string() + ":1: the header has no 'val_loss' column"));
   write(csv, header + "2,1,0.5,1,0.5\n1,1,0.5,1,0.5\n");
-  CHECK_THROWS_WITH(apps::read_metrics_csv(csv.string()),
+  CHECK_THROWS_WITH(report::read_metrics_csv(csv.string()),
                     ContainsSubstring(csv.string() + ":3: epoch 1 does not follow epoch 2"));
   write(csv, header);
-  CHECK_THROWS_WITH(apps::read_metrics_csv(csv.string()), ContainsSubstring("no rows"));
+  CHECK_THROWS_WITH(report::read_metrics_csv(csv.string()), ContainsSubstring("no rows"));
   write(csv, header + "1,2.5,0.3,2.4,0.35\r\n");  // CRLF is fine
-  CHECK(apps::read_metrics_csv(csv.string()).size() == 1);
+  CHECK(report::read_metrics_csv(csv.string()).size() == 1);
 
   // write_run_plots: a missing or bad file is named, and nothing is written.
   write(dir.path / "summary.json", kSummary);
   fs::remove(csv);
-  CHECK_THROWS_WITH(apps::write_run_plots(dir.path.string()), ContainsSubstring(csv.string()));
+  CHECK_THROWS_WITH(report::write_run_plots(dir.path.string()), ContainsSubstring(csv.string()));
   write(csv, header + "1,2.5,0.3,2.4,0.35\n");
   write(dir.path / "summary.json", "{\"test_accuracy\": 0.5,\n  \"test_loss\": }");
-  CHECK_THROWS_WITH(apps::write_run_plots(dir.path.string()),
+  CHECK_THROWS_WITH(report::write_run_plots(dir.path.string()),
                     ContainsSubstring((dir.path / "summary.json").string() + ": not valid JSON") &&
                         ContainsSubstring("line 2"));
   write(dir.path / "summary.json", R"({"test_accuracy": 0.5, "test_loss": 1, "class_names": ["a", "b"],
     "per_class_accuracy": [1, 0], "confusion": [[1, 0]]})");
-  CHECK_THROWS_WITH(apps::write_run_plots(dir.path.string()),
+  CHECK_THROWS_WITH(report::write_run_plots(dir.path.string()),
                     ContainsSubstring("'confusion' has 1 rows for 2 class names"));
   write(dir.path / "summary.json", R"({"test_loss": 1})");
-  CHECK_THROWS_WITH(apps::write_run_plots(dir.path.string()), ContainsSubstring("no 'test_accuracy' key"));
+  CHECK_THROWS_WITH(report::write_run_plots(dir.path.string()), ContainsSubstring("no 'test_accuracy' key"));
   CHECK_FALSE(fs::exists(dir.path / "loss.svg"));
 }
 
@@ -191,10 +191,10 @@ TEST_CASE("read_run_summary reads times and history when present and read_run_ou
   test::TempDir dir;
   const fs::path path = dir.path / "summary.json";
   write(path, kSummary);
-  apps::RunSummary s = apps::read_run_summary(path.string());
+  report::RunSummary s = report::read_run_summary(path.string());
   CHECK(std::isnan(s.train_seconds));
   CHECK(s.val_accuracy.empty());
-  CHECK_THROWS_WITH(apps::read_run_outcome(dir.path.string()),
+  CHECK_THROWS_WITH(report::read_run_outcome(dir.path.string()),
                     ContainsSubstring(path.string()) && ContainsSubstring("no 'times'"));
 
   std::string finished = kSummary;
@@ -202,7 +202,7 @@ TEST_CASE("read_run_summary reads times and history when present and read_run_ou
   finished += R"(, "times": {"train_data_s": 1.5, "train_compute_s": 10.25},
     "history": [{"epoch": 1, "val_acc": 0.5}, {"epoch": 2, "val_acc": null}, {"epoch": 3, "val_acc": 0.75}]})";
   write(path, finished);
-  const apps::RunOutcome r = apps::read_run_outcome(dir.path.string());
+  const report::RunOutcome r = report::read_run_outcome(dir.path.string());
   CHECK(r.test_accuracy == 0.75);
   CHECK(r.train_seconds == 11.75);
   REQUIRE(r.val_accuracy.size() == 3);
@@ -213,10 +213,11 @@ TEST_CASE("read_run_summary reads times and history when present and read_run_ou
   std::string bad = kSummary;
   bad.pop_back();
   write(path, bad + R"(, "times": {"train_data_s": "soon"}})");
-  CHECK_THROWS_WITH(apps::read_run_summary(path.string()), ContainsSubstring("no 'train_compute_s' key"));
+  CHECK_THROWS_WITH(report::read_run_summary(path.string()), ContainsSubstring("no 'train_compute_s' key"));
   write(path, bad + R"(, "times": {"train_data_s": "soon", "train_compute_s": 1}})");
-  CHECK_THROWS_WITH(apps::read_run_summary(path.string()),
+  CHECK_THROWS_WITH(report::read_run_summary(path.string()),
                     ContainsSubstring("times.train_data_s is string, expected a number"));
   write(path, bad + R"(, "history": [{"epoch": 1}]})");
-  CHECK_THROWS_WITH(apps::read_run_summary(path.string()), ContainsSubstring("history[0] has no 'val_acc'"));
+  CHECK_THROWS_WITH(report::read_run_summary(path.string()),
+                    ContainsSubstring("history[0] has no 'val_acc'"));
 }

@@ -1,11 +1,10 @@
-// thaw predict (apps/predict.h): a random-init ResNet18 saved with the train command's attributes, run on
+// thaw predict (train/predict.h): a random-init ResNet18 saved with the train command's attributes, run on
 // pets-mini images and on files that are not images: probabilities, ordering, per-image errors.
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
 
-#include "apps/predict.h"
 #include "core/error.h"
 #include "core/hdf5_file.h"
 #include "core/rng.h"
@@ -15,6 +14,7 @@
 #include "models/weights.h"
 #include "tests/support/catch.h"
 #include "tests/support/scratch.h"
+#include "train/predict.h"
 
 using namespace thaw;
 namespace fs = std::filesystem;
@@ -25,32 +25,32 @@ void write(const fs::path& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
 }
 
-void check_prediction(const apps::ImagePrediction& p, size_t k) {
+void check_prediction(const train::ImagePrediction& p, size_t k) {
   INFO(p.path << ": " << p.error);
   REQUIRE(p.error.empty());
   REQUIRE(p.top.size() == k);
   for (size_t i = 0; i + 1 < p.top.size(); ++i)
     CHECK(p.top[i].probability >= p.top[i + 1].probability);
-  for (const apps::ClassScore& s : p.top)
+  for (const train::ClassScore& s : p.top)
     CHECK((s.probability >= 0 && s.probability <= 1));
 }
 
 }  // namespace
 
 TEST_CASE("class_probabilities: softmax, and sigmoid for a 1-logit head") {
-  const std::vector<double> p = apps::class_probabilities({1.0f, 2.0f, 3.0f});
+  const std::vector<double> p = train::class_probabilities({1.0f, 2.0f, 3.0f});
   const double z = std::exp(1.0) + std::exp(2.0) + std::exp(3.0);
   CHECK(p[0] == Approx(std::exp(1.0) / z));
   CHECK(p[2] == Approx(std::exp(3.0) / z));
   CHECK(std::accumulate(p.begin(), p.end(), 0.0) == Approx(1.0));
-  const std::vector<double> big = apps::class_probabilities({1000.0f, 0.0f});  // no overflow
+  const std::vector<double> big = train::class_probabilities({1000.0f, 0.0f});  // no overflow
   CHECK(big[0] == Approx(1.0));
-  const std::vector<double> b = apps::class_probabilities({0.5f});
+  const std::vector<double> b = train::class_probabilities({0.5f});
   REQUIRE(b.size() == 2);
   CHECK(b[1] == Approx(1 / (1 + std::exp(-0.5))));
   CHECK(b[0] + b[1] == Approx(1.0));
-  CHECK(apps::eval_resize_size(224) == 256);
-  CHECK(apps::eval_resize_size(112) == 128);
+  CHECK(train::eval_resize_size(224) == 256);
+  CHECK(train::eval_resize_size(112) == 128);
 }
 
 TEST_CASE("predict: a saved ResNet18 on pets-mini images, bad files named, the rest go on") {
@@ -76,11 +76,11 @@ TEST_CASE("predict: a saved ResNet18 on pets-mini images, bad files named, the r
   const std::string truncated = (dir.path / "truncated.jpg").string();
   write(truncated, bytes.substr(0, bytes.size() / 2));
 
-  apps::PredictOptions options;
+  train::PredictOptions options;
   options.top = 2;
   options.batch = 2;  // the good images land in different batches
-  const apps::PredictResult r =
-      apps::predict_images(weights, {jpeg, empty, gif, text, truncated, bad_gif, missing, jpeg}, options);
+  const train::PredictResult r =
+      train::predict_images(weights, {jpeg, empty, gif, text, truncated, bad_gif, missing, jpeg}, options);
   CHECK(r.arch == "resnet18");
   CHECK(r.task == "breeds");
   CHECK(r.image_size == 64);
@@ -102,10 +102,10 @@ TEST_CASE("predict: a saved ResNet18 on pets-mini images, bad files named, the r
 
   // All classes: the probabilities sum to 1; the names come from the file.
   options.top = 10;
-  const apps::PredictResult all = apps::predict_images(weights, {jpeg}, options);
+  const train::PredictResult all = train::predict_images(weights, {jpeg}, options);
   check_prediction(all.images[0], 3);
   double sum = 0;
-  for (const apps::ClassScore& s : all.images[0].top) {
+  for (const train::ClassScore& s : all.images[0].top) {
     sum += s.probability;
     CHECK(s.name == all.class_names[size_t(s.label)]);
   }
@@ -136,7 +136,7 @@ TEST_CASE("predict: a saved ResNet18 on pets-mini images, bad files named, the r
     std::vector<double> p(z.size());
     for (size_t c = 0; c < z.size(); ++c)
       sum += p[c] = std::exp(z[c] - *std::max_element(z.begin(), z.end()));
-    for (const apps::ClassScore& s : all.images[0].top) {
+    for (const train::ClassScore& s : all.images[0].top) {
       INFO("class " << s.label << ": predict " << s.probability << ", reference "
                     << p[size_t(s.label)] / sum);
       CHECK(std::abs(s.probability - p[size_t(s.label)] / sum) <= 2 * 1e-5 * max_z);
@@ -147,7 +147,7 @@ TEST_CASE("predict: a saved ResNet18 on pets-mini images, bad files named, the r
   const fs::path out_path = dir.path / "out.txt", err_path = dir.path / "err.txt";
   std::FILE* out = std::fopen(out_path.c_str(), "w");
   std::FILE* err = std::fopen(err_path.c_str(), "w");
-  apps::print_predictions(r, out, err);
+  train::print_predictions(r, out, err);
   std::fclose(out);
   std::fclose(err);
   std::ifstream err_in(err_path);
@@ -167,8 +167,8 @@ TEST_CASE("predict: a 1-logit binary head, and a file without the train command'
   const std::string binary_path = (dir.path / "binary.h5").string();
   models::save_weights(*binary, binary_path, "test_predict",
                        {{"task", "species"}, {"class_names", "cat\ndog"}}, {{"image_size", 32}});
-  apps::PredictOptions options;
-  const apps::PredictResult b = apps::predict_images(binary_path, {jpeg}, options);
+  train::PredictOptions options;
+  const train::PredictResult b = train::predict_images(binary_path, {jpeg}, options);
   CHECK(b.logits == 1);
   check_prediction(b.images[0], 2);
   CHECK(b.images[0].top[0].probability + b.images[0].top[1].probability == Approx(1.0));
@@ -179,7 +179,7 @@ TEST_CASE("predict: a 1-logit binary head, and a file without the train command'
   models::save_weights(*plain, plain_path, "test_predict");
   options.image_size = 40;
   options.top = 3;
-  const apps::PredictResult p = apps::predict_images(plain_path, {jpeg}, options);
+  const train::PredictResult p = train::predict_images(plain_path, {jpeg}, options);
   CHECK(p.image_size == 40);
   CHECK(p.task.empty());
   CHECK(p.class_names == std::vector<std::string>{"class 0", "class 1", "class 2", "class 3"});
@@ -188,10 +188,10 @@ TEST_CASE("predict: a 1-logit binary head, and a file without the train command'
   // class_names that do not fit the head: an error naming the file.
   const std::string wrong = (dir.path / "wrong.h5").string();
   models::save_weights(*plain, wrong, "test_predict", {{"class_names", "a\nb"}});
-  CHECK_THROWS_WITH(apps::predict_images(wrong, {jpeg}),
+  CHECK_THROWS_WITH(train::predict_images(wrong, {jpeg}),
                     ContainsSubstring(wrong) && ContainsSubstring("'class_names' has 2 names"));
   models::save_weights(*binary, wrong, "test_predict", {{"head", "softmax"}});
-  CHECK_THROWS_WITH(apps::predict_images(wrong, {jpeg}), ContainsSubstring("head = 'softmax' does not fit"));
-  CHECK_THROWS_WITH(apps::predict_images((dir.path / "none.h5").string(), {jpeg}),
+  CHECK_THROWS_WITH(train::predict_images(wrong, {jpeg}), ContainsSubstring("head = 'softmax' does not fit"));
+  CHECK_THROWS_WITH(train::predict_images((dir.path / "none.h5").string(), {jpeg}),
                     ContainsSubstring("none.h5"));
 }

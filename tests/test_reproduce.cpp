@@ -1,4 +1,4 @@
-// thaw reproduce's tables (apps/report_tables.h): they name exactly the experiments in experiments/, each
+// thaw reproduce's tables (report/report_tables.h): they name exactly the experiments in experiments/, each
 // report number agrees with the one its experiment file states, and the markdown puts thaw's numbers beside
 // the report's. The command end to end runs as the ctest `reproduce_cli` (tests/CMakeLists.txt).
 #include <filesystem>
@@ -6,12 +6,13 @@
 #include <regex>
 #include <set>
 
-#include "apps/report_tables.h"
-#include "apps/train_config.h"
+#include "report/report_tables.h"
 #include "tests/support/catch.h"
+#include "train/config.h"
 
 namespace fs = std::filesystem;
-using namespace thaw::apps;
+using namespace thaw::train;
+using namespace thaw::report;
 
 namespace {
 

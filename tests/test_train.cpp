@@ -7,9 +7,6 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "apps/checkpoint.h"
-#include "apps/train_config.h"
-#include "apps/trainer.h"
 #include "core/cuda_runtime.h"
 #include "core/error.h"
 #include "core/hdf5_file.h"
@@ -18,10 +15,13 @@
 #include "tests/support/catch.h"
 #include "tests/support/cuda.h"
 #include "tests/support/scratch.h"
+#include "train/checkpoint.h"
+#include "train/config.h"
+#include "train/trainer.h"
 
 namespace fs = std::filesystem;
 using namespace thaw;
-using namespace thaw::apps;
+using namespace thaw::train;
 
 namespace {
 

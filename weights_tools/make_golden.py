@@ -144,11 +144,11 @@ def make_inputs(args):
     y = torch.randint(classes, (args.batch,), generator=gen)  # int64
     class_weights = 0.2 + 1.8 * torch.rand(args.num_classes, generator=gen) if args.class_weights else None
     if args.calibrate_bn:
-        calibrate_batchnorm(model, x)
+        calibrate_batch_norm(model, x)
     return model, x, y, class_weights
 
 
-def calibrate_batchnorm(model, x):
+def calibrate_batch_norm(model, x):
     """Running statistics from one train-mode forward over x (momentum 1), as a pretrained network's roughly
     match its data. Random running statistics make a deep network with frozen BatchNorm explode under
     training (a ResNet50's loss goes from 3.7 to 1e5 in one SGD step at lr 1e-5), which no parity test can
@@ -340,7 +340,7 @@ def main(argv=None):
     parser.add_argument("--loss", default="cross_entropy", choices=("cross_entropy", "bce_with_logits"))
     parser.add_argument("--class-weights", action="store_true", help="random positive class weights (C,)")
     parser.add_argument("--calibrate-bn", action="store_true",
-                        help="set the running statistics from one train-mode pass over x (see calibrate_batchnorm)")
+                        help="set the running statistics from one train-mode pass over x (see calibrate_batch_norm)")
     parser.add_argument("--float64-reference", action="store_true",
                         help="also write the first forward/backward and the K steps in float64 "
                              "(/logits64, /loss64, /grads64, /losses64, /params64)")

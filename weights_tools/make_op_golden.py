@@ -4,7 +4,7 @@
     /usr/bin/python3 weights_tools/make_op_golden.py --out build/golden/ops.h5 [--seed 0]
 
 One HDF5 group per named case (the table CASES below), read by tests/test_ops_vs_torch.cpp:
-  - attributes: op (conv2d, batchnorm2d, ...) and the op's hyper-parameters (stride_h, pad_w, momentum, ...);
+  - attributes: op (conv2d, batch_norm2d, ...) and the op's hyper-parameters (stride_h, pad_w, momentum, ...);
     flags are stored as int 0/1;
   - inputs as float32 (labels int64): thaw runs float32 on exactly these values;
   - references as float64: computed by torch in float64 from the float32 inputs, so the reference's own
@@ -73,7 +73,7 @@ def conv2d_case(gen, n, c, k, hw, kernel, stride=1, pad=0, bias=False):
     return attrs, data
 
 
-def batchnorm2d_case(gen, shape, train, offset=0.0, momentum=0.1, eps=1e-5):
+def batch_norm2d_case(gen, shape, train, offset=0.0, momentum=0.1, eps=1e-5):
     c = shape[1]
     x = randn(gen, *shape, mean=offset)
     gamma = randn(gen, c, mean=1.0, std=0.3)
@@ -92,7 +92,7 @@ def batchnorm2d_case(gen, shape, train, offset=0.0, momentum=0.1, eps=1e-5):
         var = x.double().var(dim=dims, unbiased=False)
     else:
         mean, var = running_mean.double(), running_var.double()
-    attrs = dict(op="batchnorm2d", train=int(train), momentum=momentum, eps=eps)
+    attrs = dict(op="batch_norm2d", train=int(train), momentum=momentum, eps=eps)
     data = dict(x=x, gamma=gamma, beta=beta, running_mean_before=running_mean, running_var_before=running_var, dy=dy,
                 y=y, mean=mean, invstd=1 / torch.sqrt(var + eps), dx=dx, dgamma=dgamma, dbeta=dbeta,
                 running_mean_after=rm64, running_var_after=rv64)
@@ -109,7 +109,7 @@ def relu_case(gen, shape):
     return dict(op="relu"), dict(x=x, dy=dy, y=y, dx=dx)
 
 
-def maxpool2d_case(gen, shape, kernel, stride, pad=0):
+def max_pool2d_case(gen, shape, kernel, stride, pad=0):
     kernel, stride, pad = pair(kernel), pair(stride), pair(pad)
     # A scaled permutation: every value distinct (and exact in float32), so each window's argmax is unique.
     count = math.prod(shape)
@@ -118,18 +118,18 @@ def maxpool2d_case(gen, shape, kernel, stride, pad=0):
     y, argmax = F.max_pool2d(x64, kernel, stride, pad, return_indices=True)
     dy = randn(gen, *y.shape)
     (dx,) = grads_of(y, dy, [x64])
-    attrs = dict(op="maxpool2d", kernel_h=kernel[0], kernel_w=kernel[1], stride_h=stride[0], stride_w=stride[1],
+    attrs = dict(op="max_pool2d", kernel_h=kernel[0], kernel_w=kernel[1], stride_h=stride[0], stride_w=stride[1],
                  pad_h=pad[0], pad_w=pad[1])
     return attrs, dict(x=x, dy=dy, y=y, argmax=argmax, dx=dx)  # argmax: int64 index h*W + w in the plane
 
 
-def global_avgpool_case(gen, shape):
+def global_avg_pool2d_case(gen, shape):
     x = randn(gen, *shape)
     x64 = leaf(x)
     y = F.adaptive_avg_pool2d(x64, 1)
     dy = randn(gen, *y.shape)
     (dx,) = grads_of(y, dy, [x64])
-    return dict(op="global_avgpool"), dict(x=x, dy=dy, y=y, dx=dx)
+    return dict(op="global_avg_pool2d"), dict(x=x, dy=dy, y=y, dx=dx)
 
 
 def linear_case(gen, n, inputs, outputs, bias):
@@ -146,7 +146,7 @@ def linear_case(gen, n, inputs, outputs, bias):
     return dict(op="linear", has_bias=int(bias)), data
 
 
-def softmax_xent_case(gen, n, classes, weighted, scale=1.0):
+def cross_entropy_case(gen, n, classes, weighted, scale=1.0):
     logits = randn(gen, n, classes, std=scale)
     labels = torch.randint(classes, (n,), generator=gen)  # int64
     weights = uniform(gen, classes, low=0.2, high=2.0) if weighted else None
@@ -158,17 +158,17 @@ def softmax_xent_case(gen, n, classes, weighted, scale=1.0):
                 dlogits=dlogits)
     if weighted:
         data.update(class_weights=weights)
-    return dict(op="softmax_xent", weighted=int(weighted)), data
+    return dict(op="cross_entropy", weighted=int(weighted)), data
 
 
-def bce_logits_case(gen, shape, scale=1.0):
+def bce_with_logits_case(gen, shape, scale=1.0):
     logits = randn(gen, *shape, std=scale)
     targets = (torch.rand(shape, generator=gen) < 0.5).float()
     logits64 = leaf(logits)
     loss = F.binary_cross_entropy_with_logits(logits64, targets.double())  # mean over elements
     dloss = randn(gen)
     (dlogits,) = grads_of(loss, dloss, [logits64])
-    return dict(op="bce_logits"), dict(logits=logits, targets=targets, dloss=dloss, loss=loss, dlogits=dlogits)
+    return dict(op="bce_with_logits"), dict(logits=logits, targets=targets, dloss=dloss, loss=loss, dlogits=dlogits)
 
 
 def add_case(gen, shape):
@@ -195,42 +195,42 @@ CASES = [
     ("resnet18_layer1_conv3x3", conv2d_case, dict(n=1, c=64, k=64, hw=56, kernel=3, pad=1)),
     ("resnet18_layer3_downsample", conv2d_case, dict(n=1, c=128, k=256, hw=28, kernel=1, stride=2)),
     ("resnet18_layer4_conv3x3_s2", conv2d_case, dict(n=1, c=256, k=512, hw=14, kernel=3, stride=2, pad=1)),
-    # batchnorm2d: momentum 0.1, eps 1e-5 (PyTorch's defaults).
-    ("bn_train", batchnorm2d_case, dict(shape=(4, 8, 5, 5), train=True)),
-    ("bn_train_n1", batchnorm2d_case, dict(shape=(1, 6, 4, 5), train=True)),
-    ("bn_train_offset100", batchnorm2d_case, dict(shape=(4, 4, 6, 6), train=True, offset=100.0)),
-    ("bn_train_2d", batchnorm2d_case, dict(shape=(16, 10), train=True)),
-    ("bn_train_parallel", batchnorm2d_case, dict(shape=(8, 16, 17, 17), train=True)),  # > 32768: the OpenMP path
-    ("bn_eval", batchnorm2d_case, dict(shape=(2, 8, 6, 6), train=False)),
-    ("bn_eval_n1_offset100", batchnorm2d_case, dict(shape=(1, 4, 3, 5), train=False, offset=100.0)),
+    # batch_norm2d: momentum 0.1, eps 1e-5 (PyTorch's defaults).
+    ("bn_train", batch_norm2d_case, dict(shape=(4, 8, 5, 5), train=True)),
+    ("bn_train_n1", batch_norm2d_case, dict(shape=(1, 6, 4, 5), train=True)),
+    ("bn_train_offset100", batch_norm2d_case, dict(shape=(4, 4, 6, 6), train=True, offset=100.0)),
+    ("bn_train_2d", batch_norm2d_case, dict(shape=(16, 10), train=True)),
+    ("bn_train_parallel", batch_norm2d_case, dict(shape=(8, 16, 17, 17), train=True)),  # > 32768: the OpenMP path
+    ("bn_eval", batch_norm2d_case, dict(shape=(2, 8, 6, 6), train=False)),
+    ("bn_eval_n1_offset100", batch_norm2d_case, dict(shape=(1, 4, 3, 5), train=False, offset=100.0)),
     # relu
     ("relu_4d", relu_case, dict(shape=(2, 8, 7, 7))),
     ("relu_2d", relu_case, dict(shape=(5, 13))),
-    # maxpool2d: ResNet's 3x3 s2 p1 (at its 112x112 planes, 16 of its 64 channels) and a plain 2x2 s2.
-    ("maxpool3x3_s2_p1", maxpool2d_case, dict(shape=(2, 4, 16, 16), kernel=3, stride=2, pad=1)),
-    ("maxpool3x3_s2_p1_odd_13x11", maxpool2d_case, dict(shape=(1, 3, 13, 11), kernel=3, stride=2, pad=1)),
-    ("maxpool2x2_s2_p0", maxpool2d_case, dict(shape=(2, 3, 8, 8), kernel=2, stride=2)),
-    ("maxpool2x2_s2_p0_odd_9x7", maxpool2d_case, dict(shape=(2, 2, 9, 7), kernel=2, stride=2)),
-    ("resnet18_maxpool", maxpool2d_case, dict(shape=(1, 16, 112, 112), kernel=3, stride=2, pad=1)),
+    # max_pool2d: ResNet's 3x3 s2 p1 (at its 112x112 planes, 16 of its 64 channels) and a plain 2x2 s2.
+    ("maxpool3x3_s2_p1", max_pool2d_case, dict(shape=(2, 4, 16, 16), kernel=3, stride=2, pad=1)),
+    ("maxpool3x3_s2_p1_odd_13x11", max_pool2d_case, dict(shape=(1, 3, 13, 11), kernel=3, stride=2, pad=1)),
+    ("maxpool2x2_s2_p0", max_pool2d_case, dict(shape=(2, 3, 8, 8), kernel=2, stride=2)),
+    ("maxpool2x2_s2_p0_odd_9x7", max_pool2d_case, dict(shape=(2, 2, 9, 7), kernel=2, stride=2)),
+    ("resnet18_maxpool", max_pool2d_case, dict(shape=(1, 16, 112, 112), kernel=3, stride=2, pad=1)),
     # global average pool
-    ("global_avgpool_7x7", global_avgpool_case, dict(shape=(2, 16, 7, 7))),
-    ("global_avgpool_odd_n1", global_avgpool_case, dict(shape=(1, 8, 13, 11))),
-    ("global_avgpool_1x1", global_avgpool_case, dict(shape=(3, 5, 1, 1))),
+    ("global_avg_pool2d_7x7", global_avg_pool2d_case, dict(shape=(2, 16, 7, 7))),
+    ("global_avg_pool2d_odd_n1", global_avg_pool2d_case, dict(shape=(1, 8, 13, 11))),
+    ("global_avg_pool2d_1x1", global_avg_pool2d_case, dict(shape=(3, 5, 1, 1))),
     # linear
     ("linear", linear_case, dict(n=4, inputs=32, outputs=10, bias=True)),
     ("linear_nobias", linear_case, dict(n=4, inputs=32, outputs=10, bias=False)),
     ("linear_n1", linear_case, dict(n=1, inputs=7, outputs=3, bias=True)),
     ("resnet18_fc", linear_case, dict(n=2, inputs=512, outputs=1000, bias=True)),
     # softmax cross-entropy
-    ("xent", softmax_xent_case, dict(n=8, classes=10, weighted=False)),
-    ("xent_weighted", softmax_xent_case, dict(n=8, classes=10, weighted=True)),
-    ("xent_n1", softmax_xent_case, dict(n=1, classes=5, weighted=False)),
-    ("xent_n1_weighted", softmax_xent_case, dict(n=1, classes=5, weighted=True)),
-    ("xent_large_logits", softmax_xent_case, dict(n=6, classes=7, weighted=False, scale=50.0)),
+    ("xent", cross_entropy_case, dict(n=8, classes=10, weighted=False)),
+    ("xent_weighted", cross_entropy_case, dict(n=8, classes=10, weighted=True)),
+    ("xent_n1", cross_entropy_case, dict(n=1, classes=5, weighted=False)),
+    ("xent_n1_weighted", cross_entropy_case, dict(n=1, classes=5, weighted=True)),
+    ("xent_large_logits", cross_entropy_case, dict(n=6, classes=7, weighted=False, scale=50.0)),
     # binary cross-entropy on logits (mean)
-    ("bce_logits", bce_logits_case, dict(shape=(8, 3))),
-    ("bce_logits_one", bce_logits_case, dict(shape=(1,))),
-    ("bce_logits_large", bce_logits_case, dict(shape=(4, 5), scale=40.0)),
+    ("bce_with_logits", bce_with_logits_case, dict(shape=(8, 3))),
+    ("bce_with_logits_one", bce_with_logits_case, dict(shape=(1,))),
+    ("bce_with_logits_large", bce_with_logits_case, dict(shape=(4, 5), scale=40.0)),
     # add
     ("add", add_case, dict(shape=(2, 3, 4, 5))),
 ]

@@ -1,4 +1,4 @@
-// The per-channel walk that batchnorm.cu and reduce.cu (sum_to_channels) share. A tensor (N, C, ...) is
+// The per-channel walk that batch_norm.cu and reduce.cu (sum_to_channels) share. A tensor (N, C, ...) is
 // viewed as (N, C, inner); channel c owns M = N*inner values, value j (0 <= j < M) at offset
 // (j / inner * C + c) * inner + j % inner. Each channel's M values are split into chunks of contiguous j, one
 // block per (chunk, channel), so that a layer with few channels and large images (C = 64, M = 64*112*112)

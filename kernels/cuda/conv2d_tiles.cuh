@@ -274,7 +274,8 @@ inline int sm_count() {
 }
 
 // The tile forced by the environment variable THAW_CONV_TILE (128x128, 64x128 or 64x64), for measuring the
-// choice below (bench/conv2d_gpu.py); -1 when unset. Anything else is an error naming the variable.
+// choice below (e.g. THAW_CONV_TILE=64x64 thaw bench kernels --filter conv2d); -1 when unset. Anything else
+// is an error naming the variable.
 inline int forced_tile_index() {
   static const int index = [] {
     const char* value = std::getenv("THAW_CONV_TILE");

@@ -29,37 +29,37 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const ops
 void conv2d_backward_data(const Tensor& dy, const Tensor& w, const ops::Conv2dParams& p, const Tensor& dx);
 void conv2d_backward_weight(const Tensor& dy, const Tensor& x, const ops::Conv2dParams& p, const Tensor& dw);
 
-// batchnorm.cu
-void batchnorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
-                       const Tensor& running_var, bool use_batch_stats, double momentum, double eps,
-                       const Tensor& y, const Tensor& mean, const Tensor& invstd);
-void batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
-                        const Tensor& invstd, bool used_batch_stats, const Tensor& dx /* may be undefined */,
-                        const Tensor& dgamma, const Tensor& dbeta);
+// batch_norm.cu
+void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
+                        const Tensor& running_var, bool use_batch_stats, double momentum, double eps,
+                        const Tensor& y, const Tensor& mean, const Tensor& invstd);
+void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
+                         const Tensor& invstd, bool used_batch_stats, const Tensor& dx /* may be undefined */,
+                         const Tensor& dgamma, const Tensor& dbeta);
 
 // relu.cu
 void relu_forward(const Tensor& x, const Tensor& y);
 void relu_backward(const Tensor& dy, const Tensor& y, const Tensor& dx);
 
-// maxpool2d.cu, global_avgpool.cu
-void maxpool2d_forward(const Tensor& x, const ops::Pool2dParams& p, const Tensor& y, const Tensor& argmax);
-void maxpool2d_backward(const Tensor& dy, const Tensor& argmax, const Tensor& dx);
-void global_avgpool_forward(const Tensor& x, const Tensor& y);
-void global_avgpool_backward(const Tensor& dy, const Tensor& dx);
+// max_pool2d.cu, global_avg_pool2d.cu
+void max_pool2d_forward(const Tensor& x, const ops::Pool2dParams& p, const Tensor& y, const Tensor& argmax);
+void max_pool2d_backward(const Tensor& dy, const Tensor& argmax, const Tensor& dx);
+void global_avg_pool2d_forward(const Tensor& x, const Tensor& y);
+void global_avg_pool2d_backward(const Tensor& dy, const Tensor& dx);
 
 // linear.cu (cuBLAS SGEMM)
 void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y);
 void linear_backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx);
 void linear_backward_weight(const Tensor& dy, const Tensor& x, const Tensor& dw);
 
-// softmax_xent.cu, bce_logits.cu
-void softmax_xent_forward(const Tensor& logits, const Tensor& labels, const Tensor& class_weights,
-                          const Tensor& loss, const Tensor& probs);
-void softmax_xent_backward(const Tensor& dloss, const Tensor& probs, const Tensor& labels,
-                           const Tensor& class_weights, const Tensor& dlogits);
-void bce_logits_forward(const Tensor& logits, const Tensor& targets, const Tensor& loss);
-void bce_logits_backward(const Tensor& dloss, const Tensor& logits, const Tensor& targets,
-                         const Tensor& dlogits);
+// cross_entropy.cu, bce_with_logits.cu
+void cross_entropy_forward(const Tensor& logits, const Tensor& labels, const Tensor& class_weights,
+                           const Tensor& loss, const Tensor& probs);
+void cross_entropy_backward(const Tensor& dloss, const Tensor& probs, const Tensor& labels,
+                            const Tensor& class_weights, const Tensor& dlogits);
+void bce_with_logits_forward(const Tensor& logits, const Tensor& targets, const Tensor& loss);
+void bce_with_logits_backward(const Tensor& dloss, const Tensor& logits, const Tensor& targets,
+                              const Tensor& dlogits);
 
 // optimizer.cu: fused elementwise updates (frozen parameters never reach them: optim/ skips them)
 void sgd_update_(const Tensor& param, const Tensor& grad, const Tensor& momentum_buffer,

@@ -1,4 +1,4 @@
-// Reductions on CUDA (float32): sum and sum_to_channels (the CPU twins are in kernels/cpu/elementwise.cpp).
+// Reductions on CUDA (float32): sum and sum_to_channels (the CPU twins are in kernels/cpu/reduce.cpp).
 // Float partial sums per thread, tree sums over the block (launch.h: block_sum), the last level in double.
 //
 // sum: x (any shape, possibly empty) -> y 0-d.  Pass 1: grid-stride, one partial sum per block;
@@ -10,8 +10,8 @@
 //   the chunks. With a single chunk, pass 1 writes db directly.
 #include <algorithm>
 
-#include "kernels/cuda/cuda_ops.h"
 #include "kernels/cuda/channel_walk.cuh"
+#include "kernels/cuda/cuda_ops.h"
 #include "kernels/cuda/launch.h"
 
 namespace thaw::cuda {

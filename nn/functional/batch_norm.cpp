@@ -20,8 +20,8 @@ class BatchNormBackward : public FunctionNode {
  protected:
   // inputs: x, gamma, beta
   std::vector<Tensor> backward(const Tensor& dy) override {
-    ops::BatchNormBackward g =
-        ops::batchnorm_backward(dy, x_, gamma_, mean_, invstd_, used_batch_stats_, /*need_dx=*/needs_grad(0));
+    ops::BatchNormBackward g = ops::batch_norm_backward(dy, x_, gamma_, mean_, invstd_, used_batch_stats_,
+                                                        /*need_dx=*/needs_grad(0));
     return {g.dx, needs_grad(1) ? g.dgamma : Tensor(), needs_grad(2) ? g.dbeta : Tensor()};
   }
   void release() override { x_ = gamma_ = mean_ = invstd_ = Tensor(); }
@@ -36,7 +36,7 @@ class BatchNormBackward : public FunctionNode {
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
                   const Tensor& running_var, bool use_batch_stats, double momentum, double eps) {
   ops::BatchNormForward f =
-      ops::batchnorm_forward(x, gamma, beta, running_mean, running_var, use_batch_stats, momentum, eps);
+      ops::batch_norm_forward(x, gamma, beta, running_mean, running_var, use_batch_stats, momentum, eps);
   if (should_record({&x, &gamma, &beta})) {
     record(f.y,
            std::make_shared<BatchNormBackward>(x.detach(), gamma.detach(), f.mean, f.invstd, use_batch_stats),

@@ -1,4 +1,4 @@
-// add, mul, scale, sum, reshape and flatten with autograd.
+// add, mul, scale, reshape and flatten with autograd (kernels/elementwise.cpp; reshape is a view).
 #include "core/error.h"
 #include "nn/autograd_nodes.h"
 #include "nn/functional.h"
@@ -42,24 +42,6 @@ class ScaleBackward : public FunctionNode {
   double alpha_;
 };
 
-class SumBackward : public FunctionNode {
- public:
-  explicit SumBackward(Tensor x_like)
-      : FunctionNode("SumBackward"), shape_(x_like.shape()), device_(x_like.device()) {}
-
- protected:
-  std::vector<Tensor> backward(const Tensor& dy) override {
-    Tensor dx = Tensor::empty(shape_, dy.dtype(), device_);
-    ops::fill_(dx, dy.item());  // one scalar read back: sum() is a test and debugging op
-    return {dx};
-  }
-  void release() override {}
-
- private:
-  Shape shape_;
-  Device device_;
-};
-
 class ReshapeBackward : public FunctionNode {
  public:
   explicit ReshapeBackward(Shape x_shape) : FunctionNode("ReshapeBackward"), x_shape_(std::move(x_shape)) {}
@@ -94,12 +76,6 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 Tensor scale(const Tensor& x, double alpha) {
   Tensor y = ops::scale(x, alpha);
   if (should_record({&x})) record(y, std::make_shared<ScaleBackward>(alpha), {&x});
-  return y;
-}
-
-Tensor sum(const Tensor& x) {
-  Tensor y = ops::sum(x);
-  if (should_record({&x})) record(y, std::make_shared<SumBackward>(x), {&x});
   return y;
 }
 

@@ -1,0 +1,93 @@
+// Checkpoints of a training run (checkpoint.h).
+#include "train/checkpoint.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <map>
+
+#include "core/error.h"
+#include "core/hdf5_file.h"
+
+namespace thaw::train {
+
+namespace {
+constexpr const char* kFormat = "thaw-checkpoint-1";
+}
+
+std::string checkpoint_path(const std::string& run_dir) {
+  return run_dir + "/checkpoint.h5";
+}
+
+void save_checkpoint(const std::string& run_dir, const CheckpointState& state, const models::ResNet& model,
+                     const optim::Optimizer& optimizer) {
+  std::string previous_optimizer_file;
+  if (std::filesystem::exists(checkpoint_path(run_dir)))
+    previous_optimizer_file = H5File::open(checkpoint_path(run_dir)).attr_string("optimizer_file");
+  const std::string optimizer_file = fmt::format("optimizer-e{}-s{}.h5", state.epoch, state.step);
+  optimizer.save_state(run_dir + "/" + optimizer_file);
+
+  H5File file = H5File::create(checkpoint_path(run_dir));
+  for (const auto& [name, t] : model.state_dict())
+    file.write("model/" + name, t);
+  if (!state.metrics.empty()) {
+    std::vector<double> flat;
+    for (const MetricsRow& row : state.metrics)
+      flat.insert(flat.end(), row.begin(), row.end());
+    file.write("metrics", Tensor::from_data<double>({int64_t(state.metrics.size()), 9}, flat));
+  }
+  file.set_attr("format", std::string(kFormat));
+  file.set_attr("epoch", state.epoch);
+  file.set_attr("step", state.step);
+  file.set_attr("train_loss_sum", state.train_loss_sum);
+  file.set_attr("train_correct", state.train_correct);
+  file.set_attr("train_seen", state.train_seen);
+  file.set_attr("data_s", state.data_s);
+  file.set_attr("compute_s", state.compute_s);
+  file.set_attr("config", state.config_toml);
+  file.set_attr("optimizer_file", optimizer_file);
+  file.commit();
+  if (!previous_optimizer_file.empty() && previous_optimizer_file != optimizer_file)
+    std::filesystem::remove(run_dir + "/" + previous_optimizer_file);
+}
+
+CheckpointState load_checkpoint(const std::string& run_dir, models::ResNet* model,
+                                optim::Optimizer* optimizer) {
+  const std::string path = checkpoint_path(run_dir);
+  THAW_CHECK(std::filesystem::exists(path), "no checkpoint to resume: '{}' does not exist", path);
+  const H5File file = H5File::open(path);
+  THAW_CHECK(file.has_attr("format") && file.attr_string("format") == kFormat,
+             "'{}' is not a thaw checkpoint (format attribute is not {})", path, kFormat);
+  CheckpointState s;
+  s.epoch = file.attr_int("epoch");
+  s.step = file.attr_int("step");
+  s.train_loss_sum = file.attr_double("train_loss_sum");
+  s.train_correct = file.attr_int("train_correct");
+  s.train_seen = file.attr_int("train_seen");
+  s.data_s = file.attr_double("data_s");
+  s.compute_s = file.attr_double("compute_s");
+  s.config_toml = file.attr_string("config");
+  if (file.has("metrics")) {
+    const Tensor m = file.read("metrics");
+    THAW_CHECK(m.dim() == 2 && m.size(1) == 9, "'{}': metrics must be (epochs, 9)", path);
+    const std::vector<double> flat = m.to_vector<double>();
+    for (int64_t r = 0; r < m.size(0); ++r) {
+      MetricsRow row;
+      for (size_t c = 0; c < 9; ++c)
+        row[c] = flat[size_t(r * 9) + c];
+      s.metrics.push_back(row);
+    }
+  }
+  if (model) {
+    std::map<std::string, Tensor> tensors;
+    for (const auto& [name, t] : model->state_dict()) {
+      THAW_CHECK(file.has("model/" + name), "'{}': the checkpoint has no 'model/{}'", path, name);
+      tensors[name] = file.read("model/" + name);
+    }
+    model->load_state_dict(tensors);
+  }
+  if (optimizer) optimizer->load_state(run_dir + "/" + file.attr_string("optimizer_file"));
+  return s;
+}
+
+}  // namespace thaw::train

@@ -1,0 +1,43 @@
+// The train command's checkpoint: everything a run needs to continue bit-for-bit on the CPU. The shuffles,
+// the augmentation and the over-sampler are pure functions of (seed, epoch, sample), so with the model, the
+// optimizer state and the position (epoch, step within it) nothing else is needed.
+//
+// runs/<name>/checkpoint.h5: model/<state dict name> datasets; `metrics` (epochs done x 9, float64, the
+// metrics.csv columns); attributes format "thaw-checkpoint-1", epoch (0-based epoch in progress or next),
+// step (batches of that epoch already done), the train accumulators of the partial epoch, config (the
+// resolved TOML), optimizer_file (the optimizer state, optim's save_state format, a file beside it whose name
+// carries epoch and step: it is written first and the previous one removed after checkpoint.h5 is replaced,
+// so the pair is always consistent).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "models/resnet.h"
+#include "optim/optimizer.h"
+
+namespace thaw::train {
+
+using MetricsRow = std::array<double, 9>;  // epoch (1-based), train_loss, train_acc, val_loss, val_acc, lr,
+                                           // data_s, compute_s, images_per_s
+
+struct CheckpointState {
+  int64_t epoch = 0, step = 0;
+  double train_loss_sum = 0, data_s = 0, compute_s = 0;
+  int64_t train_correct = 0, train_seen = 0;
+  std::vector<MetricsRow> metrics;
+  std::string config_toml;
+};
+
+std::string checkpoint_path(const std::string& run_dir);  // run_dir/checkpoint.h5
+
+void save_checkpoint(const std::string& run_dir, const CheckpointState& state, const models::ResNet& model,
+                     const optim::Optimizer& optimizer);
+
+// Reads the state; with model/optimizer given, loads them too.
+CheckpointState load_checkpoint(const std::string& run_dir, models::ResNet* model,
+                                optim::Optimizer* optimizer);
+
+}  // namespace thaw::train

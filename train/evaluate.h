@@ -1,0 +1,39 @@
+// Evaluation shared by `thaw train` (validation each epoch, test at the end) and `thaw eval`: loss,
+// accuracy, per-class accuracy and the confusion matrix of a model over a loader's epoch, and the text
+// report of them.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "data/loader.h"
+#include "nn/module.h"
+
+namespace thaw::train {
+
+// loss(logits (N, outputs), labels int64 (N,)) -> 0-d mean loss.
+using LossFn = std::function<Tensor(const Tensor&, const Tensor&)>;
+
+// Predicted classes of a batch: argmax over the outputs, or (one output, a BCE head) logit > 0.
+std::vector<int64_t> predictions(const Tensor& logits);
+
+struct EvalResult {
+  int64_t images = 0;
+  double loss = 0;      // mean over images of the per-batch mean losses, weighted by batch size
+  double accuracy = 0;  // in [0, 1]
+  std::vector<double> per_class_accuracy;       // NaN for a class with no image
+  std::vector<std::vector<int64_t>> confusion;  // confusion[true][predicted]
+  double seconds = 0;
+};
+
+// One pass over the loader (epoch 0, its own order) with the model in eval mode and no graph recorded.
+// num_classes: the classes of the task (2 for a one-output BCE head). The model is left in eval mode.
+EvalResult evaluate(nn::Module& model, data::Loader& loader, const LossFn& loss, int64_t num_classes);
+
+// "accuracy 87.2% (256/294 images), loss 0.4123", then a per-class table and the confusion matrix.
+std::string format_eval_report(const EvalResult& result, const std::vector<std::string>& class_names);
+
+}  // namespace thaw::train

@@ -1,0 +1,38 @@
+// The training run behind `thaw train` (docs/training.md): data, model, freeze strategy, optimizer and
+// schedule from a TrainConfig; the epoch loop with per-epoch metrics; checkpoints after every epoch (and on
+// Ctrl-C) that resume bit-for-bit on the CPU; the final test evaluation and the outputs in runs/<name>/:
+//   config.toml    the resolved config
+//   metrics.csv    epoch,train_loss,train_acc,val_loss,val_acc,lr,data_s,compute_s,images_per_s
+//   summary.json   test_accuracy, test_loss, per_class_accuracy, confusion, class_names, times, history
+//   checkpoint.h5  model state, epoch/step, metrics so far, the name of the optimizer state file beside it
+//   weights.h5     final weights (models/weights.h) + attributes task, image_size, class_names ('\n'-joined),
+//                  head ("softmax" or "sigmoid": one output, class_names[1] when the logit > 0)
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "train/config.h"
+
+namespace thaw::train {
+
+struct TrainHooks {
+  int64_t nan_at_step = 0;        // > 0: the loss of this global step (1-based) is replaced by NaN
+  int64_t interrupt_at_step = 0;  // > 0: behave as if Ctrl-C came during this global step
+  bool quiet = false;             // print nothing
+  bool brief = false;             // print the progress and epoch lines only (no header, no test report)
+};
+
+enum class TrainStatus { Completed, Interrupted };
+
+// Runs (or with resume, continues) the run. Throws thaw::Error for configuration, data and I/O problems and
+// for a NaN/Inf loss ("loss is NaN at epoch E step S; last good checkpoint: ..."); the checkpoint on disk
+// is then the one of the last completed epoch. Ctrl-C (SIGINT) finishes the current step, writes a
+// checkpoint and returns Interrupted.
+TrainStatus run_training(const TrainConfig& config, bool resume, const TrainHooks& hooks = {});
+
+// Hooks from the environment, for end-to-end tests of the executable: THAW_TEST_NAN_STEP,
+// THAW_TEST_INTERRUPT_STEP.
+TrainHooks hooks_from_env();
+
+}  // namespace thaw::train
