@@ -37,9 +37,9 @@ Split random_split(int64_t n, double val_fraction, uint64_t seed);
 Split stratified_split(const std::vector<int64_t>& labels, int64_t num_classes, double val_fraction,
                        uint64_t seed);
 
-// The report's imbalanced splits (seed/report.md 3.2): per breed val_fraction of the images to validation;
-// of the rest, keep keep_fraction of each minority breed's images for training (the others are unused);
-// majority breeds keep all. Dog majority: the cats are the minority; cat majority: the dogs.
+// The report's imbalanced splits (docs/the-report.md, "The protocol"): per breed val_fraction of the images
+// to validation; of the rest, keep keep_fraction of each minority breed's images for training (the others are
+// unused); majority breeds keep all. Dog majority: the cats are the minority; cat majority: the dogs.
 enum class Majority { Dogs, Cats };
 const char* majority_name(Majority majority);
 Majority parse_majority(const std::string& name);  // "dogs" or "cats"

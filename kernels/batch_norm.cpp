@@ -1,4 +1,5 @@
-// Checked entry points of batch_norm2d (kernels/ops.h); the math is in cpu/batch_norm.cpp.
+// Checked entry points of batch_norm (kernels/ops.h); the twins are cpu/batch_norm.cpp and
+// cuda/batch_norm.cu.
 #include "kernels/check.h"
 
 namespace thaw::ops {

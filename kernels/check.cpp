@@ -1,3 +1,4 @@
+// The argument checks of the dispatch files (kernels/check.h).
 #include "kernels/check.h"
 
 namespace thaw::ops::detail {

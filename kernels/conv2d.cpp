@@ -1,4 +1,5 @@
-// Checked entry points of conv2d (kernels/ops.h); the math is in cpu/conv2d.cpp and cuda/conv2d.cu.
+// Checked entry points of conv2d (kernels/ops.h); the twins are cpu/conv2d.cpp and, one file per pass,
+// cuda/conv2d_forward.cu, cuda/conv2d_backward_data.cu and cuda/conv2d_backward_weight.cu.
 #include "kernels/check.h"
 
 namespace thaw::ops {

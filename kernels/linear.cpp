@@ -1,4 +1,4 @@
-// Checked entry points of linear (kernels/ops.h); cpu/linear.cpp.
+// Checked entry points of linear (kernels/ops.h); the twins are cpu/linear.cpp and cuda/linear.cu (cuBLAS).
 #include "kernels/check.h"
 
 namespace thaw::ops {

@@ -1,4 +1,5 @@
-// Checked entry points of the optimizer updates (kernels/ops.h): sgd_update_, adam_update_.
+// Checked entry points of the optimizer updates sgd_update_ and adam_update_ (kernels/ops.h); the twins are
+// cpu/optimizer.cpp and cuda/optimizer.cu.
 #include <cmath>
 
 #include "kernels/check.h"

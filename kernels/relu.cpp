@@ -1,4 +1,4 @@
-// Checked entry points of relu (kernels/ops.h); cpu/relu.cpp and cuda/relu.cu.
+// Checked entry points of relu (kernels/ops.h); the twins are cpu/relu.cpp and cuda/relu.cu.
 #include "kernels/check.h"
 
 namespace thaw::ops {

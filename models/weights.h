@@ -1,6 +1,7 @@
-// thaw's weights file (DESIGN.md "Weights file"): one HDF5 file per model, root datasets named exactly as
-// torchvision's state_dict() keys, float32, PyTorch's shapes; root attributes format = "thaw-weights-1",
-// arch, num_classes, source. `num_batches_tracked` datasets may be present and are ignored.
+// thaw's weights file (docs/models-and-weights.md, "The weights file"): one HDF5 file per model, root
+// datasets named exactly as torchvision's state_dict() keys, float32, PyTorch's shapes; root attributes
+// format = "thaw-weights-1", arch, num_classes, source. `num_batches_tracked` datasets may be present and are
+// ignored.
 //
 // Loading is strict: every missing, unexpected or mis-shaped name, wrong dtype or NaN/Inf is reported, all
 // at once, naming the file and the dataset. The one allowed mismatch is the classifier head, and only when

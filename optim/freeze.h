@@ -1,4 +1,4 @@
-// Freeze masks: which parameters train, as data (docs: DESIGN.md "Freezing").
+// Freeze masks: which parameters train, as data (docs/design.md, "Freezing is data").
 //
 // A FreezeMask is the set of trainable names, given as name patterns (core/name_pattern.h: '*' and '?' globs
 // that match a whole name or a dotted prefix of it, so "layer4" means every parameter under layer4).
@@ -6,7 +6,7 @@
 // does not require grad, and autograd records nothing for a frozen prefix. A pattern that matches no
 // parameter at all is an error naming it (a typo would otherwise freeze silently).
 //
-// The report's strategies (seed-notes.md), on torchvision's ResNet names:
+// The report's strategies (docs/the-report.md), on torchvision's ResNet names:
 //   last_layers(l)        "the last l layers": the last l+1 children of the ResNet (conv1, bn1, relu,
 //   maxpool,
 //                         layer1..4, avgpool, fc) plus fc; relu/maxpool/avgpool have no parameters, so

@@ -1,10 +1,10 @@
 // Optimizers over named parameter groups: SGD (momentum, Nesterov, weight decay), Adam and AdamW, with
 // PyTorch's update formulas (kernels/ops.h: sgd_update_, adam_update_).
 //
-// Freezing is data (docs: DESIGN.md "Freezing"): step() skips every parameter whose requires_grad() is false
-// or whose grad() is undefined. A skipped parameter gets no update, no weight decay and no state; state that
-// it already has is kept untouched, so a parameter that is frozen and later unfrozen continues with its old
-// momentum and step count (as in PyTorch, whose optimizers skip parameters whose .grad is None).
+// Freezing is data (docs/design.md, "Freezing is data"): step() skips every parameter whose requires_grad()
+// is false or whose grad() is undefined. A skipped parameter gets no update, no weight decay and no state;
+// state that it already has is kept untouched, so a parameter that is frozen and later unfrozen continues
+// with its old momentum and step count (as in PyTorch, whose optimizers skip parameters whose .grad is None).
 //
 // State is per parameter and keyed by the parameter's name (names are unique across all groups):
 //   step            updates this parameter has received (Adam's bias corrections use it)

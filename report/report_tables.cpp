@@ -1,4 +1,4 @@
-// The report's numbers (report_tables.h), copied by hand from ../shared/seed/report.md section 5; the
+// The report's numbers (report_tables.h), copied by hand from docs/the-report.md section 5; the
 // experiment files say the same number in their first comment line. Accuracies in %, times in seconds.
 #include "report/report_tables.h"
 

@@ -1,4 +1,4 @@
-// The report's result tables (../shared/seed/report.md, section 5), as data: which experiments/*.toml run
+// The report's result tables (docs/the-report.md, section 5), as data: which experiments/*.toml run
 // fills which row, and the report's own test accuracy and compute time for it. `thaw reproduce` prints
 // these tables with thaw's numbers beside the report's.
 #pragma once

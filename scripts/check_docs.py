@@ -8,7 +8,12 @@ Two checks, over README.md and docs/*.md (or the files given):
             ([`run_backward`](../core/autograd.cpp) needs the word run_backward in core/autograd.cpp;
             [`nn/layers.h`](../nn/layers.h), text equal to the path, only needs the file); line anchors (#L12)
             are refused, since they rot silently. Code spans that look like repo paths (`train/trainer.cpp`,
-            first folder one of the repo's own) must exist too.
+            first folder one of the repo's own) must exist too. And the code: every repository path named in
+            a comment of a source file (C++, CUDA, Python, shell, CMake, TOML: `// the twin is
+            cuda/conv2d_forward.cu`, `# see docs/training.md`) must exist, resolved from the repository root or
+            from the file's own folder or its parent; a path whose first folder is not the repository's is
+            someone else's (`torchvision/models/resnet.py`) and is not checked. No file may send a reader to
+            the developers' notes outside the repository.
   commands  every ```sh (or bash/shell) block carries a marker on the line just before its fence:
                 <!-- ci: run -->              run it
                 <!-- ci: run data -->         run it; it reads ../shared/data/pets-mini (skipped, visibly,
@@ -217,6 +222,76 @@ def check_links(docs: list[Doc]) -> list[str]:
     return errors
 
 
+# ---- paths named in code comments ------------------------------------------------------------------------
+
+CODE_SUFFIXES = {".cpp", ".h", ".cu", ".cuh", ".py", ".sh", ".cmake", ".toml"}
+PATH_TOKEN_RE = re.compile(
+    r"(?<![\w./<>*~$-])((?:[A-Za-z0-9_.-]+/)+(?:[A-Za-z0-9_-]+\.(?:cpp|h|cu|cuh|py|sh|md|cmake|toml|svg)|CMakeLists\.txt))"
+    r"(?![\w/])"
+)
+# The developers' own notes live outside the repository; a user who clones it has none of them.
+OUTSIDE_RE = re.compile(r"\b(DESIGN\.md|STYLE\.md|seed-notes\.md|device-notes\.md|seed/report\.md)\b|\.\./shared/(?!data/)")
+
+
+def comment_lines(path: Path, text: str) -> list[tuple[int, str]]:
+    """(line number, comment text) of a source file: // comments, # comments, and a Python module docstring."""
+    out = []
+    c_like = path.suffix in (".cpp", ".h", ".cu", ".cuh")
+    for n, line in enumerate(text.split("\n"), 1):
+        if c_like:
+            i = line.find("//")
+            if i >= 0 and "://" not in line[max(0, i - 6) : i + 2]:
+                out.append((n, line[i:]))
+        else:
+            stripped = line.lstrip()
+            if stripped.startswith("#") and not stripped.startswith("#!"):
+                out.append((n, stripped))
+    if path.suffix == ".py":
+        m = re.match(r'(?:\s*#.*\n)*\s*r?"""(.*?)"""', text, re.S)
+        if m:
+            first = text[: m.start(1)].count("\n") + 1
+            out += [(first + k, line) for k, line in enumerate(m.group(1).split("\n"))]
+    return out
+
+
+def tracked_files() -> list[Path]:
+    try:
+        listing = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+        return [REPO / f for f in listing.split() if (REPO / f).is_file()]
+    except (OSError, subprocess.CalledProcessError):
+        return [p for p in REPO.rglob("*") if p.is_file() and ".git" not in p.parts]
+
+
+def check_code_paths() -> list[str]:
+    errors = []
+    tops = top_level_dirs()
+    for path in tracked_files():
+        if not (path.suffix in CODE_SUFFIXES or path.name == "CMakeLists.txt"):
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        where = rel(path)
+        for n, comment in comment_lines(path, text):
+            if OUTSIDE_RE.search(comment):
+                errors.append(f"{where}:{n}: names a file outside the repository: {comment.strip()}")
+            for token in PATH_TOKEN_RE.findall(comment):
+                first = token.split("/")[0]
+                bases = [REPO, path.parent, path.parent.parent]
+                if first not in tops and not any((b / first).is_dir() for b in bases[1:]):
+                    continue  # someone else's path
+                if not any((b / token).exists() for b in bases):
+                    errors.append(f"{where}:{n}: the comment names {token}, which does not exist")
+    return errors
+
+
+def check_outside_references(docs: list[Doc]) -> list[str]:
+    errors = []
+    for doc in docs:
+        for n, line in enumerate(doc.lines, 1):
+            if OUTSIDE_RE.search(line):
+                errors.append(f"{rel(doc.path)}:{n}: names a file outside the repository: {line.strip()}")
+    return errors
+
+
 # ---- commands ------------------------------------------------------------------------------------------
 
 
@@ -422,6 +497,9 @@ def main() -> int:
     errors = check_markers(docs) if do_links else []
     if do_links:
         errors += check_links(docs)
+        errors += check_outside_references(docs)
+        if not args.files:
+            errors += check_code_paths()
         if args.budget is not None:
             errors += check_budget(docs, args.budget)
         print(f"links: {len(docs)} files checked")

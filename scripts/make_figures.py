@@ -60,26 +60,26 @@ class Svg:
 
 
 def layers() -> str:
-    """The layers of the code, each with what lives there; dependencies point down."""
-    s = Svg(900, 560, "thaw's layers: apps -> models, data, optim, nn -> kernels -> core")
-    s.text(450, 28, "thaw's layers: each arrow is an #include; none points up", 16, "middle", weight="bold")
+    """The layers of the code, each a library with what lives there; dependencies point down."""
+    s = Svg(900, 690, "thaw's layers: cli -> bench -> train -> models, optim, data, report -> nn -> kernels -> core")
+    s.text(450, 28, "thaw's layers: one library each; every arrow is an #include; none points up", 16, "middle",
+           weight="bold")
     boxes = {
-        "apps": (250, 50, 400, 78, "#e8f0fe", "apps/  the thaw executable",
-                 ["thaw.cpp: main; train, eval, predict, plots, bench, ...", "trainer.cpp: the training loop"]),
-        "models": (40, 170, 250, 78, "#e6f4ea", "models/  ResNet18/50",
-                   ["resnet.cpp: torchvision's names", "weights.cpp: strict HDF5 loading"]),
-        "data": (610, 170, 250, 78, "#e6f4ea", "data/  Oxford-IIIT Pet",
-                 ["pets, splits, image, transforms", "loader.cpp: threads, cache"]),
-        "optim": (330, 170, 240, 78, "#fef7e0", "optim/  updates and masks",
-                  ["optimizer.cpp: SGD, Adam, AdamW", "freeze.cpp, lr_schedule.cpp"]),
-        "nn": (40, 290, 500, 78, "#fef7e0", "nn/  modules and differentiable ops",
-               ["layers.cpp: Conv2d, BatchNorm2d, Linear, ...",
-                "functional/: run the kernel, then record a node",
-                ]),
-        "kernels": (40, 410, 740, 68, "#fce8e6", "kernels/  ops.h: the one dispatch point (THAW_RUN)",
-                    ["cpu/<op>.cpp: plain loops + OpenBLAS, the specification",
-                     "cuda/<op>.cu: the twins, same names and arguments"]),
-        "core": (40, 502, 820, 44, "#f1f3f4", "core/  Tensor, Storage, devices, RNG, autograd engine, HDF5, allocator",
+        "cli": (250, 50, 400, 62, "#e8f0fe", "cli/  the thaw executable",
+                ["one file per subcommand: train.cpp, demo.cpp, ..."]),
+        "bench": (250, 140, 400, 62, "#e8f0fe", "bench/  benchmark programs",
+                  ["kernels/: thaw bench kernels (cuDNN only here)"]),
+        "train": (250, 230, 400, 62, "#e8f0fe", "train/  the training engine",
+                  ["trainer, checkpoint, evaluate, predict, parity"]),
+        "models": (40, 330, 190, 62, "#e6f4ea", "models/  ResNet18/50", ["resnet.cpp, weights.cpp"]),
+        "optim": (250, 330, 190, 62, "#fef7e0", "optim/  optimizers", ["optimizer, freeze masks"]),
+        "data": (460, 330, 190, 62, "#e6f4ea", "data/  Oxford-IIIT Pet", ["pets, transforms, loader"]),
+        "report": (670, 330, 190, 62, "#e6f4ea", "report/  plots, tables", ["plots, run summaries"]),
+        "nn": (40, 430, 380, 62, "#fef7e0", "nn/  modules, differentiable ops",
+               ["functional/<op>.cpp: kernel, then a node"]),
+        "kernels": (40, 530, 600, 62, "#fce8e6", "kernels/  ops.h: the one dispatch point",
+                    ["cpu/<op>.cpp (the specification), cuda/<op>.cu"]),
+        "core": (40, 620, 820, 44, "#f1f3f4", "core/  Tensor, Storage, devices, RNG, autograd engine, HDF5, allocator",
                  []),
     }
     for x, y, w, h, fill, title, lines in boxes.values():
@@ -88,17 +88,19 @@ def layers() -> str:
         for i, l in enumerate(lines):
             s.text(x + 12, y + 42 + 17 * i, l, 12, mono=True)
     arrows = [
-        ((330, 128), (165, 170)), ((450, 128), (450, 170)), ((570, 128), (735, 170)),
-        ((165, 248), (165, 290)),
-        ((290, 368), (290, 410)), ((835, 248), (835, 502)), ((450, 248), (620, 410)),
-        ((450, 478), (450, 502)),
+        ((450, 112), (450, 140)), ((450, 202), (450, 230)),
+        ((330, 292), (135, 330)), ((420, 292), (345, 330)), ((480, 292), (555, 330)), ((570, 292), (765, 330)),
+        ((135, 392), (135, 430)), ((430, 392), (430, 530)), ((230, 492), (230, 530)),
+        ((645, 392), (655, 620)), ((765, 392), (765, 620)), ((340, 592), (340, 620)),
     ]
     for (x1, y1), (x2, y2) in arrows:
         s.line(x1, y1, x2, y2, arrow=True)
-    s.text(585, 300, "optim calls the update kernels", 11, fill="#555")
-    s.text(585, 316, "directly; it never needs nn/", 11, fill="#555")
-    s.text(825, 380, "data needs core/ only", 11, "end", fill="#555")
-    s.text(825, 396, "(tensors, RNG, pinned memory)", 11, "end", fill="#555")
+    s.text(440, 460, "optim calls the update", 11, fill="#555")
+    s.text(440, 476, "kernels; it never needs nn/", 11, fill="#555")
+    s.text(860, 520, "data and report need", 11, "end", fill="#555")
+    s.text(860, 536, "core/ only", 11, "end", fill="#555")
+    s.text(860, 560, "an upward #include does not", 11, "end", fill="#555")
+    s.text(860, 576, "compile: cmake/ThawLayers.cmake", 11, "end", fill="#555")
     return s.svg()
 
 

@@ -83,7 +83,8 @@ TEST_CASE("bench kernels: distinct problems, their uses and layers") {
   CHECK(count_op(r50, OpKind::ConvForward) == 23);
   CHECK(count_op(r50, OpKind::BatchNormBackward) == 12);
 
-  // Both: the 29 distinct convs of apps/bench_conv_cuda.cpp's table; both batches double every row.
+  // Both: 29 distinct convs (the ResNet conv table of tests/test_cuda_parity.cpp); both batches double every
+  // row.
   const std::vector<Problem> both = make_problems(options({"resnet18", "resnet50"}, {32, 64}));
   CHECK(count_op(both, OpKind::ConvForward) == 2 * 29);
   CHECK(std::count_if(both.begin(), both.end(), [](const Problem& p) { return p.n == 32; }) ==

@@ -1,5 +1,6 @@
 // Every op of kernels/ops.h, forward and backward, on the CUDA backend against the CPU backend with the same
-// inputs. Tables: every conv shape of ResNet18 and ResNet50 at batch 2 plus edge cases (1x1, stride 2, odd
+// inputs. Tables: every conv shape of ResNet18 and ResNet50 at batch 2 (the table of thaw bench kernels) plus
+// edge cases (1x1, stride 2, odd
 // H/W, C=3, N=1, 5x5, asymmetric stride/padding), batch norm in train and eval mode, pooling, linear, the
 // losses, the reductions and the optimizer updates.
 //
@@ -14,6 +15,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "bench/kernels/problems.h"
 #include "core/cuda_runtime.h"
 #include "core/rng.h"
 #include "kernels/ops.h"
@@ -62,56 +64,38 @@ double max_abs(const Tensor& t) {
 // ---- convolution --------------------------------------------------------------------------------------
 
 struct ConvCase {
-  const char* name;
+  std::string name;
   int64_t n, c, h, w;  // input
   int64_t k, r, s;     // filters
   int64_t stride_h, stride_w, pad_h, pad_w;
   bool bias = false;
 };
 
-// ResNet18 / ResNet50 (torchvision v1.5: the bottleneck's stride sits on its 3x3) at batch 2, each distinct
-// shape once, then the edge cases.
-const ConvCase kConvCases[] = {
-    {"stem conv1 7x7/2 C=3", 2, 3, 224, 224, 64, 7, 7, 2, 2, 3, 3},
-    {"r18 layer1 3x3 64", 2, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1},
-    {"r18 layer2.0.conv1 3x3/2 64->128", 2, 64, 56, 56, 128, 3, 3, 2, 2, 1, 1},
-    {"r18 layer2 3x3 128", 2, 128, 28, 28, 128, 3, 3, 1, 1, 1, 1},
-    {"r18 layer2.0.downsample 1x1/2 64->128", 2, 64, 56, 56, 128, 1, 1, 2, 2, 0, 0},
-    {"r18 layer3.0.conv1 3x3/2 128->256", 2, 128, 28, 28, 256, 3, 3, 2, 2, 1, 1},
-    {"r18 layer3 3x3 256", 2, 256, 14, 14, 256, 3, 3, 1, 1, 1, 1},
-    {"r18 layer3.0.downsample 1x1/2 128->256", 2, 128, 28, 28, 256, 1, 1, 2, 2, 0, 0},
-    {"r18 layer4.0.conv1 3x3/2 256->512", 2, 256, 14, 14, 512, 3, 3, 2, 2, 1, 1},
-    {"r18 layer4 3x3 512", 2, 512, 7, 7, 512, 3, 3, 1, 1, 1, 1},
-    {"r18 layer4.0.downsample 1x1/2 256->512", 2, 256, 14, 14, 512, 1, 1, 2, 2, 0, 0},
-    {"r50 layer1.0.conv1 1x1 64->64", 2, 64, 56, 56, 64, 1, 1, 1, 1, 0, 0},
-    {"r50 layer1 conv3/downsample 1x1 64->256", 2, 64, 56, 56, 256, 1, 1, 1, 1, 0, 0},
-    {"r50 layer1.1.conv1 1x1 256->64", 2, 256, 56, 56, 64, 1, 1, 1, 1, 0, 0},
-    {"r50 layer2.0.conv1 1x1 256->128", 2, 256, 56, 56, 128, 1, 1, 1, 1, 0, 0},
-    {"r50 layer2.0.conv2 3x3/2 128", 2, 128, 56, 56, 128, 3, 3, 2, 2, 1, 1},
-    {"r50 layer2 conv3 1x1 128->512", 2, 128, 28, 28, 512, 1, 1, 1, 1, 0, 0},
-    {"r50 layer2.0.downsample 1x1/2 256->512", 2, 256, 56, 56, 512, 1, 1, 2, 2, 0, 0},
-    {"r50 layer2.1.conv1 1x1 512->128", 2, 512, 28, 28, 128, 1, 1, 1, 1, 0, 0},
-    {"r50 layer3.0.conv1 1x1 512->256", 2, 512, 28, 28, 256, 1, 1, 1, 1, 0, 0},
-    {"r50 layer3.0.conv2 3x3/2 256", 2, 256, 28, 28, 256, 3, 3, 2, 2, 1, 1},
-    {"r50 layer3 conv3 1x1 256->1024", 2, 256, 14, 14, 1024, 1, 1, 1, 1, 0, 0},
-    {"r50 layer3.0.downsample 1x1/2 512->1024", 2, 512, 28, 28, 1024, 1, 1, 2, 2, 0, 0},
-    {"r50 layer3.1.conv1 1x1 1024->256", 2, 1024, 14, 14, 256, 1, 1, 1, 1, 0, 0},
-    {"r50 layer4.0.conv1 1x1 1024->512", 2, 1024, 14, 14, 512, 1, 1, 1, 1, 0, 0},
-    {"r50 layer4.0.conv2 3x3/2 512", 2, 512, 14, 14, 512, 3, 3, 2, 2, 1, 1},
-    {"r50 layer4 conv3 1x1 512->2048", 2, 512, 7, 7, 2048, 1, 1, 1, 1, 0, 0},
-    {"r50 layer4.0.downsample 1x1/2 1024->2048", 2, 1024, 14, 14, 2048, 1, 1, 2, 2, 0, 0},
-    {"r50 layer4.1.conv1 1x1 2048->512", 2, 2048, 7, 7, 512, 1, 1, 1, 1, 0, 0},
-    // edge cases
-    {"N=1, odd 15x13, 3x3/2, bias", 1, 5, 15, 13, 7, 3, 3, 2, 2, 1, 1, true},
-    {"C=3, 5x5 pad 2, odd 11x9, bias", 3, 3, 11, 9, 4, 5, 5, 1, 1, 2, 2, true},
-    {"1x1x1x1 with bias", 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, true},
-    {"3x3 stride 3 no padding", 2, 6, 10, 10, 5, 3, 3, 3, 3, 0, 0},
-    {"7x7/2 pad 3 on odd 33x31, N=1", 1, 3, 33, 31, 8, 7, 7, 2, 2, 3, 3, true},
-    {"1x1/2 on odd 9x7", 2, 9, 9, 7, 11, 1, 1, 2, 2, 0, 0},
-    {"asymmetric 3x1, stride (2,1), pad (1,0)", 2, 4, 9, 6, 3, 3, 1, 2, 1, 1, 0, true},
-    {"kernel as large as the padded input", 2, 3, 4, 4, 2, 6, 6, 1, 1, 1, 1},
-    {"many filters, one pixel", 3, 17, 1, 1, 129, 1, 1, 1, 1, 0, 0, true},
-};
+// Every distinct conv of ResNet18 and ResNet50 at 224x224 (torchvision v1.5: the bottleneck's stride sits on
+// its 3x3), at batch 2: the table that `thaw bench kernels` times (bench/kernels/problems.h), so that the
+// test and the benchmark cannot drift apart. Then the edge cases that no ResNet has.
+std::vector<ConvCase> conv_cases() {
+  bench::TableOptions resnets;
+  resnets.batches = {2};
+  resnets.filters = {"conv2d_forward"};
+  std::vector<ConvCase> cases;
+  for (const bench::Problem& p : bench::make_problems(resnets))
+    cases.push_back({p.shape_str() + " (" + p.layers.front() + ")", p.n, p.c, p.h, p.w, p.k, p.r, p.r,
+                     p.stride, p.stride, p.pad, p.pad});
+  const ConvCase edge_cases[] = {
+      {"N=1, odd 15x13, 3x3/2, bias", 1, 5, 15, 13, 7, 3, 3, 2, 2, 1, 1, true},
+      {"C=3, 5x5 pad 2, odd 11x9, bias", 3, 3, 11, 9, 4, 5, 5, 1, 1, 2, 2, true},
+      {"1x1x1x1 with bias", 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, true},
+      {"3x3 stride 3 no padding", 2, 6, 10, 10, 5, 3, 3, 3, 3, 0, 0},
+      {"7x7/2 pad 3 on odd 33x31, N=1", 1, 3, 33, 31, 8, 7, 7, 2, 2, 3, 3, true},
+      {"1x1/2 on odd 9x7", 2, 9, 9, 7, 11, 1, 1, 2, 2, 0, 0},
+      {"asymmetric 3x1, stride (2,1), pad (1,0)", 2, 4, 9, 6, 3, 3, 1, 2, 1, 1, 0, true},
+      {"kernel as large as the padded input", 2, 3, 4, 4, 2, 6, 6, 1, 1, 1, 1},
+      {"many filters, one pixel", 3, 17, 1, 1, 129, 1, 1, 1, 1, 0, 0, true},
+  };
+  cases.insert(cases.end(), std::begin(edge_cases), std::end(edge_cases));
+  return cases;
+}
 
 // ---- batch norm ---------------------------------------------------------------------------------------
 
@@ -212,7 +196,9 @@ TEST_CASE("CUDA conv2d: forward, backward-data and backward-weight on every ResN
           "[cuda]") {
   REQUIRE_CUDA_DEVICE();
   uint64_t seed = 100;
-  for (const ConvCase& c : kConvCases) {
+  const std::vector<ConvCase> cases = conv_cases();
+  REQUIRE(cases.size() == 29 + 9);  // the 29 distinct ResNet18/50 convs, the 9 edge cases
+  for (const ConvCase& c : cases) {
     DYNAMIC_SECTION(c.name) {
       const ops::Conv2dParams p{c.stride_h, c.stride_w, c.pad_h, c.pad_w};
       const Tensor x = integer_valued({c.n, c.c, c.h, c.w}, ++seed);
@@ -272,7 +258,7 @@ TEST_CASE("CUDA batch_norm: train and eval forward, running statistics, backward
   }
 }
 
-TEST_CASE("CUDA pooling: max-pool with ties and argmax, global average pool, exactly", "[cuda]") {
+TEST_CASE("CUDA max_pool2d (ties and argmax) and global_avg_pool2d, exactly", "[cuda]") {
   REQUIRE_CUDA_DEVICE();
   struct MaxPoolCase {
     const char* name;
@@ -299,6 +285,7 @@ TEST_CASE("CUDA pooling: max-pool with ties and argmax, global average pool, exa
                        ops::max_pool2d_backward(dy, cpu.argmax, c.x), 0, 0);
     }
   }
+
   for (const Shape& shape :
        {Shape{2, 512, 7, 7}, Shape{2, 2048, 7, 7}, Shape{3, 5, 1, 1}, Shape{1, 3, 5, 3}}) {
     INFO("global average pool of " << shape_str(shape));
@@ -333,7 +320,7 @@ TEST_CASE("CUDA linear (cuBLAS): forward and both backwards, exactly", "[cuda]")
   }
 }
 
-TEST_CASE("CUDA losses: softmax cross-entropy (class weights) and BCE with logits", "[cuda]") {
+TEST_CASE("CUDA cross_entropy (class weights) and bce_with_logits", "[cuda]") {
   REQUIRE_CUDA_DEVICE();
   struct XentCase {
     int64_t n, classes;

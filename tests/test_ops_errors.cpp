@@ -28,7 +28,7 @@ TEST_CASE("conv2d: rank, channels, kernel size, stride, dtype, bias shape, empty
                       ContainsSubstring("dy must have shape [1, 4, 6, 6]"));
 }
 
-TEST_CASE("batch norm: parameter shapes, one value per channel in train mode, missing running stats") {
+TEST_CASE("batch_norm: parameter shapes, one value per channel in train mode, missing running stats") {
   const Tensor x = Tensor::zeros({2, 3, 4, 4}), c3 = Tensor::ones({3});
   REQUIRE_THROWS_WITH(ops::batch_norm_forward(x, Tensor::ones({4}), c3, c3, c3, true, 0.1, 1e-5),
                       ContainsSubstring("gamma must have shape [3]"));
@@ -42,7 +42,8 @@ TEST_CASE("batch norm: parameter shapes, one value per channel in train mode, mi
   REQUIRE_NOTHROW(ops::batch_norm_forward(Tensor::zeros({1, 3, 1, 1}), c3, c3, c3, c3, false, 0.1, 1e-5));
 }
 
-TEST_CASE("losses: labels out of range, wrong label dtype, shapes, zero total weight") {
+TEST_CASE(
+    "cross_entropy and bce_with_logits: labels out of range, wrong label dtype, shapes, zero total weight") {
   const Tensor logits = Tensor::zeros({2, 3});
   REQUIRE_THROWS_WITH(ops::cross_entropy_forward(logits, Tensor::from_data<int64_t>({2}, {0, 3}), Tensor()),
                       ContainsSubstring("label 3 of sample 1 is out of range [0, 3)"));
@@ -64,7 +65,7 @@ TEST_CASE("losses: labels out of range, wrong label dtype, shapes, zero total we
                       ContainsSubstring("targets must have shape [4, 1]"));
 }
 
-TEST_CASE("pooling, linear and elementwise: shape and parameter errors") {
+TEST_CASE("max_pool2d, global_avg_pool2d, linear and elementwise: shape and parameter errors") {
   REQUIRE_THROWS_WITH(ops::max_pool2d_forward(Tensor::zeros({1, 1, 4, 4}), {3, 3, 2, 2, 2, 2}),
                       ContainsSubstring("padding 2x2 must be between 0 and half the kernel 3x3"));
   REQUIRE_THROWS_WITH(ops::max_pool2d_forward(Tensor::zeros({1, 1, 2, 2}), {3, 3, 1, 1, 0, 0}),

@@ -133,7 +133,7 @@ TEST_CASE("conv2d forward, backward-data, backward-weight and bias gradient matc
 // computed from them: a few ulps of O(1) values. dgamma/dbeta sum up to 2312 O(1) products in double, rounded
 // once, except that in the offset-100 cases the float32 mean is off by up to ulp(100)/2 = 3.8e-6: that shifts
 // every xhat by 3.8e-6 invstd, hence dgamma by about that times |dbeta| (~12): 5e-5, the atol of dgamma.
-TEST_CASE("batch_norm2d train and eval, forward, backward and running statistics match PyTorch",
+TEST_CASE("batch_norm train and eval, forward, backward and running statistics match PyTorch",
           "[ops][torch]") {
   if (!std::filesystem::exists(kGoldenPath)) FAIL(kHowToGenerate);
   const Tolerance tol{1e-5, 1e-5}, dgamma_tol{1e-5, 1e-4};
@@ -194,7 +194,7 @@ TEST_CASE("max_pool2d forward (values and argmax) and backward match PyTorch", "
 }
 
 // Global average pool: a mean of up to 143 values (in double) and its broadcast: one rounding each.
-TEST_CASE("global average pool forward and backward match PyTorch", "[ops][torch]") {
+TEST_CASE("global_avg_pool2d forward and backward match PyTorch", "[ops][torch]") {
   if (!std::filesystem::exists(kGoldenPath)) FAIL(kHowToGenerate);
   const Tolerance tol{1e-6, 1e-7};
   Family family("global_avg_pool2d");
@@ -225,7 +225,7 @@ TEST_CASE("linear forward and backward match PyTorch", "[ops][torch]") {
 // ---- losses -----------------------------------------------------------------------------------------------
 // Computed in double and rounded once to float32 (relative 6e-8), except that the backward starts from the
 // float32 probabilities. Logits up to ~150 (the large-logits cases) only shift the log-sum-exp.
-TEST_CASE("softmax cross-entropy (plain and class-weighted) forward and backward match PyTorch",
+TEST_CASE("cross_entropy (softmax, plain and class-weighted) forward and backward match PyTorch",
           "[ops][torch]") {
   if (!std::filesystem::exists(kGoldenPath)) FAIL(kHowToGenerate);
   const Tolerance tol{1e-6, 1e-7};
@@ -240,7 +240,7 @@ TEST_CASE("softmax cross-entropy (plain and class-weighted) forward and backward
   });
 }
 
-TEST_CASE("BCE-with-logits (mean) forward and backward match PyTorch", "[ops][torch]") {
+TEST_CASE("bce_with_logits (mean) forward and backward match PyTorch", "[ops][torch]") {
   if (!std::filesystem::exists(kGoldenPath)) FAIL(kHowToGenerate);
   const Tolerance tol{1e-6, 1e-7};
   Family family("bce_with_logits");

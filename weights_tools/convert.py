@@ -6,7 +6,7 @@
     /usr/bin/python3 weights_tools/convert.py to-h5 --arch resnet18 --random-seed 0 --num-classes 37 --out t.h5
     /usr/bin/python3 weights_tools/convert.py to-pth --in r18.h5 --out r18.pth
 
-The HDF5 file (docs: DESIGN.md, "Weights file (HDF5)"): one root dataset per state_dict key, named exactly as
+The HDF5 file (docs/models-and-weights.md, "The weights file"): one root dataset per state_dict key, named exactly as
 the key ("layer1.0.conv1.weight"), float32 with PyTorch's shapes; "*.num_batches_tracked" kept as int64 scalars
 so that .pth -> .h5 -> .pth is exact (thaw ignores them). Root attributes: format = "thaw-weights-1", arch,
 num_classes (int64), source (free text).

@@ -7,7 +7,7 @@
         [--momentum 0.9] [--nesterov 1] [--weight-decay 0] [--beta1 0.9] [--beta2 0.999] [--eps 1e-8] \\
         [--steps 5] [--loss cross_entropy|bce_with_logits] [--class-weights]
 
-IN.h5 (DESIGN.md, "Parity file"): /weights/<state_dict key> of torchvision's resnetXX(num_classes) after
+IN.h5 (the parity files: weights_tools/README.md): /weights/<state_dict key> of torchvision's resnetXX(num_classes) after
 torch.manual_seed(seed), with every BatchNorm's weight, bias, running_mean and running_var randomised so that
 batch statistics and running statistics give different results; /x float32 (N,3,H,W); /y int64 (N,);
 optional /class_weights float32 (C,); root attributes describing the run (see write_input).

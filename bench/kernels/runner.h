@@ -1,4 +1,5 @@
-// thaw bench kernels: check, then time, one row after another (STYLE.md: benchmarks check before they time).
+// thaw bench kernels: check, then time, one row after another (docs/style.md: benchmarks check before they
+// time).
 #pragma once
 
 #include <functional>

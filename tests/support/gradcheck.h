@@ -1,4 +1,4 @@
-// Finite-difference gradient checks in double on the CPU (STYLE.md: Caffe's check with a kink margin).
+// Finite-difference gradient checks in double on the CPU (docs/style.md: Caffe's check with a kink margin).
 //
 // For f(inputs) -> y and a fixed random projection r of y's shape, L = sum(y * r). The analytic gradient
 // is what autograd gives from y.backward(r); the numeric one is the central difference
