@@ -24,8 +24,7 @@ void add_train_command(CLI::App& app) {
   cmd->callback([cmd, config_path, resume] {
     const train::TrainConfig config =
         train::load_train_config(*config_path, train::overrides_from_args(cmd->remaining()));
-    if (train::run_training(config, *resume, train::hooks_from_env()) == train::TrainStatus::Interrupted)
-      throw CLI::RuntimeError(130);
+    if (train::run_training(config, *resume) == train::TrainStatus::Interrupted) throw CLI::RuntimeError(130);
   });
 }
 

@@ -287,6 +287,11 @@ std::vector<EpochMetrics> read_metrics_csv(const std::string& path) {
   std::map<std::string, size_t> column;
   std::vector<EpochMetrics> rows;
   const char* required[] = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc"};
+  const std::pair<const char*, double EpochMetrics::*> optional[] = {
+      {"lr", &EpochMetrics::lr},
+      {"data_s", &EpochMetrics::data_s},
+      {"compute_s", &EpochMetrics::compute_s},
+      {"images_per_s", &EpochMetrics::images_per_s}};
   while (std::getline(in, line)) {
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -320,6 +325,8 @@ std::vector<EpochMetrics> read_metrics_csv(const std::string& path) {
     m.epoch = int64_t(epoch);
     m.train_loss = get("train_loss"), m.train_acc = get("train_acc");
     m.val_loss = get("val_loss"), m.val_acc = get("val_acc");
+    for (auto [name, field] : optional)
+      if (column.count(name)) m.*field = get(name);
     THAW_CHECK(rows.empty() || m.epoch > rows.back().epoch, "{}:{}: epoch {} does not follow epoch {}", path,
                line_no, m.epoch, rows.empty() ? 0 : rows.back().epoch);
     rows.push_back(m);

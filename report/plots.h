@@ -12,15 +12,21 @@
 
 namespace thaw::report {
 
-// One row of metrics.csv. Columns by header name, in any order; these are required, others are ignored:
-// epoch, train_loss, train_acc, val_loss, val_acc. "nan" is accepted (the point is left out of the plot).
+// One epoch of a training run: a row of metrics.csv (train/trainer.cpp writes it, read_metrics_csv reads it)
+// and of the metrics table in a training checkpoint (train/checkpoint.h). Accuracies are fractions (or
+// percentages, in a file from elsewhere); lr is the first parameter group's; the times are the epoch's
+// training pass (loader waits, and forward + backward + step) and its throughput.
 struct EpochMetrics {
-  int64_t epoch = 0;
+  int64_t epoch = 0;  // 1-based
   double train_loss = 0, train_acc = 0, val_loss = 0, val_acc = 0;
+  double lr = NAN, data_s = NAN, compute_s = NAN, images_per_s = NAN;  // NaN: not in the file read
 };
 
-// Strict: a missing file, a missing column, a row with the wrong number of fields or a field that is not a
-// number throws thaw::Error "path:line: column N (name): ...". At least one row.
+// metrics.csv. Columns by header name, in any order; epoch, train_loss, train_acc, val_loss and val_acc are
+// required; lr, data_s, compute_s and images_per_s are read when present; others are ignored. "nan" is
+// accepted (the point is left out of the plot). Strict: a missing file, a missing column, a row with the
+// wrong number of fields or a field that is not a number throws thaw::Error "path:line: column N (name):
+// ...". At least one row.
 std::vector<EpochMetrics> read_metrics_csv(const std::string& path);
 
 // summary.json (trainer.cpp's write_summary): test_accuracy, test_loss (numbers), class_names (strings),

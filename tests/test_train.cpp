@@ -12,6 +12,7 @@
 #include "core/hdf5_file.h"
 #include "data/synthetic.h"
 #include "models/weights.h"
+#include "report/plots.h"
 #include "tests/support/catch.h"
 #include "tests/support/cuda.h"
 #include "tests/support/scratch.h"
@@ -136,6 +137,21 @@ TEST_CASE("train: 2 epochs on pets-mini write well-formed metrics, summary, conf
   CHECK(std::count(names.begin(), names.end(), '\n') == 36);
   CHECK(names.rfind("Abyssinian\namerican_bulldog\n", 0) == 0);
 
+  // metrics.csv and the checkpoint hold the same EpochMetrics (the times to the csv's rounding).
+  const std::vector<EpochMetrics> from_csv = report::read_metrics_csv((run / "metrics.csv").string());
+  const std::vector<EpochMetrics> from_checkpoint = load_checkpoint(run.string(), nullptr, nullptr).metrics;
+  REQUIRE(from_csv.size() == 2);
+  REQUIRE(from_checkpoint.size() == 2);
+  for (size_t e = 0; e < 2; ++e) {
+    const EpochMetrics &a = from_csv[e], &b = from_checkpoint[e];
+    CHECK(a.epoch == b.epoch);
+    CHECK(std::vector{a.train_loss, a.train_acc, a.val_loss, a.val_acc, a.lr} ==
+          std::vector{b.train_loss, b.train_acc, b.val_loss, b.val_acc, b.lr});
+    CHECK(std::abs(a.data_s - b.data_s) <= 1e-3);
+    CHECK(std::abs(a.compute_s - b.compute_s) <= 1e-3);
+    CHECK(std::abs(a.images_per_s - b.images_per_s) <= 0.1);
+  }
+
   // The saved config is complete: it reads back to the same config.
   CHECK(train_config_diff(train_config_from_toml(read_text(run / "config.toml")), config).empty());
   CHECK(fs::exists(run / "checkpoint.h5"));
@@ -162,7 +178,9 @@ TEST_CASE("train: interrupted mid-epoch and resumed equals an uninterrupted run 
 
   const TrainConfig split = small_config(tmp.path, "split");
   // Ctrl-C during step 2 of epoch 1: the step finishes, a checkpoint is written, the run returns.
-  REQUIRE(run_training(split, false, {.interrupt_at_step = 2, .quiet = true}) == TrainStatus::Interrupted);
+  const TrainHooks ctrl_c_at_step_2 = {
+      .interrupt_after = [](int64_t global_step) { return global_step == 2; }, .quiet = true};
+  REQUIRE(run_training(split, false, ctrl_c_at_step_2) == TrainStatus::Interrupted);
   const CheckpointState saved = load_checkpoint((tmp.path / "split").string(), nullptr, nullptr);
   CHECK(saved.epoch == 0);
   CHECK(saved.step == 2);
@@ -193,8 +211,10 @@ TEST_CASE("train: a NaN loss stops the run naming epoch and step, and keeps the 
   test::TempDir tmp;
   const TrainConfig config = small_config(tmp.path, "nan");
   // Step 5 = epoch 2, step 2 (3 steps per epoch).
-  const std::string message =
-      error_of([&] { run_training(config, false, {.nan_at_step = 5, .quiet = true}); });
+  const TrainHooks nan_at_step_5 = {
+      .filter_loss = [](int64_t global_step, double loss) { return global_step == 5 ? std::nan("") : loss; },
+      .quiet = true};
+  const std::string message = error_of([&] { run_training(config, false, nan_at_step_5); });
   CHECK_THAT(message, ContainsSubstring("loss is NaN at epoch 2 step 2"));
   CHECK_THAT(message, ContainsSubstring("last good checkpoint"));
   CHECK_THAT(message, ContainsSubstring("checkpoint.h5 (epoch 1 done)"));

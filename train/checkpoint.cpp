@@ -12,8 +12,27 @@
 namespace thaw::train {
 
 namespace {
+
 constexpr const char* kFormat = "thaw-checkpoint-1";
+constexpr int64_t kMetricsColumns = 9;
+
+// The `metrics` dataset's row of one epoch: its fields in metrics.csv's column order.
+std::vector<double> metrics_row(const EpochMetrics& m) {
+  std::vector<double> row = {double(m.epoch), m.train_loss, m.train_acc, m.val_loss, m.val_acc};
+  row.insert(row.end(), {m.lr, m.data_s, m.compute_s, m.images_per_s});
+  return row;
 }
+
+// The inverse of metrics_row; row: kMetricsColumns values.
+EpochMetrics metrics_of_row(const double* row) {
+  EpochMetrics m;
+  m.epoch = int64_t(row[0]);
+  m.train_loss = row[1], m.train_acc = row[2], m.val_loss = row[3], m.val_acc = row[4];
+  m.lr = row[5], m.data_s = row[6], m.compute_s = row[7], m.images_per_s = row[8];
+  return m;
+}
+
+}  // namespace
 
 std::string checkpoint_path(const std::string& run_dir) {
   return run_dir + "/checkpoint.h5";
@@ -32,9 +51,11 @@ void save_checkpoint(const std::string& run_dir, const CheckpointState& state, c
     file.write("model/" + name, t);
   if (!state.metrics.empty()) {
     std::vector<double> flat;
-    for (const MetricsRow& row : state.metrics)
+    for (const EpochMetrics& m : state.metrics) {
+      const std::vector<double> row = metrics_row(m);
       flat.insert(flat.end(), row.begin(), row.end());
-    file.write("metrics", Tensor::from_data<double>({int64_t(state.metrics.size()), 9}, flat));
+    }
+    file.write("metrics", Tensor::from_data<double>({int64_t(state.metrics.size()), kMetricsColumns}, flat));
   }
   file.set_attr("format", std::string(kFormat));
   file.set_attr("epoch", state.epoch);
@@ -69,14 +90,11 @@ CheckpointState load_checkpoint(const std::string& run_dir, models::ResNet* mode
   s.config_toml = file.attr_string("config");
   if (file.has("metrics")) {
     const Tensor m = file.read("metrics");
-    THAW_CHECK(m.dim() == 2 && m.size(1) == 9, "'{}': metrics must be (epochs, 9)", path);
+    THAW_CHECK(m.dim() == 2 && m.size(1) == kMetricsColumns, "'{}': metrics must be (epochs, {})", path,
+               kMetricsColumns);
     const std::vector<double> flat = m.to_vector<double>();
-    for (int64_t r = 0; r < m.size(0); ++r) {
-      MetricsRow row;
-      for (size_t c = 0; c < 9; ++c)
-        row[c] = flat[size_t(r * 9) + c];
-      s.metrics.push_back(row);
-    }
+    for (int64_t r = 0; r < m.size(0); ++r)
+      s.metrics.push_back(metrics_of_row(&flat[size_t(r * kMetricsColumns)]));
   }
   if (model) {
     std::map<std::string, Tensor> tensors;

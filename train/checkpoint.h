@@ -2,32 +2,33 @@
 // the augmentation and the over-sampler are pure functions of (seed, epoch, sample), so with the model, the
 // optimizer state and the position (epoch, step within it) nothing else is needed.
 //
-// runs/<name>/checkpoint.h5: model/<state dict name> datasets; `metrics` (epochs done x 9, float64, the
-// metrics.csv columns); attributes format "thaw-checkpoint-1", epoch (0-based epoch in progress or next),
-// step (batches of that epoch already done), the train accumulators of the partial epoch, config (the
-// resolved TOML), optimizer_file (the optimizer state, optim's save_state format, a file beside it whose name
-// carries epoch and step: it is written first and the previous one removed after checkpoint.h5 is replaced,
-// so the pair is always consistent).
+// runs/<name>/checkpoint.h5: model/<state dict name> datasets; `metrics` (epochs done x 9, float64: an
+// EpochMetrics per row, its fields in metrics.csv's column order, the epoch as a float64); attributes format
+// "thaw-checkpoint-1", epoch (0-based epoch in progress or next), step (batches of that epoch already done),
+// the train accumulators of the partial epoch, config (the resolved TOML), optimizer_file (the optimizer
+// state, optim's save_state format, a file beside it whose name carries epoch and step: it is written first
+// and the previous one removed after checkpoint.h5 is replaced, so the pair is always consistent).
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "models/resnet.h"
 #include "optim/optimizer.h"
+#include "report/plots.h"
 
 namespace thaw::train {
 
-using MetricsRow = std::array<double, 9>;  // epoch (1-based), train_loss, train_acc, val_loss, val_acc, lr,
-                                           // data_s, compute_s, images_per_s
+using report::EpochMetrics;  // one row of metrics.csv
 
+// Where a run stands: the position, the sums of the epoch in progress (its steps so far), the finished
+// epochs' metrics and the resolved config.
 struct CheckpointState {
-  int64_t epoch = 0, step = 0;
+  int64_t epoch = 0, step = 0;  // 0-based epoch in progress (or next), steps of it done
   double train_loss_sum = 0, data_s = 0, compute_s = 0;
   int64_t train_correct = 0, train_seen = 0;
-  std::vector<MetricsRow> metrics;
+  std::vector<EpochMetrics> metrics;  // one per finished epoch
   std::string config_toml;
 };
 

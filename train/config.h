@@ -2,7 +2,7 @@
 // resolved into a TrainConfig. Every key, its default and its allowed values are in one table
 // (train_config.cpp, kKeys; docs/training.md lists them). An unknown key, a value of the wrong type or out of
 // range is a thaw::Error naming the key, where it came from (file:line or --key) and what is allowed.
-// Defaults follow the report's protocol (seed-notes.md).
+// Defaults follow the report's protocol (docs/the-report.md).
 #pragma once
 
 #include <cstdint>

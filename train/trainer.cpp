@@ -1,4 +1,6 @@
 // The training run (trainer.h): setup from a TrainConfig, the epoch loop, checkpoints and outputs.
+// run_training, at the end, is the list of steps: prepare_run, then per epoch train_epoch and record_epoch,
+// then finish_run; each step is a function above it, over the Run they share.
 #include "train/trainer.h"
 
 #include <fmt/format.h>
@@ -9,7 +11,6 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
-#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -220,11 +221,12 @@ Training build_training(const TrainConfig& c, const RunData& d, std::shared_ptr<
 
 // ---- outputs ----
 
-std::string metrics_csv(const std::vector<MetricsRow>& rows) {
+// metrics.csv: the header and one line per finished epoch.
+std::string metrics_csv(const std::vector<EpochMetrics>& epochs) {
   std::string out = "epoch,train_loss,train_acc,val_loss,val_acc,lr,data_s,compute_s,images_per_s\n";
-  for (const MetricsRow& r : rows)
-    out += fmt::format("{},{},{},{},{},{},{:.3f},{:.3f},{:.1f}\n", int64_t(r[0]), r[1], r[2], r[3], r[4],
-                       r[5], r[6], r[7], r[8]);
+  for (const EpochMetrics& m : epochs)
+    out += fmt::format("{},{},{},{},{},{},{:.3f},{:.3f},{:.1f}\n", m.epoch, m.train_loss, m.train_acc,
+                       m.val_loss, m.val_acc, m.lr, m.data_s, m.compute_s, m.images_per_s);
   return out;
 }
 
@@ -232,8 +234,15 @@ nlohmann::json finite_or_null(double v) {
   return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
 }
 
+// One entry of summary.json's history: the epoch's metrics.csv row by column name.
+nlohmann::json history_entry(const EpochMetrics& m) {
+  return {{"epoch", m.epoch},       {"train_loss", m.train_loss}, {"train_acc", m.train_acc},
+          {"val_loss", m.val_loss}, {"val_acc", m.val_acc},       {"lr", m.lr},
+          {"data_s", m.data_s},     {"compute_s", m.compute_s},   {"images_per_s", m.images_per_s}};
+}
+
 void write_summary(const TrainConfig& c, const RunData& d, const EvalResult& test,
-                   const std::vector<MetricsRow>& rows, double total_s) {
+                   const std::vector<EpochMetrics>& epochs, double total_s) {
   nlohmann::json j;
   j["name"] = c.name;
   j["arch"] = c.arch;
@@ -251,17 +260,9 @@ void write_summary(const TrainConfig& c, const RunData& d, const EvalResult& tes
   j["class_names"] = d.class_names;
   double data_s = 0, compute_s = 0;
   nlohmann::json history = nlohmann::json::array();
-  for (const MetricsRow& r : rows) {
-    data_s += r[6], compute_s += r[7];
-    history.push_back({{"epoch", int64_t(r[0])},
-                       {"train_loss", r[1]},
-                       {"train_acc", r[2]},
-                       {"val_loss", r[3]},
-                       {"val_acc", r[4]},
-                       {"lr", r[5]},
-                       {"data_s", r[6]},
-                       {"compute_s", r[7]},
-                       {"images_per_s", r[8]}});
+  for (const EpochMetrics& m : epochs) {
+    data_s += m.data_s, compute_s += m.compute_s;
+    history.push_back(history_entry(m));
   }
   j["history"] = history;
   j["times"] = {{"train_data_s", data_s},
@@ -309,6 +310,16 @@ std::string progress_line(const CheckpointState& state, int64_t epoch, int64_t e
       clock_text(eta));
 }
 
+// "epoch 2/10  train loss 1.2345 acc 61.00%  val loss ... lr 0.001/0.0001  data 1.2 s compute 9.8 s ...":
+// the line printed when an epoch is done. lrs: every parameter group's learning rate (lrs_text).
+std::string epoch_line(const EpochMetrics& m, int64_t epochs, const std::string& lrs) {
+  return fmt::format(
+      "epoch {}/{}  train loss {:.4f} acc {:.2f}%  val loss {:.4f} acc {:.2f}%  lr {}  data {:.1f} s "
+      "compute {:.1f} s  {:.1f} img/s\n",
+      m.epoch, epochs, m.train_loss, 100 * m.train_acc, m.val_loss, 100 * m.val_acc, lrs, m.data_s,
+      m.compute_s, m.images_per_s);
+}
+
 // For the NaN message: the checkpoint on disk and how far it got.
 std::string last_checkpoint_text(const std::string& run_dir) {
   if (!std::filesystem::exists(checkpoint_path(run_dir))) return "none (no epoch had finished)";
@@ -323,55 +334,75 @@ int64_t bytes_needed(const models::ResNet& model) {
   return model.num_parameters() * 4 * 5 + (1 << 20);
 }
 
-}  // namespace
+// ---- the run, step by step ----
 
-TrainHooks hooks_from_env() {
-  TrainHooks h;
-  if (const char* v = std::getenv("THAW_TEST_NAN_STEP")) h.nan_at_step = std::atoll(v);
-  if (const char* v = std::getenv("THAW_TEST_INTERRUPT_STEP")) h.interrupt_at_step = std::atoll(v);
-  return h;
+// What the steps of one run share: its config and hooks, data, model and optimizer, loaders, and the state
+// that a checkpoint saves. Made by run_training, filled by prepare_run, passed to each step by reference.
+struct Run {
+  Run(const TrainConfig& c, const TrainHooks& h)
+      : config(c), hooks(h), dir(c.run_dir()), process_start(Clock::now()) {}
+  Run(const Run&) = delete;
+  Run& operator=(const Run&) = delete;
+
+  const TrainConfig& config;
+  const TrainHooks& hooks;
+  const std::string dir;  // runs_dir/name
+  const Clock::time_point process_start;
+  bool tty = false;  // progress lines: not quiet, and stdout is a terminal
+  RunData run_data;
+  Training training;
+  std::unique_ptr<data::Loader> train_loader, val_loader;
+  std::unique_ptr<data::WeightedSampler> sampler;  // oversample = true
+  CheckpointState state;
+
+  int64_t num_classes() const { return int64_t(run_data.class_names.size()); }
+  void print(const std::string& text) const {
+    if (!hooks.quiet) fmt::print("{}", text), std::fflush(stdout);
+  }
+};
+
+// The checks that need no data, before any is read: the device is one this build has; a fresh run
+// (resume = false) does not overwrite a run directory that holds a checkpoint.
+void check_before_reading(const TrainConfig& c, const std::string& run_dir, bool resume) {
+  THAW_CHECK(!Device::parse(c.device).is_cuda() || cuda_runtime::built_with_cuda(),
+             "device: '{}' requested, but this thaw was built without CUDA (use device = \"cpu\")", c.device);
+  if (resume) return;
+  THAW_CHECK(
+      !std::filesystem::exists(checkpoint_path(run_dir)),
+      "run directory '{}' already has a checkpoint: add --resume to continue that run, or choose another "
+      "--name",
+      run_dir);
 }
 
-TrainStatus run_training(const TrainConfig& c, bool resume, const TrainHooks& hooks) {
-  const auto process_start = Clock::now();
-  const Device device = Device::parse(c.device);
-  THAW_CHECK(!device.is_cuda() || cuda_runtime::built_with_cuda(),
-             "device: '{}' requested, but this thaw was built without CUDA (use device = \"cpu\")", c.device);
-  const std::string run_dir = c.run_dir();
-  const std::string config_toml = train_config_toml(c);
-  auto print = [&](const std::string& text) {
-    if (!hooks.quiet) fmt::print("{}", text), std::fflush(stdout);
-  };
-
-  // Pre-flight: the run directory, before any data is read.
-  if (!resume) {
-    THAW_CHECK(
-        !std::filesystem::exists(checkpoint_path(run_dir)),
-        "run directory '{}' already has a checkpoint: add --resume to continue that run, or choose another "
-        "--name",
-        run_dir);
-  }
+// The model (the run directory made and checked for space once its size is known), the data, the freeze
+// strategy, optimizer and schedule, the train and val loaders and the over-sampler.
+void open_run(Run& run) {
+  const TrainConfig& c = run.config;
   std::shared_ptr<models::ResNet> model = build_model(c);
-  prepare_run_dir(run_dir, bytes_needed(*model));
-
-  const RunData d = load_run_data(c);
-  Training t = build_training(c, d, std::move(model));
-  data::Loader train_loader(d.train, loader_options(c, true));
-  data::Loader val_loader(d.val, loader_options(c, false));
-  std::unique_ptr<data::WeightedSampler> sampler;
+  prepare_run_dir(run.dir, bytes_needed(*model));
+  run.run_data = load_run_data(c);
+  run.training = build_training(c, run.run_data, std::move(model));
+  run.train_loader = std::make_unique<data::Loader>(run.run_data.train, loader_options(c, true));
+  run.val_loader = std::make_unique<data::Loader>(run.run_data.val, loader_options(c, false));
   if (c.oversample) {
-    const auto counts = data::count_labels(d.train_labels, int64_t(d.class_names.size()));
-    sampler = std::make_unique<data::WeightedSampler>(
-        data::sample_weights(
-            d.train_labels,
-            data::class_weights(counts, data::ClassWeighting::InverseFrequency, d.class_names)),
+    const std::vector<int64_t>& labels = run.run_data.train_labels;
+    const auto counts = data::count_labels(labels, run.num_classes());
+    run.sampler = std::make_unique<data::WeightedSampler>(
+        data::sample_weights(labels, data::class_weights(counts, data::ClassWeighting::InverseFrequency,
+                                                         run.run_data.class_names)),
         c.seed);
   }
+}
 
-  CheckpointState state;
+// The state to start from: with resume, the checkpoint's (model and optimizer loaded into the run), after
+// checking that the config differs from the checkpoint's in epochs and threads at most; else a fresh one.
+// Writes config.toml either way.
+void start_or_resume(Run& run, bool resume) {
+  const std::string config_toml = train_config_toml(run.config);
   if (resume) {
-    state = load_checkpoint(run_dir, nullptr, nullptr);
-    const std::vector<std::string> diff = train_config_diff(train_config_from_toml(state.config_toml), c);
+    const CheckpointState saved = load_checkpoint(run.dir, nullptr, nullptr);
+    const std::vector<std::string> diff =
+        train_config_diff(train_config_from_toml(saved.config_toml), run.config);
     std::vector<std::string> blocking;
     for (const auto& line : diff)
       if (line.rfind("epochs:", 0) != 0 && line.rfind("threads:", 0) != 0) blocking.push_back(line);
@@ -379,111 +410,191 @@ TrainStatus run_training(const TrainConfig& c, bool resume, const TrainHooks& ho
                "--resume: the config differs from the checkpoint's ({}); only epochs and threads "
                "may change",
                fmt::join(blocking, "; "));
-    state = load_checkpoint(run_dir, t.model.get(), t.optimizer.get());
-    print(fmt::format("resuming {} at epoch {} step {}\n", run_dir, state.epoch + 1, state.step));
+    run.state = load_checkpoint(run.dir, run.training.model.get(), run.training.optimizer.get());
+    run.print(fmt::format("resuming {} at epoch {} step {}\n", run.dir, run.state.epoch + 1, run.state.step));
   } else {
-    state.config_toml = config_toml;
+    run.state = CheckpointState{};
+    run.state.config_toml = config_toml;
   }
-  write_text_atomic(run_dir + "/config.toml", config_toml);
+  write_text_atomic(run.dir + "/config.toml", config_toml);
+}
 
-  if (!hooks.brief)
-    print(fmt::format(
+// Prepares the run up to its first step: check_before_reading, open_run, start_or_resume, and the header
+// line (unless brief).
+void prepare_run(Run& run, bool resume) {
+  const TrainConfig& c = run.config;
+  check_before_reading(c, run.dir, resume);
+  open_run(run);
+  start_or_resume(run, resume);
+  if (!run.hooks.brief) {
+    const RunData& d = run.run_data;
+    run.print(fmt::format(
         "thaw train {}: {} {} on {}, {} train / {} val / {} test images, {}x{}, batch {}, {} epochs\n",
-        c.name, c.arch, c.task, device.str(), d.train.size(), d.val.size(), d.test.size(), c.image_size,
-        c.image_size, c.batch_size, c.epochs));
-  const bool tty = !hooks.quiet && isatty(fileno(stdout));
-  SigintGuard sigint;
-  for (int64_t epoch = state.epoch; epoch < c.epochs; ++epoch) {
-    if (t.gradual) t.gradual->apply(t.model->named_parameters(), epoch);
-    optim::apply_lr_schedule(*t.optimizer, *t.schedule, t.base_lrs, epoch);
-    t.model->train();
-    if (sampler) {
-      train_loader.start_epoch(epoch, sampler->epoch(uint64_t(epoch)));
-    } else {
-      train_loader.start_epoch(epoch);
-    }
-    const int64_t steps = train_loader.batches_in_epoch();
-    data::Batch batch;
-    for (int64_t skip = 0; skip < state.step; ++skip)
-      train_loader.next(batch);  // resume inside an epoch
-    for (int64_t step = state.step;; ++step) {
-      auto t0 = Clock::now();
-      if (!train_loader.next(batch)) break;
-      state.data_s += seconds_since(t0);
-      t0 = Clock::now();
-      const Tensor logits = t.model->forward(batch.images);
-      Tensor loss = t.loss(logits, batch.labels);
-      double value = loss.item();
-      const int64_t global_step = epoch * steps + step + 1;
-      if (global_step == hooks.nan_at_step) value = std::nan("");
-      if (!std::isfinite(value)) {
-        if (tty) print("\n");
-        fail("loss is {} at epoch {} step {}; the run stops; last good checkpoint: {}",
-             std::isnan(value) ? "NaN" : "Inf", epoch + 1, step + 1, last_checkpoint_text(run_dir));
-      }
-      loss.backward();
-      t.optimizer->step();
-      t.optimizer->zero_grad();
-      const std::vector<int64_t> predicted = predictions(logits);
-      const std::vector<int64_t> labels = batch.labels.to_vector<int64_t>();
-      for (size_t i = 0; i < labels.size(); ++i)
-        state.train_correct += predicted[i] == labels[i];
-      state.train_loss_sum += value * double(labels.size());
-      state.train_seen += int64_t(labels.size());
-      state.compute_s += seconds_since(t0);
-      if (tty) print(progress_line(state, epoch, c.epochs, step + 1, steps));
-      if (global_step == hooks.interrupt_at_step) g_interrupted = 1;
-      if (g_interrupted) {
-        state.epoch = epoch, state.step = step + 1;
-        save_checkpoint(run_dir, state, *t.model, *t.optimizer);
-        print(fmt::format(
-            "{}interrupted: checkpoint written to {} (epoch {}, step {}); continue with --resume\n",
-            tty ? "\n" : "", checkpoint_path(run_dir), epoch + 1, step + 1));
-        return TrainStatus::Interrupted;
-      }
-    }
-    if (tty) print("\r\033[K");  // the epoch line replaces the progress line
-    const EvalResult val = evaluate(*t.model, val_loader, t.loss, int64_t(d.class_names.size()));
-    const double seen = double(std::max<int64_t>(state.train_seen, 1));
-    state.metrics.push_back({double(epoch + 1), state.train_loss_sum / seen,
-                             double(state.train_correct) / seen, val.loss, val.accuracy,
-                             t.optimizer->groups()[0].lr, state.data_s, state.compute_s,
-                             seen / std::max(state.data_s + state.compute_s, 1e-9)});
-    state.epoch = epoch + 1, state.step = 0;
-    state.train_loss_sum = state.data_s = state.compute_s = 0;
-    state.train_correct = state.train_seen = 0;
-    write_text_atomic(run_dir + "/metrics.csv", metrics_csv(state.metrics));
-    save_checkpoint(run_dir, state, *t.model, *t.optimizer);
-    const MetricsRow& r = state.metrics.back();
-    print(fmt::format(
-        "epoch {}/{}  train loss {:.4f} acc {:.2f}%  val loss {:.4f} acc {:.2f}%  lr {}  data {:.1f} s "
-        "compute {:.1f} s  {:.1f} img/s\n",
-        epoch + 1, c.epochs, r[1], 100 * r[2], r[3], 100 * r[4], lrs_text(*t.optimizer), r[6], r[7], r[8]));
-    if (g_interrupted) {
-      print(fmt::format("interrupted: checkpoint written to {} after epoch {}; continue with --resume\n",
-                        checkpoint_path(run_dir), epoch + 1));
+        c.name, c.arch, c.task, Device::parse(c.device).str(), d.train.size(), d.val.size(), d.test.size(),
+        c.image_size, c.image_size, c.batch_size, c.epochs));
+  }
+  run.tty = !run.hooks.quiet && isatty(fileno(stdout));
+}
+
+// Sets up epoch `epoch` (0-based) for training: its gradual-unfreezing stage, its scheduled learning rates,
+// train mode, the loader's order (seeded shuffle, or the over-sampler's draw); skips the state.step batches a
+// resumed checkpoint had already done. Returns the epoch's number of steps.
+int64_t start_epoch(Run& run, int64_t epoch) {
+  Training& t = run.training;
+  if (t.gradual) t.gradual->apply(t.model->named_parameters(), epoch);
+  optim::apply_lr_schedule(*t.optimizer, *t.schedule, t.base_lrs, epoch);
+  t.model->train();
+  if (run.sampler) {
+    run.train_loader->start_epoch(epoch, run.sampler->epoch(uint64_t(epoch)));
+  } else {
+    run.train_loader->start_epoch(epoch);
+  }
+  const int64_t steps = run.train_loader->batches_in_epoch();
+  data::Batch skipped;
+  for (int64_t skip = 0; skip < run.state.step; ++skip)
+    run.train_loader->next(skipped);
+  return steps;
+}
+
+// Stops the run on a loss that is not finite (step `step` of epoch `epoch`, both 0-based): throws
+// "loss is NaN|Inf at epoch E step S; the run stops; last good checkpoint: ...".
+[[noreturn]] void fail_on_diverged_loss(const Run& run, double loss, int64_t epoch, int64_t step) {
+  if (run.tty) run.print("\n");
+  fail("loss is {} at epoch {} step {}; the run stops; last good checkpoint: {}",
+       std::isnan(loss) ? "NaN" : "Inf", epoch + 1, step + 1, last_checkpoint_text(run.dir));
+}
+
+// One optimizer step on `batch` (step `step` of epoch `epoch`, both 0-based): forward, the loss (passed
+// through hooks.filter_loss), backward, the update; adds the batch's loss, correct predictions, images and
+// compute time to state. A loss that is not finite throws before the update (fail_on_diverged_loss).
+void train_step(Run& run, const data::Batch& batch, int64_t epoch, int64_t step, int64_t global_step) {
+  const auto start = Clock::now();
+  Training& t = run.training;
+  const Tensor logits = t.model->forward(batch.images);
+  Tensor loss = t.loss(logits, batch.labels);
+  double value = loss.item();
+  if (run.hooks.filter_loss) value = run.hooks.filter_loss(global_step, value);
+  if (!std::isfinite(value)) fail_on_diverged_loss(run, value, epoch, step);
+  loss.backward();
+  t.optimizer->step();
+  t.optimizer->zero_grad();
+  const std::vector<int64_t> predicted = predictions(logits);
+  const std::vector<int64_t> labels = batch.labels.to_vector<int64_t>();
+  for (size_t i = 0; i < labels.size(); ++i)
+    run.state.train_correct += predicted[i] == labels[i];
+  run.state.train_loss_sum += value * double(labels.size());
+  run.state.train_seen += int64_t(labels.size());
+  run.state.compute_s += seconds_since(start);
+}
+
+// Ctrl-C inside epoch `epoch` (0-based) after `steps_done` of its steps: saves that position and the
+// epoch's sums so far in the checkpoint, and says so.
+void checkpoint_interrupted_epoch(Run& run, int64_t epoch, int64_t steps_done) {
+  run.state.epoch = epoch, run.state.step = steps_done;
+  save_checkpoint(run.dir, run.state, *run.training.model, *run.training.optimizer);
+  run.print(
+      fmt::format("{}interrupted: checkpoint written to {} (epoch {}, step {}); continue with --resume\n",
+                  run.tty ? "\n" : "", checkpoint_path(run.dir), epoch + 1, steps_done));
+}
+
+// Trains epoch `epoch` (0-based) from step state.step to its last batch, one train_step per batch, with a
+// progress line on a terminal. Returns Interrupted when Ctrl-C (or hooks.interrupt_after) came during a step,
+// after that step and the mid-epoch checkpoint; Completed after the last batch. Throws on a NaN/Inf loss.
+TrainStatus train_epoch(Run& run, int64_t epoch) {
+  const int64_t steps = start_epoch(run, epoch);
+  data::Batch batch;
+  for (int64_t step = run.state.step;; ++step) {
+    const auto start = Clock::now();
+    if (!run.train_loader->next(batch)) break;
+    run.state.data_s += seconds_since(start);
+    const int64_t global_step = epoch * steps + step + 1;
+    train_step(run, batch, epoch, step, global_step);
+    if (run.tty) run.print(progress_line(run.state, epoch, run.config.epochs, step + 1, steps));
+    if (g_interrupted || (run.hooks.interrupt_after && run.hooks.interrupt_after(global_step))) {
+      checkpoint_interrupted_epoch(run, epoch, step + 1);
       return TrainStatus::Interrupted;
     }
   }
+  if (run.tty) run.print("\r\033[K");  // the epoch line replaces the progress line
+  return TrainStatus::Completed;
+}
 
-  data::Loader test_loader(d.test, loader_options(c, false));
-  const EvalResult test = evaluate(*t.model, test_loader, t.loss, int64_t(d.class_names.size()));
-  for (const data::Loader* loader : {&train_loader, &val_loader, &test_loader}) {
+// Epoch `epoch`'s (0-based) metrics from the train sums in `state` and the val evaluation; lr: the first
+// parameter group's.
+EpochMetrics epoch_metrics(const CheckpointState& state, int64_t epoch, const EvalResult& val, double lr) {
+  const double seen = double(std::max<int64_t>(state.train_seen, 1));
+  return {.epoch = epoch + 1,
+          .train_loss = state.train_loss_sum / seen,
+          .train_acc = double(state.train_correct) / seen,
+          .val_loss = val.loss,
+          .val_acc = val.accuracy,
+          .lr = lr,
+          .data_s = state.data_s,
+          .compute_s = state.compute_s,
+          .images_per_s = seen / std::max(state.data_s + state.compute_s, 1e-9)};
+}
+
+// Closes epoch `epoch` (0-based) after its last step: evaluates on val, appends the epoch's metrics to state
+// and clears the train sums, rewrites metrics.csv and the checkpoint (position: the start of the next epoch)
+// and prints the epoch line.
+void record_epoch(Run& run, int64_t epoch) {
+  Training& t = run.training;
+  const EvalResult val = evaluate(*t.model, *run.val_loader, t.loss, run.num_classes());
+  CheckpointState& state = run.state;
+  state.metrics.push_back(epoch_metrics(state, epoch, val, t.optimizer->groups()[0].lr));
+  state.epoch = epoch + 1, state.step = 0;
+  state.train_loss_sum = state.data_s = state.compute_s = 0;
+  state.train_correct = state.train_seen = 0;
+  write_text_atomic(run.dir + "/metrics.csv", metrics_csv(state.metrics));
+  save_checkpoint(run.dir, state, *t.model, *t.optimizer);
+  run.print(epoch_line(state.metrics.back(), run.config.epochs, lrs_text(*t.optimizer)));
+}
+
+// Whether Ctrl-C came after epoch `epoch`'s (0-based) last step (during its evaluation or saving): then the
+// checkpoint record_epoch wrote is where the run stops, and it says so.
+bool interrupted_after_epoch(const Run& run, int64_t epoch) {
+  if (!g_interrupted) return false;
+  run.print(fmt::format("interrupted: checkpoint written to {} after epoch {}; continue with --resume\n",
+                        checkpoint_path(run.dir), epoch + 1));
+  return true;
+}
+
+// After the last epoch: evaluates on test, lists the files skip_bad left out, writes metrics.csv,
+// summary.json, weights.h5 and the plots, and (unless brief) prints the test report and the outputs.
+void finish_run(Run& run) {
+  const TrainConfig& c = run.config;
+  data::Loader test_loader(run.run_data.test, loader_options(c, false));
+  const EvalResult test = evaluate(*run.training.model, test_loader, run.training.loss, run.num_classes());
+  for (const data::Loader* loader : {run.train_loader.get(), run.val_loader.get(), &test_loader}) {
     const data::LoaderStats stats = loader->stats();
     if (!stats.bad_files.empty())
-      print(fmt::format("skip_bad: left out {} undecodable files: {}\n", stats.bad_files.size(),
-                        fmt::join(stats.bad_files, ", ")));
+      run.print(fmt::format("skip_bad: left out {} undecodable files: {}\n", stats.bad_files.size(),
+                            fmt::join(stats.bad_files, ", ")));
   }
-  write_text_atomic(run_dir + "/metrics.csv", metrics_csv(state.metrics));
-  write_summary(c, d, test, state.metrics, seconds_since(process_start));
-  write_final_weights(c, d, *t.model);
-  report::write_run_plots(run_dir);
-  if (hooks.brief) return TrainStatus::Completed;
-  print(fmt::format("test: {}", format_eval_report(test, d.class_names)));
-  print(fmt::format(
+  write_text_atomic(run.dir + "/metrics.csv", metrics_csv(run.state.metrics));
+  write_summary(c, run.run_data, test, run.state.metrics, seconds_since(run.process_start));
+  write_final_weights(c, run.run_data, *run.training.model);
+  report::write_run_plots(run.dir);
+  if (run.hooks.brief) return;
+  run.print(fmt::format("test: {}", format_eval_report(test, run.run_data.class_names)));
+  run.print(fmt::format(
       "outputs in {}/: config.toml metrics.csv summary.json checkpoint.h5 weights.h5, and the plots: "
       "index.html (loss.svg accuracy.svg confusion.svg)\n",
-      run_dir));
+      run.dir));
+}
+
+}  // namespace
+
+TrainStatus run_training(const TrainConfig& c, bool resume, const TrainHooks& hooks) {
+  Run run(c, hooks);
+  prepare_run(run, resume);
+  SigintGuard sigint;  // from the first step on, Ctrl-C stops the run at a checkpoint
+  for (int64_t epoch = run.state.epoch; epoch < c.epochs; ++epoch) {
+    if (train_epoch(run, epoch) == TrainStatus::Interrupted) return TrainStatus::Interrupted;
+    record_epoch(run, epoch);
+    if (interrupted_after_epoch(run, epoch)) return TrainStatus::Interrupted;
+  }
+  finish_run(run);
   return TrainStatus::Completed;
 }
 

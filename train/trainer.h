@@ -10,17 +10,24 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "train/config.h"
 
 namespace thaw::train {
 
+// How a caller watches and steers a run. The callbacks are for tests (a NaN loss, a Ctrl-C at a chosen step)
+// without touching the data or the signal; global_step counts steps from the run's start, 1-based (epoch e,
+// step s of n: e * n + s + 1 with both 0-based).
 struct TrainHooks {
-  int64_t nan_at_step = 0;        // > 0: the loss of this global step (1-based) is replaced by NaN
-  int64_t interrupt_at_step = 0;  // > 0: behave as if Ctrl-C came during this global step
-  bool quiet = false;             // print nothing
-  bool brief = false;             // print the progress and epoch lines only (no header, no test report)
+  // Given each step's loss before the NaN/Inf check; the run goes on with what it returns (and stops if that
+  // is not finite). Empty: the loss as computed.
+  std::function<double(int64_t global_step, double loss)> filter_loss = nullptr;
+  // Asked after each step; true acts as a Ctrl-C during that step. Empty: never.
+  std::function<bool(int64_t global_step)> interrupt_after = nullptr;
+  bool quiet = false;  // print nothing
+  bool brief = false;  // print the progress and epoch lines only (no header, no test report)
 };
 
 enum class TrainStatus { Completed, Interrupted };
@@ -30,9 +37,5 @@ enum class TrainStatus { Completed, Interrupted };
 // is then the one of the last completed epoch. Ctrl-C (SIGINT) finishes the current step, writes a
 // checkpoint and returns Interrupted.
 TrainStatus run_training(const TrainConfig& config, bool resume, const TrainHooks& hooks = {});
-
-// Hooks from the environment, for end-to-end tests of the executable: THAW_TEST_NAN_STEP,
-// THAW_TEST_INTERRUPT_STEP.
-TrainHooks hooks_from_env();
 
 }  // namespace thaw::train
