@@ -227,6 +227,46 @@ TEST_CASE("train: a NaN loss stops the run naming epoch and step, and keeps the 
   REQUIRE(run_training(config, true, {.quiet = true}) == TrainStatus::Completed);
 }
 
+// The report's code put BatchNorm on its running statistics from epoch 2 (docs/the-report.md). With
+// bn_frozen_from_epoch = 2, epoch 1 trains as usual and epoch 2 leaves every running statistic as epoch 1
+// left it, while the weights go on training: so the 2-epoch run's running statistics equal, bit for bit,
+// those of the same run stopped after epoch 1, and its weights do not. A resume from inside epoch 2 freezes
+// again.
+TEST_CASE("train: bn_frozen_from_epoch keeps the running statistics from that epoch on") {
+  if (!test::have_pets_mini()) THAW_SKIP("pets-mini not found at " << test::pets_mini_dir());
+  test::TempDir tmp;
+  const TrainHooks quiet{.quiet = true};
+  REQUIRE(run_training(small_config(tmp.path, "one", {{"epochs", "1"}}), false, quiet) ==
+          TrainStatus::Completed);
+  REQUIRE(run_training(small_config(tmp.path, "two", {{"bn_frozen_from_epoch", "2"}}), false, quiet) ==
+          TrainStatus::Completed);
+  const auto one = models::read_weights((tmp.path / "one" / "weights.h5").string());
+  const auto two = models::read_weights((tmp.path / "two" / "weights.h5").string());
+  int64_t stats = 0, trained = 0;
+  for (const auto& [name, t] : one.tensors) {
+    INFO(name);
+    const bool running = name.ends_with("running_mean") || name.ends_with("running_var");
+    const bool same = t.to_vector<float>() == two.tensors.at(name).to_vector<float>();
+    if (running) {
+      CHECK(same);
+      ++stats;
+    } else if (name.starts_with("layer4") || name.starts_with("fc")) {
+      CHECK(!same);  // trainable: epoch 2 moved it
+      ++trained;
+    }
+  }
+  CHECK(stats == 2 * 20);  // ResNet18: 20 BatchNorm layers
+  CHECK(trained > 0);
+
+  // Interrupted inside epoch 2 and resumed: the same run, bit for bit (BatchNorm frozen again on resume).
+  const TrainConfig split = small_config(tmp.path, "split", {{"bn_frozen_from_epoch", "2"}});
+  REQUIRE(run_training(split, false,
+                       {.interrupt_after = [](int64_t step) { return step == 5; }, .quiet = true}) ==
+          TrainStatus::Interrupted);
+  REQUIRE(run_training(split, true, quiet) == TrainStatus::Completed);
+  require_same_weights(tmp.path / "two" / "weights.h5", tmp.path / "split" / "weights.h5");
+}
+
 TEST_CASE("train config: unknown keys, bad values and missing keys are errors naming the key") {
   test::TempDir tmp;
   const fs::path file = tmp.path / "exp.toml";
@@ -255,6 +295,10 @@ TEST_CASE("train config: unknown keys, bad values and missing keys are errors na
              ContainsSubstring("device"));
   CHECK_THAT(load_file("task = \"breeds\"\nloss = \"bce\"\n"),
              ContainsSubstring("bce needs task = \"species\""));
+  CHECK_THAT(load_file("bn_mode = \"frozen\"\nbn_frozen_from_epoch = 2\n"),
+             ContainsSubstring("bn_frozen_from_epoch: 2 needs bn_mode = \"train\""));
+  CHECK_THAT(load_file("epochs = 3\nbn_frozen_from_epoch = 4\n"),
+             ContainsSubstring("bn_frozen_from_epoch: 4 is after the last epoch (3)"));
 
   // Overrides win over the file; types follow the key; the name defaults to the file's stem.
   std::ofstream(file) << "epochs = 3\nlr = 0.5\n";
@@ -266,6 +310,15 @@ TEST_CASE("train config: unknown keys, bad values and missing keys are errors na
   CHECK(c.loss == "cross_entropy");  // auto, resolved
   CHECK(c.schedule == "step");
   CHECK(config_key_of_flag("--batch-size") == "batch_size");
+}
+
+// docs/training.md lists every key as train_config_keys_markdown() does: the table cannot drift from the
+// code.
+TEST_CASE("train config: docs/training.md's table of keys is the code's") {
+  const std::string doc = read_text(fs::path(THAW_SOURCE_DIR) / "docs" / "training.md");
+  const std::string table = train_config_keys_markdown();
+  INFO("the table docs/training.md must hold (print it with thaw train --list-keys):\n" << table);
+  CHECK(doc.find(table) != std::string::npos);
 }
 
 TEST_CASE("train config: every experiments/*.toml loads") {

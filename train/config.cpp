@@ -41,7 +41,7 @@ const KeySpec kKeys[] = {
   {"seed", "42", "", 0, 9.007199254740992e15, "seed of the split, the initialisation, the shuffles and the augmentation"},
   {"threads", "4", "", 1, 256, "loader worker threads"},
   {"cache", "false", "", 0, 0, "keep decoded images in RAM (resamples once more: results differ slightly)"},
-  {"skip_bad", "false", "", 0, 0, "leave undecodable image files out of their batch (listed at the end) instead of stopping"},
+  {"skip_bad", "false", "", 0, 0, "leave undecodable image files (zero-byte, truncated, not an image) out of their batch and list them at the end of the run, instead of stopping at the first"},
   {"limit", "0", "", 0, 1e9, "at most this many images per split (train, val, test), a seeded subset; 0: all"},
   {"loss", R"("auto")", "auto|cross_entropy|bce", 0, 0, "auto: bce (one logit) for species, cross_entropy for breeds"},
   {"optimizer", R"("sgd")", "sgd|adam|adamw", 0, 0, "optimizer"},
@@ -60,7 +60,8 @@ const KeySpec kKeys[] = {
   {"bn_with_head", "true", "", 0, 0, "bn_only: train fc too"},
   {"unfreeze_every", "2", "", 1, 100000, "gradual: fc first, then layer4, layer3, layer2, layer1 every this many epochs"},
   {"layer_lrs", "[]", "", 0, 10, "gradual: lrs of layer4, layer3, layer2, layer1 (4 values; empty: all at lr)"},
-  {"bn_mode", R"("train")", "train|frozen", 0, 0, "BatchNorm while training: batch statistics, or running statistics (the report's code from epoch 2)"},
+  {"bn_mode", R"("train")", "train|frozen", 0, 0, "BatchNorm while training: batch statistics, or running statistics from the first step"},
+  {"bn_frozen_from_epoch", "0", "", 0, 100000, "bn_mode train: running statistics from this epoch on (1-based; 2: the report's code); 0: never"},
   {"augment", "false", "", 0, 0, "RandomResizedCrop, flip, rotation 20, color jitter 0.2"},
   {"split", R"("normal")", "normal|imbalanced", 0, 0, "normal: trainval 80/20 random split; imbalanced: the report's 3.2"},
   {"majority", R"("dogs")", "dogs|cats", 0, 0, "imbalanced: the species that keeps all its images"},
@@ -97,7 +98,8 @@ void visit_fields(Config& c, F&& f) {
   f("weight_decay", c.weight_decay), f("betas", c.betas), f("eps", c.eps), f("schedule", c.schedule);
   f("step_size", c.step_size), f("gamma", c.gamma), f("trainable", c.trainable), f("layers", c.layers);
   f("patterns", c.patterns), f("bn_with_head", c.bn_with_head), f("unfreeze_every", c.unfreeze_every);
-  f("layer_lrs", c.layer_lrs), f("bn_mode", c.bn_mode), f("augment", c.augment), f("split", c.split);
+  f("layer_lrs", c.layer_lrs), f("bn_mode", c.bn_mode);
+  f("bn_frozen_from_epoch", c.bn_frozen_from_epoch), f("augment", c.augment), f("split", c.split);
   f("majority", c.majority), f("imbalance_rule", c.imbalance_rule), f("val_fraction", c.val_fraction);
   f("keep_fraction", c.keep_fraction), f("class_weights", c.class_weights), f("oversample", c.oversample);
 }
@@ -252,6 +254,14 @@ void resolve(TrainConfig& c, const std::string& config_path) {
              c.layer_lrs.size());
   THAW_CHECK(c.layer_lrs.empty() || c.trainable == "gradual",
              "layer_lrs: only used with trainable = \"gradual\" (trainable is \"{}\")", c.trainable);
+  THAW_CHECK(
+      c.bn_frozen_from_epoch == 0 || c.bn_mode == "train",
+      "bn_frozen_from_epoch: {} needs bn_mode = \"train\" (with \"frozen\" BatchNorm is frozen from the "
+      "first step)",
+      c.bn_frozen_from_epoch);
+  THAW_CHECK(c.bn_frozen_from_epoch <= c.epochs,
+             "bn_frozen_from_epoch: {} is after the last epoch ({}); 0 means never", c.bn_frozen_from_epoch,
+             c.epochs);
   THAW_CHECK(!(c.oversample && c.class_weights != "none"),
              "oversample and class_weights = \"{}\" together would correct the imbalance twice; choose one",
              c.class_weights);
@@ -351,7 +361,12 @@ std::string train_config_keys_markdown() {
   std::string out = "| key | default | allowed | meaning |\n|---|---|---|---|\n";
   for (const auto& spec : kKeys) {
     std::string allowed = spec.allowed;
-    std::replace(allowed.begin(), allowed.end(), '|', ',');
+    if (allowed.empty() && spec.max > spec.min) {
+      allowed = fmt::format("{} .. {}", spec.min, spec.max);  // shortest round-trip form: 9007199254740992
+    } else {
+      for (size_t bar; (bar = allowed.find('|')) != std::string::npos;)
+        allowed.replace(bar, 1, ", ");
+    }
     out += fmt::format("| `{}` | `{}` | {} | {} |\n", spec.key, spec.default_toml, allowed, spec.help);
   }
   return out;

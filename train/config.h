@@ -39,6 +39,9 @@ struct TrainConfig {
   int64_t unfreeze_every = 2;
   std::vector<double> layer_lrs;  // gradual: lrs of layer4..layer1 (empty: all at lr)
   std::string bn_mode = "train";  // train | frozen
+  // bn_mode = "train" only: from this epoch on (1-based) BatchNorm uses and keeps its running statistics, as
+  // in the report's code from epoch 2 (docs/the-report.md); 0: never.
+  int64_t bn_frozen_from_epoch = 0;
   bool augment = false;
   std::string split = "normal";  // normal | imbalanced
   std::string majority = "dogs";

@@ -21,6 +21,7 @@
 #include "data/pets.h"
 #include "data/splits.h"
 #include "models/weights.h"
+#include "nn/layers.h"
 #include "nn/losses.h"
 #include "optim/freeze.h"
 #include "optim/lr_schedule.h"
@@ -437,13 +438,20 @@ void prepare_run(Run& run, bool resume) {
 }
 
 // Sets up epoch `epoch` (0-based) for training: its gradual-unfreezing stage, its scheduled learning rates,
-// train mode, the loader's order (seeded shuffle, or the over-sampler's draw); skips the state.step batches a
-// resumed checkpoint had already done. Returns the epoch's number of steps.
+// train mode, BatchNorm frozen from bn_frozen_from_epoch on, the loader's order (seeded shuffle, or the
+// over-sampler's draw); skips the state.step batches a resumed checkpoint had already done. Returns the
+// epoch's number of steps.
 int64_t start_epoch(Run& run, int64_t epoch) {
   Training& t = run.training;
+  const TrainConfig& c = run.config;
   if (t.gradual) t.gradual->apply(t.model->named_parameters(), epoch);
   optim::apply_lr_schedule(*t.optimizer, *t.schedule, t.base_lrs, epoch);
   t.model->train();
+  if (c.bn_frozen_from_epoch > 0 && epoch + 1 >= c.bn_frozen_from_epoch) {  // also after a resume
+    nn::set_batch_norm_mode(*t.model, {"*"}, nn::BatchNormMode::Frozen);
+    if (epoch + 1 == c.bn_frozen_from_epoch && !run.hooks.brief)
+      run.print(fmt::format("epoch {}: BatchNorm uses its running statistics from here on\n", epoch + 1));
+  }
   if (run.sampler) {
     run.train_loader->start_epoch(epoch, run.sampler->epoch(uint64_t(epoch)));
   } else {
