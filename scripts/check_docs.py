@@ -18,7 +18,12 @@ Two checks, over README.md and docs/*.md (or the files given):
                 <!-- ci: run -->              run it
                 <!-- ci: run data -->         run it; it reads ../shared/data/pets-mini (skipped, visibly,
                                               when that is absent)
+                <!-- ci: run demo -->         run it; it reads runs/demo, what `thaw demo` writes (with
+                                              --demo-dir DIR, runs/demo is a link to DIR: ctest passes the
+                                              output of its demo_run test; skipped, visibly, without it)
                 <!-- ci: skip REASON -->      listed, never run (needs a GPU, the full dataset, a long time)
+                <!-- ci: output [rel=R] [abs=A] -->   before a plain ``` fence: the output shown there must
+                                              be what the last run block above it printed (see below)
             `timeout=SECONDS` may follow run (default 120). With --budget S (ctest passes the docs_commands
             test's own TIMEOUT), the links check also fails when the run blocks' timeouts add up to more than
             S, so that ctest can never kill the docs run before a block's own timeout names it. A block runs with bash -e -o pipefail from a
@@ -29,6 +34,13 @@ Two checks, over README.md and docs/*.md (or the files given):
             them, then the rest by name) and share that scratch root, so a chapter may use what an earlier
             one made (predict-and-plots.md uses the run that training.md trains). A failure names the file,
             the line and the command, with the tail of its output.
+
+            An output block is checked line by line: each of its lines must appear in the block's output, in
+            order (other lines may come between them); whitespace runs count as one space; a line "..." is
+            skipped; each number must equal the printed one within rel (relative) or abs (absolute), the
+            larger of the two (default: exactly); every other character must be equal. So a shown number is
+            either checked, with its tolerance in the marker, or shown in a plain block whose prose says which
+            machine and date it comes from.
 
 Exit status 0 when everything passed (skips included), 1 otherwise. Standard library only.
 """
@@ -295,6 +307,45 @@ def check_outside_references(docs: list[Doc]) -> list[str]:
 # ---- commands ------------------------------------------------------------------------------------------
 
 
+NUMBER_RE = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+
+
+def parse_output_marker(marker: str) -> tuple[float, float]:
+    """'output rel=0.05 abs=2' -> (0.05, 2.0)."""
+    rel_tol, abs_tol = 0.0, 0.0
+    for w in marker.split()[1:]:
+        key, _, value = w.partition("=")
+        if key == "rel":
+            rel_tol = float(value)
+        elif key == "abs":
+            abs_tol = float(value)
+        else:
+            raise ValueError(f"'<!-- ci: {marker} -->': unknown word '{w}' (known: rel=R, abs=A)")
+    return rel_tol, abs_tol
+
+
+def line_matches(expected: str, actual: str, rel_tol: float, abs_tol: float) -> bool:
+    """Numbers within tolerance, every other character equal (whitespace runs as one space)."""
+    e, a = " ".join(expected.split()), " ".join(actual.split())
+    e_nums, a_nums = NUMBER_RE.findall(e), NUMBER_RE.findall(a)
+    if NUMBER_RE.sub("#", e) != NUMBER_RE.sub("#", a) or len(e_nums) != len(a_nums):
+        return False
+    return all(abs(float(x) - float(y)) <= max(rel_tol * abs(float(x)), abs_tol) for x, y in zip(e_nums, a_nums))
+
+
+def compare_output(expected: str, actual: str, rel_tol: float, abs_tol: float) -> str | None:
+    """None when every expected line appears in actual, in order ("..." skipped); else what is missing."""
+    lines = [l for l in actual.split("\n") if l.strip()]
+    i = 0
+    for want in (l for l in expected.split("\n") if l.strip() and l.strip() != "..."):
+        while i < len(lines) and not line_matches(want, lines[i], rel_tol, abs_tol):
+            i += 1
+        if i == len(lines):
+            return f"the shown line '{want.strip()}' is not in what the block printed (rel={rel_tol}, abs={abs_tol})"
+        i += 1
+    return None
+
+
 def parse_marker(marker: str) -> tuple[str, set[str], int, str]:
     """'run data timeout=60' -> ('run', {'data'}, 60, ''); 'skip needs a GPU' -> ('skip', set(), 0, reason)."""
     words = marker.split()
@@ -307,12 +358,12 @@ def parse_marker(marker: str) -> tuple[str, set[str], int, str]:
         return "skip", set(), 0, reason
     flags, timeout = set(), DEFAULT_TIMEOUT
     for w in words[1:]:
-        if w == "data":
+        if w in ("data", "demo"):
             flags.add(w)
         elif w.startswith("timeout="):
             timeout = int(w.split("=", 1)[1])
         else:
-            raise ValueError(f"'<!-- ci: {marker} -->': unknown word '{w}' (known: data, timeout=S)")
+            raise ValueError(f"'<!-- ci: {marker} -->': unknown word '{w}' (known: data, demo, timeout=S)")
     return "run", flags, timeout, ""
 
 
@@ -332,6 +383,14 @@ def check_markers(docs: list[Doc]) -> list[str]:
                         "'<!-- ci: run data -->' or '<!-- ci: skip REASON -->' on the line before it "
                         "(output and synopses go in a plain ``` fence)"
                     )
+                continue
+            if b.marker.split()[:1] == ["output"]:
+                if b.lang in SHELL_LANGS:
+                    errors.append(f"{loc}: '<!-- ci: output -->' goes before the shown output (a plain ``` fence)")
+                try:
+                    parse_output_marker(b.marker)
+                except ValueError as e:
+                    errors.append(f"{loc}: {e}")
                 continue
             if b.lang not in SHELL_LANGS:
                 errors.append(f"{loc}: a ci marker on a ```{b.lang or '(plain)'} block; only ```sh blocks run")
@@ -375,7 +434,7 @@ def logical_commands(text: str) -> list[tuple[int, int, str]]:
     return out
 
 
-def make_scratch(build_dir: Path, data_dir: Path | None) -> Path:
+def make_scratch(build_dir: Path, data_dir: Path | None, demo_dir: Path | None) -> Path:
     scratch = Path(tempfile.mkdtemp(prefix="thaw-docs-"))
     root = scratch / "repo"
     root.mkdir()
@@ -384,6 +443,9 @@ def make_scratch(build_dir: Path, data_dir: Path | None) -> Path:
             continue
         (root / entry.name).symlink_to(entry)
     (root / "build").symlink_to(build_dir)
+    if demo_dir is not None:
+        (root / "runs").mkdir()
+        (root / "runs" / "demo").symlink_to(demo_dir)
     (scratch / "tmp").mkdir()
     if data_dir is not None:
         (scratch / "shared" / "data").mkdir(parents=True)
@@ -391,37 +453,57 @@ def make_scratch(build_dir: Path, data_dir: Path | None) -> Path:
     return scratch
 
 
-def run_blocks(docs: list[Doc], build_dir: Path, data_dir: Path | None, keep: bool) -> tuple[list[str], int]:
+def run_blocks(
+    docs: list[Doc], build_dir: Path, data_dir: Path | None, demo_dir: Path | None, keep: bool
+) -> tuple[list[str], int]:
     errors: list[str] = []
     thaw = build_dir / "thaw"
     if not thaw.exists():
         return [f"{thaw} does not exist: build thaw first, or pass --build-dir"], 0
     has_data = data_dir is not None and (data_dir / "annotations" / "list.txt").exists()
-    scratch = make_scratch(build_dir, data_dir if has_data else None)
+    has_demo = demo_dir is not None and (demo_dir / "pretrain" / "weights.h5").exists()
+    scratch = make_scratch(build_dir, data_dir if has_data else None, demo_dir if has_demo else None)
     root = scratch / "repo"
     env = dict(os.environ)
     env["PATH"] = f"{build_dir}{os.pathsep}{env.get('PATH', '')}"
     env["TMPDIR"] = str(scratch / "tmp")
-    print(f"scratch root: {root} (build: {build_dir}; pets-mini: {data_dir if has_data else 'absent'})")
+    print(f"scratch root: {root} (build: {build_dir}; pets-mini: {data_dir if has_data else 'absent'}; "
+          f"demo output: {demo_dir if has_demo else 'absent'})")
     ran = 0
     total = time.monotonic()
     try:
         for doc in docs:
+            last_output: str | None = None  # what the last block that ran in this file printed
             for b in doc.blocks:
+                loc = f"{rel(b.path)}:{b.line}"
+                if b.marker is not None and b.marker.split()[:1] == ["output"] and b.lang not in SHELL_LANGS:
+                    if last_output is None:
+                        print(f"  not checked  {loc}: shown output of a block that did not run here")
+                        continue
+                    problem = compare_output(b.text, last_output, *parse_output_marker(b.marker))
+                    if problem:
+                        errors.append(f"{loc}: {problem}")
+                        print(f"  OUTPUT DIFFERS  {loc}")
+                    else:
+                        print(f"  output ok  {loc}")
+                    continue
                 if b.marker is None or b.lang not in SHELL_LANGS:
                     continue
-                loc = f"{rel(b.path)}:{b.line}"
                 try:
                     kind, flags, timeout, reason = parse_marker(b.marker)
                 except ValueError as e:
                     errors.append(f"{loc}: {e}")
                     continue
                 first = b.text.strip().split("\n")[0]
+                last_output = None
                 if kind == "skip":
                     print(f"  not run  {loc}: {reason}: {first}")
                     continue
                 if "data" in flags and not has_data:
                     print(f"  SKIPPED  {loc}: needs pets-mini, not found at {data_dir}: {first}")
+                    continue
+                if "demo" in flags and not has_demo:
+                    print(f"  SKIPPED  {loc}: needs thaw demo's output (--demo-dir), not found: {first}")
                     continue
                 script = b.text.replace("/tmp/", f"{scratch}/tmp/")
                 trap = 'trap \'echo "check_docs: failed at block line $LINENO" >&2\' ERR\n'
@@ -444,6 +526,7 @@ def run_blocks(docs: list[Doc], build_dir: Path, data_dir: Path | None, keep: bo
                     output = out if isinstance(out, str) else out.decode(errors="replace")
                 seconds = time.monotonic() - started
                 ran += 1
+                last_output = output.replace(f"{scratch}/tmp/", "/tmp/")
                 if status == 0:
                     print(f"  ok {seconds:6.1f} s  {loc}: {first}")
                     continue
@@ -475,6 +558,7 @@ def main() -> int:
     ap.add_argument("--commands", action="store_true", help="run the marked command blocks only")
     ap.add_argument("--build-dir", type=Path, default=REPO / "build", help="the build with thaw (default build/)")
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "pets-mini", help="pets-mini")
+    ap.add_argument("--demo-dir", type=Path, help="the output of a `thaw demo` run, linked as runs/demo")
     ap.add_argument("--list", action="store_true", help="list the command blocks and their markers, run nothing")
     ap.add_argument("--keep", action="store_true", help="keep the scratch root to look at what the blocks made")
     ap.add_argument("--budget", type=int, help="seconds the run blocks' timeouts may add up to (links check)")
@@ -504,7 +588,8 @@ def main() -> int:
             errors += check_budget(docs, args.budget)
         print(f"links: {len(docs)} files checked")
     if do_commands and not errors:
-        run_errors, _ = run_blocks(docs, args.build_dir.resolve(), args.data.resolve(), args.keep)
+        demo = args.demo_dir.resolve() if args.demo_dir else None
+        run_errors, _ = run_blocks(docs, args.build_dir.resolve(), args.data.resolve(), demo, args.keep)
         errors += run_errors
     for e in errors:
         print(f"check_docs: {e}", file=sys.stderr)

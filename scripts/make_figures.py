@@ -167,7 +167,151 @@ def implicit_gemm() -> str:
     return s.svg()
 
 
-FIGURES = {"layers.svg": layers, "implicit-gemm.svg": implicit_gemm}
+# ResNet18's children in forward order, as the report's "last l layers" counts them (docs/fine-tuning.md).
+RESNET18_STAGES = [
+    ("conv1, bn1, relu, maxpool", "stem: 64 x 112 x 112 -> 56 x 56"),
+    ("layer1", "2 blocks, 64 channels, 56 x 56"),
+    ("layer2", "2 blocks, 128 channels, 28 x 28"),
+    ("layer3", "2 blocks, 256 channels, 14 x 14"),
+    ("layer4", "2 blocks, 512 channels, 7 x 7"),
+    ("avgpool, fc", "global average, then the new head"),
+]
+
+
+def freeze_depth() -> str:
+    """ResNet18 for l = 1..5: what trains, and where autograd starts recording (the graph's cut)."""
+    s = Svg(900, 470, "the report's last l layers on ResNet18, and where the autograd graph starts")
+    s.text(450, 28, "Fine-tuning the last l layers of ResNet18: what trains, and where the graph starts", 16,
+           "middle", weight="bold")
+    x0, y0, row_h, col_w = 250, 90, 52, 120
+    for i, (name, detail) in enumerate(RESNET18_STAGES):
+        y = y0 + i * row_h
+        s.text(20, y + 22, name, 13, weight="bold", mono=True)
+        s.text(20, y + 38, detail, 10, fill="#555")
+    for l in range(1, 6):
+        x = x0 + (l - 1) * col_w
+        s.text(x + 50, y0 - 14, f"l = {l}", 13, "middle", weight="bold")
+        first_trainable = len(RESNET18_STAGES) - l  # l = 1: fc only (index 5), l = 5: layer1 (index 1)
+        for i in range(len(RESNET18_STAGES)):
+            y = y0 + i * row_h
+            trains = i >= first_trainable
+            s.rect(x, y + 6, 100, row_h - 12, "#fbbc04" if trains else "#e8eaed",
+                   stroke="#b06000" if trains else "#9aa0a6")
+            s.text(x + 50, y + row_h / 2 + 4, "trains" if trains else "frozen", 11, "middle",
+                   fill="#202124" if trains else "#5f6368")
+        cut = y0 + first_trainable * row_h + 3
+        s.line(x - 6, cut, x + 106, cut, stroke="#d93025", width=2.2, dash="6,3")
+    y_note = y0 + len(RESNET18_STAGES) * row_h + 22
+    s.line(x0 - 6, y_note - 4, x0 + 30, y_note - 4, stroke="#d93025", width=2.2, dash="6,3")
+    s.text(x0 + 40, y_note, "the cut: above it nothing requires a gradient, so no autograd node is recorded and no", 12)
+    s.text(x0 + 40, y_note + 17, "activation is kept; the frozen part costs one forward pass. Below it, every op records", 12)
+    s.text(x0 + 40, y_note + 34, "a node, and BatchNorm still updates its running statistics unless bn_mode is frozen.", 12)
+    return s.svg()
+
+
+def batch_norm_modes() -> str:
+    """Which statistics BatchNorm uses, epoch by epoch, under bn_mode and bn_frozen_from_epoch."""
+    s = Svg(900, 330, "BatchNorm's statistics epoch by epoch: train, frozen, frozen from epoch 2")
+    s.text(450, 28, "BatchNorm while training, epoch by epoch (evaluation always uses the running statistics)", 15,
+           "middle", weight="bold")
+    rows = [
+        ("bn_mode = \"train\"", "the report's text", ["batch"] * 10),
+        ("bn_mode = \"frozen\"", "frozen from the first step", ["running"] * 10),
+        ("bn_frozen_from_epoch = 2", "the report's code", ["batch"] + ["running"] * 9),
+    ]
+    x0, y0, cell = 250, 70, 62
+    for e in range(10):
+        s.text(x0 + e * cell + cell / 2, y0 - 10, f"epoch {e + 1}", 11, "middle")
+    for r, (name, note, cells) in enumerate(rows):
+        y = y0 + r * 70
+        s.text(20, y + 24, name, 13, weight="bold", mono=True)
+        s.text(20, y + 42, note, 11, fill="#555")
+        for e, kind in enumerate(cells):
+            batch = kind == "batch"
+            s.rect(x0 + e * cell + 2, y + 6, cell - 4, 44, "#d2e3fc" if batch else "#fce8e6",
+                   stroke="#1a73e8" if batch else "#d93025")
+            s.text(x0 + e * cell + cell / 2, y + 26, "batch" if batch else "running", 11, "middle")
+            s.text(x0 + e * cell + cell / 2, y + 41, "updated" if batch else "kept", 10, "middle", fill="#555")
+    s.text(20, 300, "batch: normalise with this batch's mean and variance, and move the running statistics toward "
+                    "them (momentum 0.1).", 12)
+    s.text(20, 318, "running: normalise with the running statistics and leave them as they are (the pretrained "
+                    "network's, or epoch 1's).", 12)
+    return s.svg()
+
+
+def gradual_unfreezing() -> str:
+    """The gradual-unfreezing schedule: one more layer every unfreeze_every epochs."""
+    s = Svg(900, 330, "gradual unfreezing: fc first, then one more layer every 2 epochs")
+    s.text(450, 28, "Gradual unfreezing (unfreeze_every = 2): the trainable part grows from the head down", 15,
+           "middle", weight="bold")
+    layers = ["fc", "layer4", "layer3", "layer2", "layer1"]
+    x0, y0, cell = 160, 70, 68
+    for e in range(10):
+        s.text(x0 + e * cell + cell / 2, y0 - 10, f"epoch {e + 1}", 11, "middle")
+    for i, name in enumerate(layers):
+        y = y0 + i * 42
+        s.text(20, y + 25, name, 13, weight="bold", mono=True)
+        start = 2 * i  # fc from epoch 1, layer4 from epoch 3, ...
+        for e in range(10):
+            on = e >= start
+            s.rect(x0 + e * cell + 2, y + 6, cell - 4, 30, "#fbbc04" if on else "#e8eaed",
+                   stroke="#b06000" if on else "#9aa0a6")
+        if i > 0:
+            s.text(x0 + start * cell + cell / 2, y + 26, "joins", 11, "middle", weight="bold")
+    s.text(20, 292, "One optimizer for the whole run: a layer that joins gets its own parameter group (at lr, or its "
+                    "layer_lrs entry),", 12)
+    s.text(20, 310, "and the groups already training keep their momentum. thaw demo uses unfreeze_every = 1.", 12)
+    return s.svg()
+
+
+def stride_phases() -> str:
+    """Backward-data of a stride-2 convolution, split by stride phase: every pixel's taps are dense."""
+    s = Svg(900, 380, "conv2d backward-data by stride phase (stride 2, 3x3, padding 1)")
+    s.text(450, 28, "Backward-data of a 3x3 stride-2 convolution, split by stride phase", 16, "middle",
+           weight="bold")
+    colors = {(0, 0): "#d2e3fc", (0, 1): "#fce8e6", (1, 0): "#e6f4ea", (1, 1): "#fef7e0"}
+    gx, gy, cell = 40, 70, 34
+    for h in range(8):
+        for w in range(8):
+            phase = ((h + 1) % 2, (w + 1) % 2)  # (h + pad) mod stride
+            s.rect(gx + w * cell, gy + h * cell, cell, cell, colors[phase], stroke="#999", width=0.8, rx=0)
+            s.text(gx + w * cell + cell / 2, gy + h * cell + 21, f"{phase[0]}{phase[1]}", 10, "middle",
+                   mono=True)
+    s.text(gx + 4 * cell, gy + 8 * cell + 18, "dx (8 x 8): each pixel's phase (h + 1) mod 2, (w + 1) mod 2", 11,
+           "middle")
+    tx = 360
+    lines = [
+        "An input pixel h is read by output p when h = 2p - 1 + r for a tap r in 0..2,",
+        "so only the taps with r = h + 1 (mod the stride 2) can reach it:",
+    ]
+    phases = [("(0, 0)", "r, s in {0, 2}", "4 of 9 taps"), ("(0, 1)", "r in {0, 2}, s = 1", "2 of 9"),
+              ("(1, 0)", "r = 1, s in {0, 2}", "2 of 9"), ("(1, 1)", "r = s = 1", "1 of 9")]
+    after = [
+        "Looping over all 9 taps for every pixel wastes three quarters of the work",
+        "(taps that land between two outputs read zeros). thaw's CUDA kernel runs",
+        "one dense implicit GEMM per phase over only its taps, with no division in",
+        "the gather: kernels/cuda/conv2d_backward_data.cu, docs/convolution.md.",
+    ]
+    for i, line in enumerate(lines):
+        s.text(tx, gy + 14 + 19 * i, line, 12)
+    for i, (phase, taps, count) in enumerate(phases):
+        y = gy + 14 + 19 * (len(lines) + 1 + i)
+        s.text(tx + 16, y, f"phase {phase}", 12, mono=True)
+        s.text(tx + 150, y, taps, 12, mono=True)
+        s.text(tx + 330, y, count, 12)
+    for i, line in enumerate(after):
+        s.text(tx, gy + 14 + 19 * (len(lines) + len(phases) + 2 + i), line, 12)
+    return s.svg()
+
+
+FIGURES = {
+    "layers.svg": layers,
+    "implicit-gemm.svg": implicit_gemm,
+    "freeze-depth.svg": freeze_depth,
+    "batch-norm-modes.svg": batch_norm_modes,
+    "gradual-unfreezing.svg": gradual_unfreezing,
+    "stride-phases.svg": stride_phases,
+}
 
 
 def main() -> int:
