@@ -1,13 +1,42 @@
 # THAW_CUDA: AUTO builds the CUDA backend when nvcc and the toolkit are found, ON requires them, OFF skips.
-# Sets THAW_WITH_CUDA and THAW_BACKENDS_SUFFIX. Default architectures: sm_90 (Hopper: the lent H100/H200)
-# as real code plus compute_90 PTX so newer cards JIT; override with -DCMAKE_CUDA_ARCHITECTURES=...
+# Sets THAW_WITH_CUDA and THAW_BACKENDS_SUFFIX.
+#
+# CUDA architectures, unless -DCMAKE_CUDA_ARCHITECTURES=... (or the environment's CUDAARCHS) names them:
+#   - a machine with a GPU (nvidia-smi answers) builds for that card only, e.g. 90 for an H100/H200:
+#     machine code plus PTX of its compute capability;
+#   - a machine without one builds THAW_CUDA_PORTABLE_ARCHITECTURES: machine code for sm_75 (T4, RTX 20xx),
+#     sm_80 (A100, and by binary compatibility the sm_86 A10/RTX 30xx and sm_89 L4/RTX 40xx) and sm_90
+#     (H100/H200), plus compute_90 PTX that newer cards (Blackwell) compile at load time.
+# The choice is cached with the build directory; the configure step prints it.
 
 set(THAW_WITH_CUDA OFF)
 set(THAW_BACKENDS_SUFFIX "")
+set(THAW_CUDA_PORTABLE_ARCHITECTURES "75-real;80-real;90-real;90-virtual")
 string(TOUPPER "${THAW_CUDA}" _thaw_cuda)
 if(NOT _thaw_cuda MATCHES "^(AUTO|ON|OFF)$")
   message(FATAL_ERROR "thaw: THAW_CUDA must be AUTO, ON or OFF (got '${THAW_CUDA}')")
 endif()
+
+# The compute capabilities of this machine's GPUs as CMake architectures ("90", "80;90"), or "" without a
+# GPU or a driver that answers.
+function(thaw_detect_cuda_architectures out)
+  set(_archs "")
+  find_program(THAW_NVIDIA_SMI nvidia-smi)
+  if(THAW_NVIDIA_SMI)
+    execute_process(COMMAND "${THAW_NVIDIA_SMI}" --query-gpu=compute_cap --format=csv,noheader
+                    RESULT_VARIABLE _result OUTPUT_VARIABLE _output ERROR_QUIET TIMEOUT 30)
+    if(_result EQUAL 0)
+      string(REGEX MATCHALL "[0-9]+\\.[0-9]+" _caps "${_output}")
+      foreach(_cap IN LISTS _caps)
+        string(REPLACE "." "" _arch "${_cap}")
+        list(APPEND _archs "${_arch}")
+      endforeach()
+      list(REMOVE_DUPLICATES _archs)
+      list(SORT _archs COMPARE NATURAL)
+    endif()
+  endif()
+  set(${out} "${_archs}" PARENT_SCOPE)
+endfunction()
 
 if(NOT _thaw_cuda STREQUAL "OFF")
   if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
@@ -16,14 +45,28 @@ if(NOT _thaw_cuda STREQUAL "OFF")
   include(CheckLanguage)
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)
-    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
-      set(CMAKE_CUDA_ARCHITECTURES "90-real;90-virtual")
+    if(DEFINED CMAKE_CUDA_ARCHITECTURES)
+      set(_thaw_archs_from "given, or cached by an earlier configure")
+    elseif(DEFINED ENV{CUDAARCHS})
+      set(_thaw_archs_from "from the CUDAARCHS environment variable")
+    else()
+      thaw_detect_cuda_architectures(_thaw_native_archs)
+      if(_thaw_native_archs)
+        set(_thaw_archs "${_thaw_native_archs}")
+        set(_thaw_archs_from "the GPUs of this machine, from nvidia-smi")
+      else()
+        set(_thaw_archs "${THAW_CUDA_PORTABLE_ARCHITECTURES}")
+        set(_thaw_archs_from "no GPU found: the portable default")
+      endif()
+      set(CMAKE_CUDA_ARCHITECTURES "${_thaw_archs}" CACHE STRING
+          "CUDA architectures (thaw's default: this machine's GPU, else ${THAW_CUDA_PORTABLE_ARCHITECTURES})")
     endif()
     enable_language(CUDA)
     find_package(CUDAToolkit QUIET)
   endif()
   if(CMAKE_CUDA_COMPILER AND CUDAToolkit_FOUND)
     set(THAW_WITH_CUDA ON)
+    message(STATUS "thaw: CUDA architectures ${CMAKE_CUDA_ARCHITECTURES} (${_thaw_archs_from})")
     # The .cu files are C++17: nvcc's front end rejects fmt's C++20 compile-time format checks, and CMake
     # 3.25 does not know nvcc 13's C++20 flag. So the core/ headers they include stay C++17-clean.
     set(CMAKE_CUDA_STANDARD 17)

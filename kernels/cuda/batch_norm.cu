@@ -109,9 +109,8 @@ __global__ void batch_norm_finalize_kernel(const float* part, const float* x, in
                                            int64_t chunks, int64_t len, int64_t m, double momentum,
                                            double eps, float* mean_out, float* invstd_out, float* center,
                                            float* running_mean, float* running_var) {
-  const int lane = threadIdx.x % 32, warps = blockDim.x / 32;
-  for (int64_t c = int64_t(blockIdx.x) * warps + threadIdx.x / 32; c < channels;
-       c += int64_t(gridDim.x) * warps) {  // c is the same on all lanes of the warp (warp_sum)
+  const int lane = threadIdx.x % 32;
+  for (const int64_t c : warp_grid_stride(channels)) {  // c is the same on all lanes of the warp (warp_sum)
     const float* p = part + 2 * c * chunks;
     double s = 0;
     for (int64_t k = lane; k < chunks; k += 32)
@@ -143,8 +142,7 @@ __global__ void batch_norm_finalize_kernel(const float* part, const float* x, in
 __global__ void batch_norm_running_stats_kernel(const float* running_mean, const float* running_var,
                                                 int64_t channels, double eps, float* mean_out,
                                                 float* invstd_out, float* center) {
-  for (int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; c < channels;
-       c += int64_t(gridDim.x) * blockDim.x) {
+  for (const int64_t c : grid_stride(channels)) {
     mean_out[c] = running_mean[c];
     invstd_out[c] = float(1.0 / sqrt(double(running_var[c]) + eps));
     center[2 * c] = running_mean[c];
@@ -221,9 +219,8 @@ __global__ void batch_norm_backward_sums_kernel(const float* dy, const float* x,
 // One warp per channel (in double): dbeta = sum dy, dgamma = invstd sum dy (x - mean).
 __global__ void batch_norm_backward_finalize_kernel(const float* part, const float* invstd, int64_t channels,
                                                     int64_t chunks, float* dgamma, float* dbeta) {
-  const int lane = threadIdx.x % 32, warps = blockDim.x / 32;
-  for (int64_t c = int64_t(blockIdx.x) * warps + threadIdx.x / 32; c < channels;
-       c += int64_t(gridDim.x) * warps) {
+  const int lane = threadIdx.x % 32;
+  for (const int64_t c : warp_grid_stride(channels)) {
     const float* p = part + 2 * c * chunks;
     double sum_dy = 0, sum_dy_xmu = 0;
     for (int64_t k = lane; k < chunks; k += 32) {

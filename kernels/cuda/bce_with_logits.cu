@@ -24,8 +24,7 @@ __global__ void bce_with_logits_partial_kernel(const float* __restrict__ x, cons
                                                double* __restrict__ partial, int64_t n) {
   __shared__ double scratch[32];
   double local = 0;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x) {
+  for (const int64_t i : grid_stride(n)) {
     const double xi = double(x[i]), ti = double(t[i]);
     local += fmax(xi, 0.0) - xi * ti + log1p(exp(-fabs(xi)));
   }
@@ -48,8 +47,7 @@ __global__ void bce_with_logits_backward_kernel(const float* __restrict__ dloss,
                                                 const float* __restrict__ t, float* __restrict__ dx,
                                                 int64_t n) {
   const double scale = double(dloss[0]) / double(n);
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x) {
+  for (const int64_t i : grid_stride(n)) {
     const double sigmoid = 1.0 / (1.0 + exp(-double(x[i])));
     dx[i] = float(scale * (sigmoid - double(t[i])));
   }
@@ -59,7 +57,7 @@ __global__ void bce_with_logits_backward_kernel(const float* __restrict__ dloss,
 
 void bce_with_logits_forward(const Tensor& logits, const Tensor& targets, const Tensor& loss) {
   const int64_t n = logits.numel();
-  if (n == 0) return;  // kernels/losses.cpp rejects empty logits
+  if (n == 0) return;  // kernels/bce_with_logits.cpp rejects empty logits
   const int64_t blocks = (n + kThreadsPerBlock - 1) / kThreadsPerBlock;
   const int64_t partials = blocks < kMaxPartials ? blocks : kMaxPartials;
   // float64 tensors live on the CPU only: an int64 tensor of the same size (256-byte aligned) holds the

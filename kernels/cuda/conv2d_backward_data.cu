@@ -58,8 +58,7 @@ struct BackwardDataArgs {
 __global__ void transpose_phase_filters_kernel(const float* w, float* wt, int k_total, int c_total, int r,
                                                int s, int ph, int pw, int stride_h, int stride_w, int ri,
                                                int sj, int64_t n) {
-  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < n;
-       e += int64_t(gridDim.x) * blockDim.x) {
+  for (const int64_t e : grid_stride(n)) {
     int idx = int(e);  // n < 2^31, checked by the caller
     const int j = idx % sj;
     idx /= sj;

@@ -156,8 +156,7 @@ __global__ void __launch_bounds__(kThreads, 2) conv2d_backward_weight_kernel(con
 
 // dw[i] = sum over z of partial[z, i], z in order (deterministic).
 __global__ void sum_splits_kernel(const float* partial, float* dw, int splits, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x) {
+  for (const int64_t i : grid_stride(n)) {
     float sum = 0.0f;
     for (int z = 0; z < splits; ++z)
       sum += partial[z * n + i];

@@ -115,8 +115,7 @@ __global__ void cross_entropy_backward_kernel(const double* __restrict__ scale,
                                               const float* __restrict__ weights, float* __restrict__ dlogits,
                                               int64_t total, int64_t classes) {
   const double s = scale[0];
-  for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < total;
-       idx += int64_t(gridDim.x) * blockDim.x) {
+  for (const int64_t idx : grid_stride(total)) {
     const int64_t i = idx / classes, c = idx % classes;
     const int64_t label = labels[i];
     const double f = s * label_weight(label, weights, classes);
@@ -135,7 +134,7 @@ Tensor double_scratch(int64_t n, Device device) {
 void cross_entropy_forward(const Tensor& logits, const Tensor& labels, const Tensor& class_weights,
                            const Tensor& loss, const Tensor& probs) {
   const int64_t n = logits.size(0), classes = logits.size(1);
-  if (n == 0 || classes == 0) return;  // kernels/losses.cpp rejects empty logits
+  if (n == 0 || classes == 0) return;  // kernels/cross_entropy.cpp rejects empty logits
   const float* weights = class_weights.defined() ? class_weights.data<float>() : nullptr;
   const Tensor row_loss = double_scratch(n, logits.device());
   double* row_loss_ptr = static_cast<double*>(row_loss.raw_data());

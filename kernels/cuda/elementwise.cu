@@ -1,76 +1,75 @@
-// Elementwise ops on CUDA (float32): add, add_, mul, scale, fill_. Each: a grid-stride __global__ kernel,
-// a launcher that sizes the grid on the default stream, and the entry point of cuda_ops.h.
+// Elementwise ops on CUDA (float32): add, add_, mul, scale, fill_. Each is a functor run by map_kernel
+// (map.cuh: a grid-stride kernel with float4 loads and stores when every pointer is 16-byte aligned, one
+// element at a time otherwise), launched by launch_map on the default stream, behind the entry point of
+// cuda_ops.h. alpha and value arrive as double and are rounded once to float on the host.
+//   add:   y = a + b              mul:   y = a * b
+//   add_:  y = fma(alpha, x, y)   (one rounding: y + alpha * x as nvcc contracts it)
+//   scale: y = alpha * x          fill_: y = value
 #include "kernels/cuda/cuda_ops.h"
 #include "kernels/cuda/launch.h"
+#include "kernels/cuda/map.cuh"
 
 namespace thaw::cuda {
 
 namespace {
 
-__global__ void add_kernel(const float* a, const float* b, float* y, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x)
-    y[i] = a[i] + b[i];
-}
+struct Add {
+  __device__ float operator()(float a, float b) const { return a + b; }
+};
 
-__global__ void axpy_kernel(float* y, const float* x, float alpha, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x)
-    y[i] += alpha * x[i];
-}
+struct Axpy {  // y += alpha x, fused
+  float alpha;
+  __device__ float operator()(float y, float x) const { return __fmaf_rn(alpha, x, y); }
+};
 
-__global__ void mul_kernel(const float* a, const float* b, float* y, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x)
-    y[i] = a[i] * b[i];
-}
+struct Mul {
+  __device__ float operator()(float a, float b) const { return a * b; }
+};
 
-__global__ void scale_kernel(const float* x, float alpha, float* y, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x)
-    y[i] = alpha * x[i];
-}
+struct Scale {
+  float alpha;
+  __device__ float operator()(float x) const { return alpha * x; }
+};
 
-__global__ void fill_kernel(float* y, float value, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x)
-    y[i] = value;
-}
+struct Fill {
+  float value;
+  __device__ float operator()() const { return value; }
+};
 
 }  // namespace
 
 void add(const Tensor& a, const Tensor& b, const Tensor& y) {
   const int64_t n = y.numel();
   if (n == 0) return;
-  add_kernel<<<blocks_for(n), kThreadsPerBlock, 0, stream()>>>(a.data<float>(), b.data<float>(), y.data<float>(), n);
+  launch_map(Add{}, n, y.data<float>(), a.data<float>(), b.data<float>());
   check_launch("add");
 }
 
 void add_(const Tensor& y, const Tensor& x, double alpha) {
   const int64_t n = y.numel();
   if (n == 0) return;
-  axpy_kernel<<<blocks_for(n), kThreadsPerBlock, 0, stream()>>>(y.data<float>(), x.data<float>(), float(alpha), n);
+  launch_map(Axpy{float(alpha)}, n, y.data<float>(), y.data<float>(), x.data<float>());
   check_launch("add_");
 }
 
 void mul(const Tensor& a, const Tensor& b, const Tensor& y) {
   const int64_t n = y.numel();
   if (n == 0) return;
-  mul_kernel<<<blocks_for(n), kThreadsPerBlock, 0, stream()>>>(a.data<float>(), b.data<float>(), y.data<float>(), n);
+  launch_map(Mul{}, n, y.data<float>(), a.data<float>(), b.data<float>());
   check_launch("mul");
 }
 
 void scale(const Tensor& x, double alpha, const Tensor& y) {
   const int64_t n = y.numel();
   if (n == 0) return;
-  scale_kernel<<<blocks_for(n), kThreadsPerBlock, 0, stream()>>>(x.data<float>(), float(alpha), y.data<float>(), n);
+  launch_map(Scale{float(alpha)}, n, y.data<float>(), x.data<float>());
   check_launch("scale");
 }
 
 void fill_(const Tensor& y, double value) {
   const int64_t n = y.numel();
   if (n == 0) return;
-  fill_kernel<<<blocks_for(n), kThreadsPerBlock, 0, stream()>>>(y.data<float>(), float(value), n);
+  launch_map(Fill{float(value)}, n, y.data<float>());
   check_launch("fill_");
 }
 

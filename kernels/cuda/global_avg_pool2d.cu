@@ -16,9 +16,8 @@ namespace {
 constexpr int kUnroll = 4;  // independent partial sums per lane, for loads in flight
 
 __global__ void global_avg_pool2d_forward_kernel(const float* x, int64_t planes, int64_t hw, float* y) {
-  const int lane = threadIdx.x % 32, warps = blockDim.x / 32;
-  for (int64_t plane = int64_t(blockIdx.x) * warps + threadIdx.x / 32; plane < planes;
-       plane += int64_t(gridDim.x) * warps) {
+  const int lane = threadIdx.x % 32;
+  for (const int64_t plane : warp_grid_stride(planes)) {
     const float* in = x + plane * hw;
     float s[kUnroll] = {};
     int64_t i = lane;
@@ -42,7 +41,7 @@ __global__ void global_avg_pool2d_forward_kernel(const float* x, int64_t planes,
 template <typename Index>
 __global__ void global_avg_pool2d_backward_kernel(const float* dy, Index hw, Index n, float* dx) {
   const float count = float(hw);
-  for (Index e = blockIdx.x * Index(blockDim.x) + threadIdx.x; e < n; e += Index(gridDim.x) * blockDim.x)
+  for (const Index e : grid_stride(n))
     dx[e] = dy[e / hw] / count;
 }
 

@@ -1,5 +1,5 @@
 // Launch helpers for the .cu files: the stream, grid sizing, the error check after every launch (naming the
-// op), and the warp/block sums that the reductions share.
+// op), the grid-stride loops, and the warp/block sums that the reductions share.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -36,6 +36,57 @@ inline void check_cuda(cudaError_t status, const char* what) {
 }
 
 #ifdef __CUDACC__
+// The indices first, first + stride, first + 2 stride, ... that are below end: one thread's (or one warp's)
+// share of a grid-stride loop, for a range-for. Built by grid_stride and warp_grid_stride below.
+template <typename Index>
+class GridStride {
+ public:
+  struct End {};
+  class Iterator {
+   public:
+    __device__ Iterator(Index i, Index stride, Index end) : i_(i), stride_(stride), end_(end) {}
+    __device__ Index operator*() const { return i_; }
+    __device__ Iterator& operator++() {
+      i_ += stride_;
+      return *this;
+    }
+    __device__ bool operator!=(End) const { return i_ < end_; }
+
+   private:
+    Index i_, stride_, end_;
+  };
+
+  __device__ GridStride(Index first, Index stride, Index end) : first_(first), stride_(stride), end_(end) {}
+  __device__ Iterator begin() const { return Iterator(first_, stride_, end_); }
+  __device__ End end() const { return {}; }
+
+ private:
+  Index first_, stride_, end_;
+};
+
+// One thread per index: thread t = blockIdx.x * blockDim.x + threadIdx.x of the T = gridDim.x * blockDim.x
+// threads of the grid visits begin + t, begin + t + T, ... below end (computed in Index: int64_t, or
+// uint32_t where the caller has checked that end + T fits).
+//   for (const int64_t i : grid_stride(n)) y[i] = f(x[i]);
+template <typename Index>
+__device__ inline GridStride<Index> grid_stride(Index begin, Index end) {
+  return GridStride<Index>(begin + (blockIdx.x * Index(blockDim.x) + threadIdx.x),
+                           Index(gridDim.x) * blockDim.x, end);
+}
+template <typename Index>
+__device__ inline GridStride<Index> grid_stride(Index end) {
+  return grid_stride(Index(0), end);
+}
+
+// One warp per index: warp w = (blockIdx.x * blockDim.x + threadIdx.x) / 32 of the W = gridDim.x *
+// blockDim.x / 32 warps of the grid visits w, w + W, ... below end; all 32 lanes of a warp get the same
+// indices (so they may call warp_sum, __match_any_sync, ...). blockDim.x must be a multiple of 32.
+template <typename Index>
+__device__ inline GridStride<Index> warp_grid_stride(Index end) {
+  return GridStride<Index>((blockIdx.x * Index(blockDim.x) + threadIdx.x) / 32,
+                           Index(gridDim.x) * (blockDim.x / 32), end);
+}
+
 // Sum of v over the 32 lanes of a warp; every lane gets the total.
 template <typename T>
 __device__ inline T warp_sum(T v) {

@@ -37,8 +37,7 @@ cublasHandle_t handle() {
 // y[i, o] += b[o] for y (rows, cols).
 __global__ void add_bias_rows_kernel(float* y, const float* b, int64_t rows, int64_t cols) {
   const int64_t n = rows * cols;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x)
+  for (const int64_t i : grid_stride(n))
     y[i] += b[i % cols];
 }
 

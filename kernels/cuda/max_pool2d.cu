@@ -26,8 +26,7 @@ __global__ void max_pool2d_forward_kernel(const float* __restrict__ x, float* __
                                           int32_t* __restrict__ argmax, int64_t total, int h, int w, int ph,
                                           int pw, int kernel_h, int kernel_w, int stride_h, int stride_w,
                                           int pad_h, int pad_w) {
-  for (int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; idx < total;
-       idx += int64_t(gridDim.x) * blockDim.x) {
+  for (const int64_t idx : grid_stride(total)) {
     const int ow = int(idx % pw);
     const int oh = int((idx / pw) % ph);
     const int64_t plane = idx / (int64_t(pw) * ph);
@@ -66,9 +65,7 @@ __global__ void max_pool2d_backward_kernel(const float* __restrict__ dy, const i
                                            float* __restrict__ dx, int64_t planes, int64_t hw,
                                            int64_t out_hw) {
   const int lane = threadIdx.x % kWarpSize;
-  const int64_t warps = int64_t(gridDim.x) * (blockDim.x / kWarpSize);
-  for (int64_t plane = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) / kWarpSize; plane < planes;
-       plane += warps) {
+  for (const int64_t plane : warp_grid_stride(planes)) {
     float* dx_plane = dx + plane * hw;
     const float* dy_plane = dy + plane * out_hw;
     const int32_t* idx_plane = argmax + plane * out_hw;
@@ -100,7 +97,7 @@ __global__ void max_pool2d_backward_kernel(const float* __restrict__ dy, const i
 void max_pool2d_forward(const Tensor& x, const ops::Pool2dParams& p, const Tensor& y, const Tensor& argmax) {
   const int64_t total = y.numel();
   if (total == 0) return;
-  // Plane sizes fit int32 (checked by kernels/pooling.cpp); window geometry is small.
+  // Plane sizes fit int32 (checked by kernels/max_pool2d.cpp); window geometry is small.
   max_pool2d_forward_kernel<<<blocks_for(total), kThreadsPerBlock, 0, stream()>>>(
       x.data<float>(), y.data<float>(), argmax.data<int32_t>(), total, int(x.size(2)), int(x.size(3)),
       int(y.size(2)), int(y.size(3)), int(p.kernel_h), int(p.kernel_w), int(p.stride_h), int(p.stride_w),

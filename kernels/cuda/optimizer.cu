@@ -24,8 +24,7 @@ namespace {
 __global__ void sgd_update_kernel(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ buf,
                                   int64_t n, float weight_decay, float momentum, float one_minus_dampening,
                                   float minus_lr, bool use_weight_decay, bool nesterov, bool first_step) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x) {
+  for (const int64_t i : grid_stride(n)) {
     const float pi = p[i];
     float d = g[i];
     if (use_weight_decay) d = __fadd_rn(d, __fmul_rn(weight_decay, pi));
@@ -44,8 +43,7 @@ __global__ void adam_update_kernel(float* __restrict__ p, const float* __restric
                                    float beta2, float one_minus_beta2, float eps, float weight_decay,
                                    float decay_factor, float bias_correction2_sqrt, float minus_step_size,
                                    bool decoupled, bool coupled) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x) {
+  for (const int64_t i : grid_stride(n)) {
     float pi = p[i], gi = g[i];
     if (decoupled) pi = __fmul_rn(pi, decay_factor);
     if (coupled) gi = __fadd_rn(gi, __fmul_rn(weight_decay, pi));

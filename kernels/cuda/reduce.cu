@@ -85,9 +85,8 @@ __global__ void sum_to_channels_partial_kernel(const float* dy, Index channels, 
 // One warp per channel: db[c] = sum of part[c chunks .. c chunks + chunks), in double.
 __global__ void sum_to_channels_finish_kernel(const float* part, int64_t channels, int64_t chunks,
                                               float* db) {
-  const int lane = threadIdx.x % 32, warps = blockDim.x / 32;
-  for (int64_t c = int64_t(blockIdx.x) * warps + threadIdx.x / 32; c < channels;
-       c += int64_t(gridDim.x) * warps) {
+  const int lane = threadIdx.x % 32;
+  for (const int64_t c : warp_grid_stride(channels)) {
     double s = 0;
     for (int64_t k = lane; k < chunks; k += 32)
       s += double(part[c * chunks + k]);
