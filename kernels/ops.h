@@ -19,7 +19,11 @@
 namespace thaw::ops {
 
 // ---- CPU threads ------------------------------------------------------------------------------------
-// Threads used by the CPU kernels (OpenMP loops and OpenBLAS GEMMs). Default: the number of cores.
+// The CPU kernels' thread budget: one pool of cpu_threads() threads (the calling thread is one of them) runs
+// every parallel loop, the OpenBLAS GEMMs included (single-threaded inside the pool's tasks), so the total
+// never exceeds it and nested loops do not multiply it. Default: THAW_NUM_THREADS, else OMP_NUM_THREADS,
+// else the CPUs this process may use (affinity mask and cgroup quota). kernels/threads.cpp,
+// docs/cpu-backend.md.
 void set_cpu_threads(int threads);
 int cpu_threads();
 
@@ -75,6 +79,20 @@ struct BatchNormBackward {
 BatchNormBackward batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
                                       const Tensor& mean, const Tensor& invstd, bool used_batch_stats,
                                       bool need_dx);
+
+// ---- batch_norm_relu: batch_norm2d then relu, fused ------------------------------------------------------
+// y = max(batch_norm(x), 0), with the statistics, running updates and checks of batch_norm_forward; mean and
+// invstd as it returns them. Bit for bit batch_norm_forward then relu_forward. (CPU: one pass; CUDA: the two
+// ops, until it has a twin.)
+BatchNormForward batch_norm_relu_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                         const Tensor& running_mean, const Tensor& running_var,
+                                         bool use_batch_stats, double momentum, double eps);
+// Gradients of relu(batch_norm(x)). dy: the gradient of y; y: batch_norm_relu_forward's output (its sign is
+// relu's mask); x, gamma, mean, invstd, used_batch_stats: as for batch_norm_backward. Bit for bit
+// batch_norm_backward(relu_backward(dy, y), ...).
+BatchNormBackward batch_norm_relu_backward(const Tensor& dy, const Tensor& y, const Tensor& x,
+                                           const Tensor& gamma, const Tensor& mean, const Tensor& invstd,
+                                           bool used_batch_stats, bool need_dx);
 
 // ---- relu -------------------------------------------------------------------------------------------
 Tensor relu_forward(const Tensor& x);                     // y = max(x, 0)

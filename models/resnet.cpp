@@ -51,8 +51,7 @@ class BasicBlock : public Module {
   // relu(bn(conv(x))) would hold three activations at once where two suffice.
   Tensor forward(const Tensor& x) override {
     Tensor h = conv1_->forward(x);
-    h = bn1_->forward(h);
-    h = F::relu(h);
+    h = bn1_->forward_relu(h);  // relu(bn1(h)), fused
     h = conv2_->forward(h);
     h = bn2_->forward(h);
     h = F::add(h, downsample_ ? downsample_->forward(x) : x);
@@ -60,7 +59,8 @@ class BasicBlock : public Module {
   }
 
  private:
-  std::shared_ptr<Module> conv1_, bn1_, conv2_, bn2_, downsample_;
+  std::shared_ptr<Module> conv1_, conv2_, downsample_;
+  std::shared_ptr<BatchNorm2d> bn1_, bn2_;
 };
 
 // out = relu(bn3(conv3(relu(bn2(conv2(relu(bn1(conv1(x)))))))) + shortcut(x)); stride on the 3x3 conv2.
@@ -80,11 +80,9 @@ class Bottleneck : public Module {
   }
   Tensor forward(const Tensor& x) override {  // one op per statement, as in BasicBlock
     Tensor h = conv1_->forward(x);
-    h = bn1_->forward(h);
-    h = F::relu(h);
+    h = bn1_->forward_relu(h);  // relu(bn1(h)), fused
     h = conv2_->forward(h);
-    h = bn2_->forward(h);
-    h = F::relu(h);
+    h = bn2_->forward_relu(h);
     h = conv3_->forward(h);
     h = bn3_->forward(h);
     h = F::add(h, downsample_ ? downsample_->forward(x) : x);
@@ -92,7 +90,8 @@ class Bottleneck : public Module {
   }
 
  private:
-  std::shared_ptr<Module> conv1_, bn1_, conv2_, bn2_, conv3_, bn3_, downsample_;
+  std::shared_ptr<Module> conv1_, conv2_, conv3_, downsample_;
+  std::shared_ptr<BatchNorm2d> bn1_, bn2_, bn3_;
 };
 
 // One stage: `blocks` blocks, the first with `stride` (and the shortcut projection when shapes change).
@@ -136,8 +135,8 @@ Tensor ResNet::features(const Tensor& x) {
   THAW_CHECK(x.dim() == 4 && x.size(1) == 3, "{}: input must be (N, 3, H, W) images, got {}",
              arch_name(arch_), x.desc());
   Tensor h = stem_conv_->forward(x);  // one op per statement: see BasicBlock::forward
-  h = stem_bn_->forward(h);
-  h = stem_relu_->forward(h);
+  // relu(bn1(h)), fused: the "relu" module stays registered, as in torchvision, but the fused op does its work
+  h = stem_bn_->forward_relu(h);
   h = stem_pool_->forward(h);
   for (const auto& layer : layers_)
     h = layer->forward(h);

@@ -37,7 +37,8 @@ class ResNet : public nn::Module {
  private:
   Arch arch_;
   int64_t num_classes_, feature_dim_;
-  std::shared_ptr<nn::Module> stem_conv_, stem_bn_, stem_relu_, stem_pool_, avgpool_, flatten_;
+  std::shared_ptr<nn::Module> stem_conv_, stem_relu_, stem_pool_, avgpool_, flatten_;
+  std::shared_ptr<nn::BatchNorm2d> stem_bn_;
   std::shared_ptr<nn::Module> layers_[4];
   std::shared_ptr<nn::Linear> fc_;
 };

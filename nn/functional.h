@@ -18,6 +18,11 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const ops::Conv
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
                   const Tensor& running_var, bool use_batch_stats, double momentum = 0.1, double eps = 1e-5);
 
+// relu(batch_norm(x, ...)) in one op (kernels/ops.h batch_norm_relu_*): the same values and gradients.
+Tensor batch_norm_relu(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
+                       const Tensor& running_var, bool use_batch_stats, double momentum = 0.1,
+                       double eps = 1e-5);
+
 Tensor relu(const Tensor& x);
 Tensor max_pool2d(const Tensor& x, const ops::Pool2dParams& params);
 Tensor global_avg_pool2d(const Tensor& x);  // AdaptiveAvgPool2d(1): (N, C, H, W) -> (N, C, 1, 1)

@@ -46,6 +46,10 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   return F::batch_norm(x, weight, bias, running_mean, running_var, uses_batch_stats(), momentum_, eps_);
 }
 
+Tensor BatchNorm2d::forward_relu(const Tensor& x) {
+  return F::batch_norm_relu(x, weight, bias, running_mean, running_var, uses_batch_stats(), momentum_, eps_);
+}
+
 int64_t set_batch_norm_mode(Module& root, const std::vector<std::string>& patterns, BatchNormMode mode) {
   int64_t count = 0;
   for (const auto& [name, module] : root.named_modules()) {

@@ -34,6 +34,8 @@ class BatchNorm2d : public Module {
  public:
   explicit BatchNorm2d(int64_t channels, double momentum = 0.1, double eps = 1e-5);
   Tensor forward(const Tensor& x) override;
+  // relu(forward(x)), fused (F::batch_norm_relu): what a ResNet block does after most of its BatchNorms.
+  Tensor forward_relu(const Tensor& x);
   void set_mode(BatchNormMode mode) { mode_ = mode; }
   BatchNormMode mode() const { return mode_; }
   bool uses_batch_stats() const { return is_training() && mode_ == BatchNormMode::Train; }

@@ -62,6 +62,40 @@ TEST_CASE("batch_norm gradients with batch statistics (train) and running statis
   }
 }
 
+TEST_CASE("batch_norm_relu gradients (train and eval), and the same as relu(batch_norm)") {
+  const Tensor running_mean = random_double({3}, 8, -0.5, 0.5, false);
+  const Tensor running_var = random_double({3}, 9, 0.5, 2.0, false);
+  std::vector<Tensor> in{random_double({4, 3, 3, 2}, 10, -2, 3), random_double({3}, 11, 0.5, 1.5),
+                         random_double({3}, 12)};
+  for (const bool train : {true, false}) {
+    INFO("use_batch_stats " << train);
+    const Tensor rm = train ? Tensor() : running_mean, rv = train ? Tensor() : running_var;
+    REQUIRE_GRADCHECK(
+        [&](const std::vector<Tensor>& t) { return F::batch_norm_relu(t[0], t[1], t[2], rm, rv, train); },
+        in);
+    // Fused against the two ops: the same values and the same gradients, bit for bit.
+    const Tensor r = random_double(in[0].shape(), 40, -1, 1, false);
+    std::vector<Tensor> grads[2];
+    Tensor outputs[2];
+    for (int fused = 0; fused < 2; ++fused) {
+      std::vector<Tensor> leaves;
+      for (const Tensor& t : in) {
+        Tensor leaf = t.detach().clone();
+        leaf.set_requires_grad(true);
+        leaves.push_back(leaf);
+      }
+      outputs[fused] = fused ? F::batch_norm_relu(leaves[0], leaves[1], leaves[2], rm, rv, train)
+                             : F::relu(F::batch_norm(leaves[0], leaves[1], leaves[2], rm, rv, train));
+      F::sum(F::mul(outputs[fused], r)).backward();
+      for (const Tensor& leaf : leaves)
+        grads[fused].push_back(leaf.grad());
+    }
+    REQUIRE(outputs[0].to_vector<double>() == outputs[1].to_vector<double>());
+    for (size_t i = 0; i < in.size(); ++i)
+      REQUIRE(grads[0][i].to_vector<double>() == grads[1][i].to_vector<double>());
+  }
+}
+
 TEST_CASE("relu gradients, with the kink at 0 skipped") {
   std::vector<Tensor> in{random_double({2, 3, 4, 4}, 13)};
   const auto r = test::gradcheck([](const std::vector<Tensor>& t) { return F::relu(t[0]); }, in);

@@ -29,6 +29,15 @@ void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
                          const Tensor& invstd, bool used_batch_stats, const Tensor& dx /* may be undefined */,
                          const Tensor& dgamma, const Tensor& dbeta);
 
+void batch_norm_relu_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                             const Tensor& running_mean, const Tensor& running_var, bool use_batch_stats,
+                             double momentum, double eps, const Tensor& y, const Tensor& mean,
+                             const Tensor& invstd);
+void batch_norm_relu_backward(const Tensor& dy, const Tensor& y, const Tensor& x, const Tensor& gamma,
+                              const Tensor& mean, const Tensor& invstd, bool used_batch_stats,
+                              const Tensor& dx /* may be undefined */, const Tensor& dgamma,
+                              const Tensor& dbeta);
+
 void relu_forward(const Tensor& x, const Tensor& y);
 void relu_backward(const Tensor& dy, const Tensor& y, const Tensor& dx);
 
@@ -48,6 +57,19 @@ void cross_entropy_backward(const Tensor& dloss, const Tensor& probs, const Tens
 void bce_with_logits_forward(const Tensor& logits, const Tensor& targets, const Tensor& loss);
 void bce_with_logits_backward(const Tensor& dloss, const Tensor& logits, const Tensor& targets,
                               const Tensor& dlogits);
+
+// The direct definitions of conv2d (seven loops, accumulated in double; no im2col, no GEMM): the oracle that
+// tests/test_cpu_fast_paths.cpp checks the im2col + GEMM paths above against. Slow: tests only.
+void reference_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const ops::Conv2dParams& p,
+                              const Tensor& y);
+void reference_conv2d_backward_data(const Tensor& dy, const Tensor& w, const ops::Conv2dParams& p,
+                                    const Tensor& dx);
+void reference_conv2d_backward_weight(const Tensor& dy, const Tensor& x, const ops::Conv2dParams& p,
+                                      const Tensor& dw);
+
+// max_pool2d_forward window by window (the loop the forward's row-at-a-time scan must agree with).
+void reference_max_pool2d_forward(const Tensor& x, const ops::Pool2dParams& p, const Tensor& y,
+                                  const Tensor& argmax);
 
 // Calls f(T{}) with T = float or double according to dtype (the dispatch level has checked it is one).
 template <typename F>

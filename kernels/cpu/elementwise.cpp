@@ -2,8 +2,13 @@
 #include <cstdint>
 
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/parallel.h"
 
 namespace thaw::cpu {
+
+namespace {
+constexpr int64_t kElementwiseGrain = 32768;  // elements per task of the pool
+}  // namespace
 
 void add(const Tensor& a, const Tensor& b, const Tensor& y) {
   visit_floating(y.dtype(), [&](auto zero) {
@@ -11,9 +16,11 @@ void add(const Tensor& a, const Tensor& b, const Tensor& y) {
     const T *pa = a.data<T>(), *pb = b.data<T>();
     T* py = y.data<T>();
     const int64_t n = y.numel();
-#pragma omp parallel for simd if (n > 65536)
-    for (int64_t i = 0; i < n; ++i)
-      py[i] = pa[i] + pb[i];
+    parallel_ranges(n, kElementwiseGrain, [&](int64_t begin, int64_t end) {
+#pragma omp simd
+      for (int64_t i = begin; i < end; ++i)
+        py[i] = pa[i] + pb[i];
+    });
   });
 }
 
@@ -24,9 +31,11 @@ void add_(const Tensor& y, const Tensor& x, double alpha) {
     T* py = y.data<T>();
     const T a = T(alpha);
     const int64_t n = y.numel();
-#pragma omp parallel for simd if (n > 65536)
-    for (int64_t i = 0; i < n; ++i)
-      py[i] += a * px[i];
+    parallel_ranges(n, kElementwiseGrain, [&](int64_t begin, int64_t end) {
+#pragma omp simd
+      for (int64_t i = begin; i < end; ++i)
+        py[i] += a * px[i];
+    });
   });
 }
 
@@ -36,9 +45,11 @@ void mul(const Tensor& a, const Tensor& b, const Tensor& y) {
     const T *pa = a.data<T>(), *pb = b.data<T>();
     T* py = y.data<T>();
     const int64_t n = y.numel();
-#pragma omp parallel for simd if (n > 65536)
-    for (int64_t i = 0; i < n; ++i)
-      py[i] = pa[i] * pb[i];
+    parallel_ranges(n, kElementwiseGrain, [&](int64_t begin, int64_t end) {
+#pragma omp simd
+      for (int64_t i = begin; i < end; ++i)
+        py[i] = pa[i] * pb[i];
+    });
   });
 }
 
@@ -49,9 +60,11 @@ void scale(const Tensor& x, double alpha, const Tensor& y) {
     T* py = y.data<T>();
     const T a = T(alpha);
     const int64_t n = y.numel();
-#pragma omp parallel for simd if (n > 65536)
-    for (int64_t i = 0; i < n; ++i)
-      py[i] = a * px[i];
+    parallel_ranges(n, kElementwiseGrain, [&](int64_t begin, int64_t end) {
+#pragma omp simd
+      for (int64_t i = begin; i < end; ++i)
+        py[i] = a * px[i];
+    });
   });
 }
 

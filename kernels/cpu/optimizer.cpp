@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "kernels/cpu/cpu_ops.h"
+#include "kernels/cpu/parallel.h"
 #include "kernels/optimizer_scalars.h"
 
 namespace thaw::cpu {
@@ -23,16 +24,17 @@ void sgd_update_(const Tensor& param, const Tensor& grad, const Tensor& momentum
     T* buf = h.momentum != 0 ? momentum_buffer.data<T>() : nullptr;
     const ops::SgdScalars<T> s(h);
     const int64_t n = param.numel();
-#pragma omp parallel for if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) {
-      T d = g[i];
-      if (s.use_weight_decay) d = d + s.weight_decay * p[i];
-      if (buf != nullptr) {
-        buf[i] = first_step ? d : buf[i] * s.momentum + s.one_minus_dampening * d;
-        d = h.nesterov ? d + s.momentum * buf[i] : buf[i];
+    parallel_ranges(n, 32768, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        T d = g[i];
+        if (s.use_weight_decay) d = d + s.weight_decay * p[i];
+        if (buf != nullptr) {
+          buf[i] = first_step ? d : buf[i] * s.momentum + s.one_minus_dampening * d;
+          d = h.nesterov ? d + s.momentum * buf[i] : buf[i];
+        }
+        p[i] = p[i] + s.minus_lr * d;
       }
-      p[i] = p[i] + s.minus_lr * d;
-    }
+    });
   });
 }
 
@@ -46,16 +48,17 @@ void adam_update_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg
     T* v = exp_avg_sq.data<T>();
     const ops::AdamScalars<T> s(h, step);
     const int64_t n = param.numel();
-#pragma omp parallel for if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) {
-      T gi = g[i];
-      if (s.decoupled) p[i] = p[i] * s.decay_factor;
-      if (s.coupled) gi = gi + s.weight_decay * p[i];
-      m[i] = m[i] * s.beta1 + s.one_minus_beta1 * gi;
-      v[i] = v[i] * s.beta2 + s.one_minus_beta2 * gi * gi;
-      const T denom = std::sqrt(v[i]) / s.bias_correction2_sqrt + s.eps;
-      p[i] = p[i] + s.minus_step_size * m[i] / denom;
-    }
+    parallel_ranges(n, 32768, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        T gi = g[i];
+        if (s.decoupled) p[i] = p[i] * s.decay_factor;
+        if (s.coupled) gi = gi + s.weight_decay * p[i];
+        m[i] = m[i] * s.beta1 + s.one_minus_beta1 * gi;
+        v[i] = v[i] * s.beta2 + s.one_minus_beta2 * gi * gi;
+        const T denom = std::sqrt(v[i]) / s.bias_correction2_sqrt + s.eps;
+        p[i] = p[i] + s.minus_step_size * m[i] / denom;
+      }
+    });
   });
 }
 
