@@ -63,20 +63,39 @@ const TargetRun kTargetRuns[] = {
     {"from_scratch", "everything, from random weights: no transfer", false, {{"trainable", "all"}}},
 };
 
-// The output directory may be reused only if an earlier demo made it (it holds the marker file).
+// The output directory may be reused only if an earlier demo made it (it holds the marker file). Every
+// file-system failure (a parent that is a file, no permission, a read-only file system) is an Error naming
+// --out and the reason.
 void prepare_out_dir(const std::string& out) {
   const fs::path marker = fs::path(out) / ".thaw-demo";
-  if (fs::exists(out) && !fs::is_empty(out)) {
-    THAW_CHECK(fs::exists(marker),
-               "--out '{}' exists and was not made by thaw demo; choose another --out (the demo replaces "
-               "what it wrote before, nothing else)",
+  std::error_code ec;
+  const auto check = [&](const char* what) {
+    THAW_CHECK(!ec, "--out '{}': cannot {}: {}; choose another --out", out, what, ec.message());
+  };
+  const bool exists = fs::exists(out, ec);
+  check("look at it");
+  if (exists) {
+    THAW_CHECK(fs::is_directory(out, ec), "--out '{}' exists and is not a directory; choose another --out",
                out);
-    for (const char* entry : {"data", "pretrain"})
-      fs::remove_all(fs::path(out) / entry);
-    for (const TargetRun& run : kTargetRuns)
-      fs::remove_all(fs::path(out) / run.name);
+    const bool empty = fs::is_empty(out, ec);
+    check("list it");
+    if (!empty) {
+      THAW_CHECK(fs::exists(marker, ec),
+                 "--out '{}' exists and was not made by thaw demo; choose another --out (the demo replaces "
+                 "what it wrote before, nothing else)",
+                 out);
+      for (const char* entry : {"data", "pretrain"}) {
+        fs::remove_all(fs::path(out) / entry, ec);
+        check("remove the previous demo's files");
+      }
+      for (const TargetRun& run : kTargetRuns) {
+        fs::remove_all(fs::path(out) / run.name, ec);
+        check("remove the previous demo's files");
+      }
+    }
   }
-  fs::create_directories(out);
+  fs::create_directories(out, ec);
+  check("create it");
   write_text_atomic(marker.string(), "made by thaw demo; thaw demo --out here replaces its runs\n");
 }
 

@@ -1,4 +1,4 @@
-// thaw: the command-line entry point. Subcommands live one per file in apps/ (see commands.h).
+// thaw: the command-line entry point. Subcommands live one per file in cli/ (see commands.h).
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -28,6 +28,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const thaw::Error& e) {
+    fmt::print(stderr, "thaw: error: {}\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    // Not a message thaw wrote (a std::filesystem or allocation failure that no check caught): still one
+    // error line and status 1, never an abort. Each such case is a bug to turn into a thaw::Error.
     fmt::print(stderr, "thaw: error: {}\n", e.what());
     return 1;
   }

@@ -1,11 +1,13 @@
 // thaw predict WEIGHTS IMAGE... [--device cpu|cuda] [--top 5] [--image-size N]: the top classes of each
-// image (train/predict.h); one error line per image that cannot be read, exit status 1 if any failed.
+// image (train/predict.h); one error line per image that cannot be read or gives NaN/Inf outputs, the others
+// still classified; exit status 1 if any failed.
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
 #include "core/device.h"
+#include "train/config.h"
 #include "train/predict.h"
 
 namespace thaw::cli {
@@ -21,7 +23,7 @@ void add_predict_command(CLI::App& app) {
   cmd->add_option("--device", *device, "cpu or cuda");
   cmd->add_option("--top", options->top, "classes to list per image")->check(CLI::Range(1, 1000000));
   cmd->add_option("--image-size", options->image_size, "crop size (default: the file's image_size, else 224)")
-      ->check(CLI::Range(1, 4096));
+      ->check(CLI::Range(train::kMinImageSize, train::kMaxImageSize));
   cmd->callback([weights, images, device, options] {
     options->device = Device::parse(*device);
     const train::PredictResult result = train::predict_images(*weights, *images, *options);

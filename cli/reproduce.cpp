@@ -123,7 +123,10 @@ int run_reproduce(const ReproduceArgs& a) {
     THAW_CHECK(weights == "none" || fs::exists(weights), "{}: the weights file '{}' does not exist", name,
                weights);
   }
-  fs::create_directories(a.runs_dir);
+  std::error_code ec;
+  fs::create_directories(a.runs_dir, ec);
+  THAW_CHECK(!ec, "--runs-dir '{}' cannot be created: {}; choose another --runs-dir", a.runs_dir,
+             ec.message());
   const std::string header = header_text(a, configs.front().device);
   std::map<std::string, report::ExperimentResult> results;
   bool interrupted = false;

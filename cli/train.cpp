@@ -32,7 +32,8 @@ void add_train_command(CLI::App& app) {
                "thaw train: CONFIG is required (a TOML file such as experiments/breeds_l3.toml)");
     const train::TrainConfig config =
         train::load_train_config(*config_path, train::overrides_from_args(cmd->remaining()));
-    if (train::run_training(config, *resume) == train::TrainStatus::Interrupted) throw CLI::RuntimeError(130);
+    if (train::run_training(config, *resume) == train::TrainStatus::Interrupted)
+      throw CLI::RuntimeError(train::interrupt_exit_status());
   });
 }
 

@@ -1,9 +1,12 @@
 // thaw weights inspect FILE: what a weights file holds. One line per tensor (name, shape, dtype, min, max,
 // mean, std), the file's attributes and the total parameter count. Validates the file as loading does
-// (format, float32, finite values), so a broken file is reported here by name too.
+// (format, arch, num_classes against fc.weight, float32, finite values, then every tensor against the model
+// arch and num_classes describe), so a file that loading rejects is an error here too, naming what is wrong
+// (exit status 1).
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdio>
 
 #include "cli/commands.h"
 #include "models/weights.h"
@@ -53,6 +56,11 @@ void inspect(const std::string& path) {
   }
   fmt::print("{} tensors; {} parameters ({:.2f} M), {} buffer values\n", file.tensors.size(), parameters,
              double(parameters) / 1e6, buffers);
+  std::fflush(stdout);
+  // Last, what loading checks beyond the file itself: the tensors against the model that arch and
+  // num_classes describe (missing, unexpected, mis-shaped names). A problem is an error, exit status 1.
+  models::build_model_from_weights(file);
+  fmt::print("loads as {} with {} classes\n", file.arch, file.num_classes);
 }
 
 }  // namespace

@@ -4,8 +4,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <vector>
 
 #include "core/error.h"
 
@@ -61,6 +64,101 @@ bool link_exists(hid_t file, const std::string& name) {
   }
 }
 
+// Throws when a dataset (open in `file`) declares more data than the file can hold.
+void check_declared_size(hid_t file, hid_t dataset, const std::string& path, const std::string& name,
+                         const std::vector<hsize_t>& dims, size_t element_size) {
+  // Before anything is allocated for it: a dataspace whose size a damaged file made up (2^60 elements)
+  // must be an error naming the dataset, not an allocation failure. Contiguous and compact data are stored
+  // whole, so the file holds them in full; chunked data may be compressed, but not by more than 1024x here.
+  uint64_t bytes = element_size;
+  for (const hsize_t d : dims) {
+    THAW_CHECK(d == 0 || bytes <= (uint64_t(1) << 62) / uint64_t(d),
+               "{}: dataset '{}' declares a shape too large to be real (file corrupted?)", path, name);
+    bytes *= uint64_t(d);
+  }
+  if (bytes == 0) return;
+  Handle plist(H5Dget_create_plist(dataset), H5Pclose);
+  const H5D_layout_t layout = plist.valid() ? H5Pget_layout(plist.get()) : H5D_LAYOUT_ERROR;
+  hsize_t file_size = 0;
+  H5Fget_filesize(file, &file_size);
+  const uint64_t stored = H5Dget_storage_size(dataset);
+  const uint64_t limit = layout == H5D_CHUNKED ? uint64_t(file_size) * 1024 : stored;
+  THAW_CHECK(bytes <= limit,
+             "{}: dataset '{}' declares {} bytes of data, but the file holds {} for it (file truncated or "
+             "corrupted?)",
+             path, name, bytes, stored);
+}
+
+// Bob Jenkins' lookup3 hash (hashlittle), which HDF5 checksums its metadata with (H5_checksum_metadata).
+uint32_t rotl32(uint32_t x, int k) {
+  return (x << k) | (x >> (32 - k));
+}
+uint32_t lookup3(const uint8_t* k, size_t length, uint32_t initval) {
+  uint32_t a, b, c;
+  a = b = c = 0xdeadbeefu + uint32_t(length) + initval;
+  while (length > 12) {
+    a += k[0] + (uint32_t(k[1]) << 8) + (uint32_t(k[2]) << 16) + (uint32_t(k[3]) << 24);
+    b += k[4] + (uint32_t(k[5]) << 8) + (uint32_t(k[6]) << 16) + (uint32_t(k[7]) << 24);
+    c += k[8] + (uint32_t(k[9]) << 8) + (uint32_t(k[10]) << 16) + (uint32_t(k[11]) << 24);
+    a -= c;
+    a ^= rotl32(c, 4);
+    c += b;
+    b -= a;
+    b ^= rotl32(a, 6);
+    a += c;
+    c -= b;
+    c ^= rotl32(b, 8);
+    b += a;
+    a -= c;
+    a ^= rotl32(c, 16);
+    c += b;
+    b -= a;
+    b ^= rotl32(a, 19);
+    a += c;
+    c -= b;
+    c ^= rotl32(b, 4);
+    b += a;
+    length -= 12;
+    k += 12;
+  }
+  if (length == 0) return c;
+  uint8_t tail[12] = {};
+  for (size_t i = 0; i < length; ++i)
+    tail[i] = k[i];
+  a += tail[0] + (uint32_t(tail[1]) << 8) + (uint32_t(tail[2]) << 16) + (uint32_t(tail[3]) << 24);
+  b += tail[4] + (uint32_t(tail[5]) << 8) + (uint32_t(tail[6]) << 16) + (uint32_t(tail[7]) << 24);
+  c += tail[8] + (uint32_t(tail[9]) << 8) + (uint32_t(tail[10]) << 16) + (uint32_t(tail[11]) << 24);
+  c ^= b;
+  c -= rotl32(b, 14);
+  a ^= c;
+  a -= rotl32(c, 11);
+  b ^= a;
+  b -= rotl32(a, 25);
+  c ^= b;
+  c -= rotl32(b, 16);
+  a ^= c;
+  a -= rotl32(c, 4);
+  b ^= a;
+  b -= rotl32(a, 14);
+  c ^= b;
+  c -= rotl32(b, 24);
+  return c;
+}
+
+// HDF5 1.10's H5Fget_file_image clears the "open for writing" flag in the image's superblock (version 2,
+// the 1.8 format) but leaves the checksum it had with the flag set, so the image would not open. This
+// writes the checksum of the superblock as the image holds it: the bytes a closed file would have.
+void fix_superblock_checksum(std::vector<char>& image) {
+  static const char kSignature[8] = {'\x89', 'H', 'D', 'F', '\r', '\n', '\x1a', '\n'};
+  if (image.size() < 12 || std::memcmp(image.data(), kSignature, 8) != 0) return;
+  const int version = image[8];
+  const size_t checked = 12 + 4 * size_t(uint8_t(image[9]));  // fixed part + base, extension, EOF, root
+  if ((version != 2 && version != 3) || checked + 4 > image.size()) return;
+  const uint32_t sum = lookup3(reinterpret_cast<const uint8_t*>(image.data()), checked, 0);
+  for (int k = 0; k < 4; ++k)
+    image[checked + size_t(k)] = char((sum >> (8 * k)) & 0xff);
+}
+
 }  // namespace
 
 H5File::H5File(int64_t id, std::string path, std::string temp_path)
@@ -108,19 +206,57 @@ H5File H5File::open(const std::string& path) {
 H5File H5File::create(const std::string& path) {
   silence_hdf5_errors();
   const std::string temp = fmt::format("{}.tmp-{}", path, ::getpid());
-  const hid_t id = H5Fcreate(temp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  THAW_CHECK(id >= 0, "{}: cannot create (is the directory writable and the disk not full?)", temp);
+  std::FILE* probe = std::fopen(temp.c_str(), "wb");
+  THAW_CHECK(probe, "{}: cannot create: {} (is the directory writable?)", temp, std::strerror(errno));
+  std::fclose(probe);
+  // The core driver keeps the whole file in memory (grown 4 MiB at a time) and never writes it itself. The
+  // 1.8 file format puts a checksum on every piece of metadata, which HDF5 verifies on reading: a damaged
+  // file is then an error, where HDF5 1.10 may crash parsing damaged metadata of the older format. (Not the
+  // 1.10 format: its superblock marks the file open for writing until it is closed, and commit() takes the
+  // file's image before closing it.)
+  Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  const bool in_memory = fapl.valid() && H5Pset_fapl_core(fapl.get(), size_t(4) << 20, 0) >= 0 &&
+                         H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V18) >= 0;
+  const hid_t id = in_memory ? H5Fcreate(temp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()) : -1;
+  if (id < 0) {
+    std::remove(temp.c_str());
+    fail("{}: HDF5 cannot create the file in memory (out of memory?)", temp);
+  }
   return H5File(id, path, temp);
 }
 
 void H5File::commit() {
   THAW_CHECK(!temp_path_.empty(), "{}: commit() on a file that was not created for writing", path_);
-  THAW_CHECK(H5Fflush(hid_t(id_), H5F_SCOPE_GLOBAL) >= 0, "{}: flush failed (disk full?)", temp_path_);
-  THAW_CHECK(H5Fclose(hid_t(id_)) >= 0, "{}: close failed (disk full?)", temp_path_);
+  // The image first: after a failure here the file is still open (the destructor closes and discards it).
+  THAW_CHECK(H5Fflush(hid_t(id_), H5F_SCOPE_GLOBAL) >= 0, "{}: HDF5 flush failed", temp_path_);
+  const ssize_t size = H5Fget_file_image(hid_t(id_), nullptr, 0);
+  THAW_CHECK(size > 0, "{}: HDF5 cannot give the file's image", temp_path_);
+  std::vector<char> image(static_cast<size_t>(size));
+  THAW_CHECK(H5Fget_file_image(hid_t(id_), image.data(), image.size()) == size,
+             "{}: HDF5 cannot give the file's image", temp_path_);
+  fix_superblock_checksum(image);
+  // In memory: closing cannot meet a disk error.
+  THAW_CHECK(H5Fclose(hid_t(id_)) >= 0, "{}: HDF5 cannot close the in-memory file", temp_path_);
   id_ = -1;
+  std::FILE* f = std::fopen(temp_path_.c_str(), "wb");
+  int error = f ? 0 : errno;
+  if (f) {
+    if (std::fwrite(image.data(), 1, image.size(), f) != image.size() || std::fflush(f) != 0) error = errno;
+    if (std::fclose(f) != 0 && error == 0) error = errno;
+  }
+  if (error != 0) {
+    std::remove(temp_path_.c_str());
+    const std::string temp = temp_path_;
+    temp_path_.clear();
+    fail("{}: writing {} bytes failed: {} (disk full?)", temp, image.size(), std::strerror(error));
+  }
   std::error_code ec;
   std::filesystem::rename(temp_path_, path_, ec);
-  THAW_CHECK(!ec, "{}: cannot move {} into place: {}", path_, temp_path_, ec.message());
+  if (ec) {
+    std::remove(temp_path_.c_str());
+    temp_path_.clear();
+    fail("{}: cannot move the temporary file into place: {}", path_, ec.message());
+  }
   temp_path_.clear();
 }
 
@@ -172,6 +308,7 @@ Tensor H5File::read(const std::string& name) const {
   THAW_CHECK(rank >= 0, "{}: dataset '{}' has no simple dataspace", path_, name);
   std::vector<hsize_t> dims(size_t(rank), 0);
   H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  check_declared_size(hid_t(id_), ds.get(), path_, name, dims, dtype_size(dtype));
   Shape shape(dims.begin(), dims.end());
   Tensor t = Tensor::empty(shape, dtype);
   if (t.numel() > 0) {
@@ -196,7 +333,7 @@ void H5File::write(const std::string& name, const Tensor& t) {
   if (host.numel() > 0) {
     THAW_CHECK(
         H5Dwrite(ds.get(), native_type(host.dtype()), H5S_ALL, H5S_ALL, H5P_DEFAULT, host.raw_data()) >= 0,
-        "{}: writing dataset '{}' failed (disk full?)", temp_path_, name);
+        "{}: writing dataset '{}' failed (out of memory?)", temp_path_, name);
   }
 }
 
@@ -250,6 +387,8 @@ std::string H5File::attr_string(const std::string& attr, const std::string& obje
   THAW_CHECK(H5Tget_class(type.get()) == H5T_STRING, "{}: attribute '{}' on '{}' is not a string", path_,
              attr, object);
   if (H5Tis_variable_str(type.get()) > 0) {
+    // Stored in a global heap (files from h5py, and from thaw before it wrote fixed-length strings).
+    check_global_heaps();
     Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
     H5Tset_size(mem.get(), H5T_VARIABLE);
     H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
@@ -260,12 +399,64 @@ std::string H5File::attr_string(const std::string& attr, const std::string& obje
     return out;
   }
   const size_t size = H5Tget_size(type.get());
+  hsize_t file_size = 0;
+  H5Fget_filesize(hid_t(id_), &file_size);
+  THAW_CHECK(size > 0 && size <= file_size,
+             "{}: attribute '{}' on '{}' declares a string of {} bytes (file corrupted?)", path_, attr,
+             object, size);
   std::string out(size, '\0');
   Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
   H5Tset_size(mem.get(), size);
+  H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
   THAW_CHECK(H5Aread(a.get(), mem.get(), out.data()) >= 0, "{}: cannot read attribute '{}'", path_, attr);
   out.resize(std::min(out.size(), out.find('\0')));
   return out;
+}
+
+void H5File::check_global_heaps() const {
+  if (global_heaps_checked_) return;
+  // HDF5 1.10 trusts a global heap collection's object sizes: a damaged one makes it copy past the end of
+  // the collection (a crash) or loop forever on a zero size. So walk every collection the file holds, as
+  // HDF5's H5HG deserializer does, and refuse a file where one does not add up. A collection is found by its
+  // header: "GCOL", version 1, three zero bytes, a size of at least 4096 that fits in the file (8-byte
+  // lengths, as every file thaw reads has).
+  std::FILE* f = std::fopen(path_.c_str(), "rb");
+  THAW_CHECK(f, "{}: cannot read: {}", path_, std::strerror(errno));
+  std::string bytes;
+  char buffer[1 << 16];
+  for (size_t n; (n = std::fread(buffer, 1, sizeof(buffer), f)) > 0;)
+    bytes.append(buffer, n);
+  std::fclose(f);
+  const auto u64 = [&](size_t at) {
+    uint64_t v = 0;
+    for (int k = 7; k >= 0; --k)
+      v = (v << 8) | uint8_t(bytes[at + size_t(k)]);
+    return v;
+  };
+  constexpr uint64_t kHeader = 16, kObjectHeader = 16, kMinCollection = 4096;
+  for (size_t at = bytes.find("GCOL"); at != std::string::npos; at = bytes.find("GCOL", at + 1)) {
+    if (at + kHeader > bytes.size() || bytes[at + 4] != 1 || bytes[at + 5] || bytes[at + 6] || bytes[at + 7])
+      continue;
+    const uint64_t size = u64(at + 8);
+    if (size < kMinCollection || size > bytes.size() - at) continue;  // not a collection header
+    const uint64_t end = at + size;
+    uint64_t p = at + kHeader;
+    while (p < end) {
+      if (p + kObjectHeader > end) break;  // too small for an object: free space, as HDF5 takes it
+      const unsigned index = uint8_t(bytes[p]) | unsigned(uint8_t(bytes[p + 1])) << 8;
+      const uint64_t object = u64(p + 8);
+      const uint64_t need = index > 0 && object <= end ? kObjectHeader + (object + 7) / 8 * 8
+                            : index > 0                ? end
+                                                       : object;
+      THAW_CHECK(
+          need > 0 && need <= end - p,
+          "{}: the global heap at byte {} is damaged (an object of {} bytes at byte {} does not fit in "
+          "it); the file is corrupted",
+          path_, at, object, p);
+      p += need;
+    }
+  }
+  global_heaps_checked_ = true;
 }
 
 double H5File::attr_double(const std::string& attr, const std::string& object) const {
@@ -277,11 +468,13 @@ int64_t H5File::attr_int(const std::string& attr, const std::string& object) con
 }
 
 void H5File::set_attr(const std::string& attr, const std::string& value, const std::string& object) {
+  // A fixed-length string, stored in the attribute itself: a variable-length one lives in a global heap
+  // collection, which has no checksum (and which HDF5 1.10 reads past the end of when it is damaged).
   Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
-  H5Tset_size(type.get(), H5T_VARIABLE);
+  H5Tset_size(type.get(), value.size() + 1);
+  H5Tset_strpad(type.get(), H5T_STR_NULLTERM);
   H5Tset_cset(type.get(), H5T_CSET_UTF8);
-  const char* p = value.c_str();
-  write_attr(hid_t(id_), path_, object, attr, type.get(), &p);
+  write_attr(hid_t(id_), path_, object, attr, type.get(), value.c_str());
 }
 
 void H5File::set_attr(const std::string& attr, double value, const std::string& object) {

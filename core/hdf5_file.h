@@ -3,8 +3,12 @@
 // golden files all go through it.
 //
 // Names are HDF5 paths relative to the root ("conv1.weight", "grads/layer1.0.conv1.weight"); intermediate
-// groups are created on write. Files made by create() are written to a temporary name beside the target
-// and renamed over it by commit(), so a reader never sees a half-written file.
+// groups are created on write. Files made by create() are built in memory (HDF5's core driver, no backing
+// store) and written by commit() to a temporary name beside the target, then renamed over it, so a reader
+// never sees a half-written file. HDF5 itself never writes to disk: a full disk or a file-size limit is an
+// error of commit()'s own write, naming the file, and cannot leave HDF5 holding a file it failed to close
+// (HDF5 1.10 then crashes at exit, in H5_term_library). The price: a created file is held in memory until
+// commit (twice, briefly, while its image is taken).
 #pragma once
 
 #include <cstdint>
@@ -17,8 +21,10 @@ namespace thaw {
 
 class H5File {
  public:
-  static H5File open(const std::string& path);    // read-only; throws if missing or not HDF5
-  static H5File create(const std::string& path);  // empty file, published by commit()
+  static H5File open(const std::string& path);  // read-only; throws if missing or not HDF5
+  // An empty file in memory, published by commit(). Checks at once that the temporary file beside path can
+  // be created (an unwritable directory is an error here, not at commit).
+  static H5File create(const std::string& path);
   H5File(H5File&& other) noexcept;
   H5File& operator=(H5File&& other) noexcept;
   H5File(const H5File&) = delete;
@@ -44,12 +50,17 @@ class H5File {
   void set_attr(const std::string& attr, double value, const std::string& object = "/");
   void set_attr(const std::string& attr, int64_t value, const std::string& object = "/");
 
-  void commit();  // created files: flush, close and rename into place
+  // Created files: writes the file's image to path.tmp-<pid> (a write error, e.g. a full disk, throws naming
+  // the temporary file and the reason, and removes it), closes it, and renames it over path.
+  void commit();
 
  private:
   H5File(int64_t id, std::string path, std::string temp_path);
   void close() noexcept;
+  // Before a variable-length string is read: every global heap collection in the file is whole (throws).
+  void check_global_heaps() const;
   int64_t id_ = -1;
+  mutable bool global_heaps_checked_ = false;
   std::string path_;
   std::string temp_path_;  // non-empty for a created file until commit()
 };

@@ -9,7 +9,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <memory>
+#include <new>
 
 #include "core/error.h"
 #if THAW_WITH_LIBJPEG
@@ -104,7 +107,9 @@ ImageFormat sniff_image_format(const std::string& path) {
   return sniff_bytes(head, size_t(file.gcount()));
 }
 
-Image decode_image_memory(const uint8_t* bytes, size_t size, const std::string& name) {
+namespace {
+
+Image decode_bytes(const uint8_t* bytes, size_t size, const std::string& name) {
   THAW_CHECK(size > 0, "cannot decode image '{}': the file is empty (0 bytes)", name);
   const ImageFormat format = sniff_bytes(bytes, size);
   if (format == ImageFormat::Unknown) {
@@ -122,18 +127,35 @@ Image decode_image_memory(const uint8_t* bytes, size_t size, const std::string& 
 #endif
   THAW_CHECK(size <= size_t(INT32_MAX), "cannot decode image '{}': file too large ({} bytes)", name, size);
   int width = 0, height = 0, channels_in_file = 0;
+  // The header's size first: a file that claims more pixels than Pillow opens (its decompression-bomb
+  // limit, as for JPEG) is refused before stb allocates for it.
+  if (stbi_info_from_memory(bytes, int(size), &width, &height, &channels_in_file) &&
+      uint64_t(width) * uint64_t(height) > kMaxImagePixels) {
+    fail("cannot decode image '{}' ({}): {} x {} pixels, more than the {} that Pillow opens", name,
+         image_format_name(format), width, height, kMaxImagePixels);
+  }
   uint8_t* data = stbi_load_from_memory(bytes, int(size), &width, &height, &channels_in_file, 3);
   if (data == nullptr) {
     const char* reason = stbi_failure_reason();
     fail("cannot decode image '{}' ({}): {}", name, image_format_name(format),
          reason ? reason : "unknown error");
   }
+  const std::unique_ptr<uint8_t, void (*)(void*)> owned(data, stbi_image_free);
   Image image;
   image.height = height;
   image.width = width;
   image.pixels.assign(data, data + size_t(width) * size_t(height) * 3);
-  stbi_image_free(data);
   return image;
+}
+
+}  // namespace
+
+Image decode_image_memory(const uint8_t* bytes, size_t size, const std::string& name) {
+  try {
+    return decode_bytes(bytes, size, name);
+  } catch (const std::bad_alloc&) {
+    fail("cannot decode image '{}': out of memory for its pixels", name);
+  }
 }
 
 const char* jpeg_decoder_name() {
@@ -145,10 +167,24 @@ const char* jpeg_decoder_name() {
 }
 
 Image decode_image_file(const std::string& path) {
+  // Only a regular file (or a link to one) is read: a directory would "open" and report a huge size, and a
+  // FIFO would block the open until a writer came.
+  std::error_code ec;
+  const std::filesystem::file_status status = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(status)) {
+    fail("cannot open image '{}': {}", path, ec ? ec.message() : std::string("No such file or directory"));
+  }
+  if (std::filesystem::is_directory(status)) fail("cannot read image '{}': it is a directory", path);
+  if (!std::filesystem::is_regular_file(status)) {
+    fail("cannot read image '{}': not a regular file (a FIFO, socket or device)", path);
+  }
   std::ifstream file(path, std::ios::binary | std::ios::ate);
   if (!file) fail("cannot open image '{}': {}", path, std::strerror(errno));
   const std::streamoff size = file.tellg();
   THAW_CHECK(size >= 0, "cannot read image '{}'", path);
+  THAW_CHECK(uint64_t(size) <= kMaxImageFileBytes,
+             "cannot read image '{}': {} bytes, more than the {} an image may have", path, size,
+             kMaxImageFileBytes);
   std::vector<uint8_t> bytes(static_cast<size_t>(size));
   file.seekg(0);
   file.read(reinterpret_cast<char*>(bytes.data()), size);

@@ -23,14 +23,22 @@ struct Image {
 
 enum class ImageFormat { Jpeg, Png, Gif, Bmp, Unknown };
 
+// Pillow's Image.MAX_IMAGE_PIXELS is 89478485; above twice that, Image.open raises DecompressionBombError.
+// thaw refuses such images in every format (before allocating for them).
+inline constexpr uint64_t kMaxImagePixels = 2 * uint64_t(89478485);
+// The largest image file decode_image_file reads (1 GiB): a bigger one is refused before it is read.
+inline constexpr uint64_t kMaxImageFileBytes = uint64_t(1) << 30;
+
 // The format from the file's first bytes (JPEG FF D8 FF, PNG 89 'PNG', GIF 'GIF8', BMP 'BM').
 // Unknown for an unreadable, empty or unrecognised file (never throws).
 ImageFormat sniff_image_format(const std::string& path);
 const char* image_format_name(ImageFormat format);  // "jpeg", "png", "gif", "bmp", "unknown"
 
 // Decodes the file to RGB: grayscale and palette images are expanded, alpha is dropped (not composited),
-// CMYK JPEGs are converted as Pillow does. Throws thaw::Error naming the file and the reason (missing, empty,
-// not an image, libjpeg's or stb's reason, a JPEG truncated before its end-of-image marker). A JPEG that
+// CMYK JPEGs are converted as Pillow does. Throws thaw::Error naming the file and the reason (missing, a
+// directory, a FIFO or device rather than a regular file, larger than kMaxImageFileBytes, empty, not an
+// image, more than kMaxImagePixels pixels, libjpeg's or stb's reason, a JPEG truncated before its
+// end-of-image marker). A JPEG that
 // libjpeg only warns about (corrupt entropy data it recovers from) decodes, as in Pillow.
 Image decode_image_file(const std::string& path);
 

@@ -26,8 +26,7 @@
 namespace thaw::data {
 namespace {
 
-// Pillow's Image.MAX_IMAGE_PIXELS is 89478485; above twice that, Image.open raises DecompressionBombError.
-constexpr uint64_t kMaxPixels = 2 * uint64_t(89478485);
+constexpr uint64_t kMaxPixels = kMaxImagePixels;  // Pillow's decompression-bomb limit (data/image.h)
 
 struct ErrorManager {
   jpeg_error_mgr pub;  // first member: libjpeg holds a jpeg_error_mgr* to this struct

@@ -208,6 +208,15 @@ ParsedFile parse_split_file(const std::string& path, const std::string& images_d
   ParsedFile file{path, {}, {}};
   std::string text;
   for (int64_t number = 1; std::getline(in, text); ++number) {
+    if (number == 1) {
+      // A UTF-8 byte-order mark (Windows editors write one) is not part of the first name; UTF-16 is not
+      // read at all, and said so rather than reported as a malformed first line.
+      if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);
+      if (text.rfind("\xFF\xFE", 0) == 0 || text.rfind("\xFE\xFF", 0) == 0) {
+        fail("{}: the file is UTF-16 (it starts with a UTF-16 byte-order mark); save it as UTF-8 or ASCII",
+             path);
+      }
+    }
     if (!text.empty() && text.back() == '\r') text.pop_back();
     const size_t first = text.find_first_not_of(" \t");
     if (first == std::string::npos || text[first] == '#') continue;

@@ -1,6 +1,7 @@
 // The Oxford-IIIT Pet dataset as released: images/<Name>_<n>.jpg and annotations/{list,trainval,test}.txt,
 // one image per line, `NAME CLASS-ID SPECIES BREED-ID` (class 1..37, species 1 cat / 2 dog, breed id 1..12
-// within cats, 1..25 within dogs); lines starting with '#' are comments, blank lines are ignored.
+// within cats, 1..25 within dogs); lines starting with '#' are comments, blank lines are ignored. A UTF-8
+// byte-order mark at the start of a file is skipped; a UTF-16 file is an error that says so.
 //
 // Reading checks every line and fails with thaw::Error "path:line: what is wrong (line: '...')": wrong field
 // count, a field that is not an integer, class id out of 1..37, species not 1/2, breed id < 1, a name without
@@ -21,6 +22,18 @@
 namespace thaw::data {
 
 constexpr int64_t kNumBreeds = 37;
+
+// The official release's breed of each class id (0-based here: its CLASS-ID minus 1), as its image names
+// spell them: the name for a class id that no annotation line of a dataset uses (e.g. a subset).
+// clang-format off
+inline constexpr const char* kOfficialBreedNames[kNumBreeds] = {
+    "Abyssinian", "american_bulldog", "american_pit_bull_terrier", "basset_hound", "beagle", "Bengal",
+    "Birman", "Bombay", "boxer", "British_Shorthair", "chihuahua", "Egyptian_Mau", "english_cocker_spaniel",
+    "english_setter", "german_shorthaired", "great_pyrenees", "havanese", "japanese_chin", "keeshond",
+    "leonberger", "Maine_Coon", "miniature_pinscher", "newfoundland", "Persian", "pomeranian", "pug",
+    "Ragdoll", "Russian_Blue", "saint_bernard", "samoyed", "scottish_terrier", "shiba_inu", "Siamese",
+    "Sphynx", "staffordshire_bull_terrier", "wheaten_terrier", "yorkshire_terrier"};
+// clang-format on
 
 // breeds: 37 classes, label = class_id; species: 2 classes, label = species (0 cat, 1 dog).
 enum class Task { Breeds, Species };

@@ -166,15 +166,15 @@ std::vector<int64_t> count_labels(const std::vector<int64_t>& labels, int64_t nu
 }
 
 std::vector<double> class_weights(const std::vector<int64_t>& counts, ClassWeighting weighting,
-                                  const std::vector<std::string>& class_names) {
-  THAW_CHECK(!counts.empty(), "class_weights: no classes");
+                                  const std::vector<std::string>& class_names, const std::string& what) {
+  THAW_CHECK(!counts.empty(), "{}: no classes", what);
   const double num_classes = double(counts.size());
   double total = 0;
   for (size_t c = 0; c < counts.size(); ++c) {
     if (counts[c] <= 0) {
-      const std::string name = c < class_names.size() ? fmt::format(" ({})", class_names[c]) : "";
-      fail("class_weights: class {}{} has no samples; every class needs at least one to be weighted", c,
-           name);
+      const std::string name =
+          c < class_names.size() && !class_names[c].empty() ? fmt::format(" ({})", class_names[c]) : "";
+      fail("{}: class {}{} has no samples; every class needs at least one to be weighted", what, c, name);
     }
     total += double(counts[c]);
   }

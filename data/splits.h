@@ -73,12 +73,14 @@ struct ImbalanceOptions {
 Split imbalanced_split(const std::vector<PetSample>& samples, const ImbalanceOptions& options);
 
 // Class weights from per-class sample counts (C = counts.size()). Every class needs at least one sample:
-// an Error names the first empty class (by class_names[c] when given).
+// an Error names the first empty class (its label, and class_names[c] when given) after `what`, the setting
+// that asked for the weights (e.g. "oversample": "oversample: class 1 (american_bulldog) has no ...").
 //   Report:           w_c = (1/C) / n_c, normalised to sum 1 (the report's weighted cross-entropy).
 //   InverseFrequency: w_c = N / (C n_c), N = sum of counts (so the mean weight over the samples is 1).
 enum class ClassWeighting { Report, InverseFrequency };
 std::vector<double> class_weights(const std::vector<int64_t>& counts, ClassWeighting weighting,
-                                  const std::vector<std::string>& class_names = {});
+                                  const std::vector<std::string>& class_names = {},
+                                  const std::string& what = "class_weights");
 
 // counts[c] = number of labels equal to c; labels in [0, num_classes).
 std::vector<int64_t> count_labels(const std::vector<int64_t>& labels, int64_t num_classes);

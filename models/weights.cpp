@@ -1,3 +1,4 @@
+// Weights files: reading, strict loading, saving (models/weights.h).
 #include "models/weights.h"
 
 #include <cmath>
@@ -58,11 +59,35 @@ WeightsFile read_weights(const std::string& path) {
              path);
   const std::string format = file.attr_string("format");
   THAW_CHECK(format == kWeightsFormat, "{}: format '{}' is not '{}'", path, format, kWeightsFormat);
+  for (const char* attr : {"arch", "num_classes"})
+    THAW_CHECK(file.has_attr(attr), "{}: no '{}' attribute: not a thaw weights file", path, attr);
   out.arch = file.attr_string("arch");
+  try {
+    parse_arch(out.arch);
+  } catch (const Error&) {
+    fail("{}: attribute arch = '{}' is not an architecture thaw builds (resnet18, resnet50)", path, out.arch);
+  }
   out.num_classes = file.attr_int("num_classes");
+  THAW_CHECK(out.num_classes >= 1, "{}: attribute num_classes = {} is not >= 1", path, out.num_classes);
   out.source = file.has_attr("source") ? file.attr_string("source") : "";
   out.tensors = read_weight_tensors(file);
+  const auto fc = out.tensors.find("fc.weight");
+  if (fc != out.tensors.end()) {
+    THAW_CHECK(fc->second.dim() == 2 && fc->second.size(0) == out.num_classes,
+               "{}: attribute num_classes = {} disagrees with 'fc.weight' {} (its rows are the outputs)",
+               path, out.num_classes, shape_str(fc->second.shape()));
+  }
   return out;
+}
+
+std::shared_ptr<ResNet> build_model_from_weights(const WeightsFile& file) {
+  // Before building: a num_classes that no fc.weight vouches for is not allocated (2^40 outputs...).
+  THAW_CHECK(file.tensors.count("fc.weight") == 1, "{}: weights do not fit {}: missing 'fc.weight'",
+             file.path, file.arch);
+  Generator gen(0);  // every value is overwritten by the file's
+  auto model = make_resnet(parse_arch(file.arch), file.num_classes, gen);
+  assign_weights(*model, file.tensors, file.path);
+  return model;
 }
 
 void assign_weights(ResNet& model, const std::map<std::string, Tensor>& tensors, const std::string& where,
@@ -112,8 +137,10 @@ void save_weights(const ResNet& model, const std::string& path, const std::strin
   file.set_attr("arch", std::string(arch_name(model.arch())));
   file.set_attr("num_classes", model.num_classes());
   file.set_attr("source", source);
-  for (const auto& [attr, value] : extra_strings) file.set_attr(attr, value);
-  for (const auto& [attr, value] : extra_ints) file.set_attr(attr, value);
+  for (const auto& [attr, value] : extra_strings)
+    file.set_attr(attr, value);
+  for (const auto& [attr, value] : extra_ints)
+    file.set_attr(attr, value);
   file.commit();
 }
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 
 #include "core/hdf5_file.h"
@@ -25,8 +26,15 @@ struct WeightsFile {
   std::map<std::string, Tensor> tensors;  // float32 CPU tensors by name (num_batches_tracked dropped)
 };
 
-// Reads and validates a weights file on its own (format attribute, float32 datasets, finite values).
+// Reads and validates a weights file on its own: the format attribute; arch one that thaw builds; num_classes
+// >= 1 and, when the file has fc.weight, its number of rows; float32 datasets with finite values. Each
+// problem is an Error naming the file and the attribute or dataset.
 WeightsFile read_weights(const std::string& path);
+
+// The model the file describes (its arch and num_classes), with the file's tensors loaded strictly (as
+// assign_weights without replace_head): what loading a trained model does, and what `thaw weights inspect`
+// checks. The model is on the CPU.
+std::shared_ptr<ResNet> build_model_from_weights(const WeightsFile& file);
 
 // Reads and validates the datasets directly inside `group` of an open file (as read_weights does for the
 // root of a weights file; the parity files keep their weights under /weights).

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/finite.h"
 #include "core/hdf5_file.h"
 #include "kernels/ops.h"
 
@@ -22,7 +23,9 @@ namespace {
 
 constexpr const char* kStateFormat = "thaw-optimizer-1";
 
-std::string join(const std::vector<std::string>& items) { return fmt::format("{}", fmt::join(items, ",")); }
+std::string join(const std::vector<std::string>& items) {
+  return fmt::format("{}", fmt::join(items, ","));
+}
 
 void check_rate(double value, const std::string& group, const char* what) {
   THAW_CHECK(std::isfinite(value) && value >= 0,
@@ -170,6 +173,9 @@ void Optimizer::load_state(const std::string& path) {
       THAW_CHECK(t.shape() == param->second.shape() && t.dtype() == param->second.dtype(),
                  "{}: {} of parameter '{}' is {}, but the parameter is {}", path, buffer, name, t.desc(),
                  param->second.desc());
+      const int64_t bad = first_non_finite(t);
+      THAW_CHECK(bad < 0, "{}: dataset '{}' holds a non-finite value (NaN or Inf) at element {}", path,
+                 dataset, bad);
       s.buffers.emplace(buffer, t.to(param->second.device()));
     }
     loaded.emplace(name, std::move(s));

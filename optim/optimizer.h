@@ -69,8 +69,9 @@ class Optimizer {
   void save_state(const std::string& path) const;
   // Replaces the whole state with the file's. Errors (naming the file and the parameter) on: another
   // optimizer kind, different group names, state for a parameter this optimizer does not have, a missing
-  // buffer, a shape or dtype that differs from the parameter's. Restores each group's lr and weight_decay
-  // (as PyTorch's load_state_dict does). Buffers are placed on each parameter's device.
+  // buffer, a shape or dtype that differs from the parameter's, a buffer holding NaN or Inf. Restores each
+  // group's lr and weight_decay (as PyTorch's load_state_dict does). Buffers are placed on each parameter's
+  // device.
   void load_state(const std::string& path);
 
  protected:

@@ -3,10 +3,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
+#include <regex>
 
 #include "core/error.h"
+#include "core/finite.h"
 #include "core/hdf5_file.h"
 
 namespace thaw::train {
@@ -40,6 +43,14 @@ std::string checkpoint_path(const std::string& run_dir) {
 
 void save_checkpoint(const std::string& run_dir, const CheckpointState& state, const models::ResNet& model,
                      const optim::Optimizer& optimizer) {
+  for (const auto& [name, t] : model.state_dict()) {
+    const int64_t bad = first_non_finite(t);
+    THAW_CHECK(
+        bad < 0,
+        "checkpoint not written: the model's '{}' holds a non-finite value at element {}; {} stays the "
+        "last good checkpoint",
+        name, bad, checkpoint_path(run_dir));
+  }
   std::string previous_optimizer_file;
   if (std::filesystem::exists(checkpoint_path(run_dir)))
     previous_optimizer_file = H5File::open(checkpoint_path(run_dir)).attr_string("optimizer_file");
@@ -101,11 +112,38 @@ CheckpointState load_checkpoint(const std::string& run_dir, models::ResNet* mode
     for (const auto& [name, t] : model->state_dict()) {
       THAW_CHECK(file.has("model/" + name), "'{}': the checkpoint has no 'model/{}'", path, name);
       tensors[name] = file.read("model/" + name);
+      const int64_t bad = first_non_finite(tensors[name]);
+      THAW_CHECK(
+          bad < 0,
+          "'{}': 'model/{}' holds a non-finite value (NaN or Inf) at element {}: not a good checkpoint "
+          "to resume from",
+          path, name, bad);
     }
     model->load_state_dict(tensors);
   }
   if (optimizer) optimizer->load_state(run_dir + "/" + file.attr_string("optimizer_file"));
   return s;
+}
+
+std::vector<std::string> remove_orphan_optimizer_files(const std::string& run_dir) {
+  std::string named;  // the checkpoint's own optimizer file, kept
+  if (std::filesystem::exists(checkpoint_path(run_dir))) {
+    try {
+      named = H5File::open(checkpoint_path(run_dir)).attr_string("optimizer_file");
+    } catch (const Error&) {
+      return {};  // a checkpoint that cannot be read: leave everything for the user to look at
+    }
+  }
+  static const std::regex optimizer_name(R"(optimizer-e[0-9]+-s[0-9]+\.h5)");
+  std::vector<std::string> removed;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(run_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name == named || !std::regex_match(name, optimizer_name)) continue;
+    if (std::filesystem::remove(entry.path(), ec)) removed.push_back(name);
+  }
+  std::sort(removed.begin(), removed.end());
+  return removed;
 }
 
 }  // namespace thaw::train

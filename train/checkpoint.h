@@ -34,11 +34,21 @@ struct CheckpointState {
 
 std::string checkpoint_path(const std::string& run_dir);  // run_dir/checkpoint.h5
 
+// Writes the optimizer state file, then checkpoint.h5 (atomically), then removes the previous optimizer file.
+// A model state holding NaN or Inf is not saved: that is an Error naming the tensor, and the checkpoint on
+// disk stays the last good one.
 void save_checkpoint(const std::string& run_dir, const CheckpointState& state, const models::ResNet& model,
                      const optim::Optimizer& optimizer);
 
-// Reads the state; with model/optimizer given, loads them too.
+// Reads the state; with model/optimizer given, loads them too. A model tensor or optimizer buffer holding
+// NaN or Inf is an Error naming the file and the tensor (such a checkpoint is not a good one).
 CheckpointState load_checkpoint(const std::string& run_dir, models::ResNet* model,
                                 optim::Optimizer* optimizer);
+
+// Removes the optimizer-e<E>-s<S>.h5 files in run_dir that its checkpoint does not name (every one when
+// there is no checkpoint): what a run killed between writing the optimizer state and the checkpoint left.
+// Nothing is removed when the checkpoint cannot be read. Call it only with the run directory's lock held.
+// Returns the names removed, sorted.
+std::vector<std::string> remove_orphan_optimizer_files(const std::string& run_dir);
 
 }  // namespace thaw::train

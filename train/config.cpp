@@ -32,9 +32,10 @@ const KeySpec kKeys[] = {
   {"arch", R"("resnet18")", "resnet18|resnet50", 0, 0, "network"},
   {"task", R"("breeds")", "breeds|species", 0, 0, "37 breeds or 2 species (cat/dog)"},
   {"data", R"("")", "", 0, 0, "Oxford-IIIT Pet root (images/, annotations/); required"},
-  {"weights", R"("")", "", 0, 0, "pretrained weights (thaw HDF5, e.g. from weights_tools), or \"none\" for random init; required"},
+  {"weights", R"("")", "", 0, 0, "pretrained weights (thaw HDF5, e.g. from weights_tools), or \"none\" for random init; required. Their fc is kept when it fits the task (its shape, and its class_names when the file has them), else replaced by a new one"},
+  {"new_head", "false", "", 0, 0, "start from a new, seeded fc even when the weights file's fc fits the task"},
   {"device", R"("cpu")", "", 0, 0, "cpu, cuda or cuda:N"},
-  {"image_size", "224", "", 8, 4096, "crop size fed to the network"},
+  {"image_size", "224", "", kMinImageSize, kMaxImageSize, "crop size fed to the network (thaw eval and predict take the same range)"},
   {"resize_size", "0", "", 0, 4096, "eval: shorter side resized to this before the center crop (0: image_size * 256 / 224)"},
   {"batch_size", "32", "", 1, 65536, "images per step"},
   {"epochs", "10", "", 1, 100000, "epochs to train"},
@@ -90,7 +91,7 @@ std::string known_keys() {
 template <typename Config, typename F>
 void visit_fields(Config& c, F&& f) {
   f("name", c.name), f("runs_dir", c.runs_dir), f("arch", c.arch), f("task", c.task), f("data", c.data);
-  f("weights", c.weights), f("device", c.device), f("image_size", c.image_size);
+  f("weights", c.weights), f("new_head", c.new_head), f("device", c.device), f("image_size", c.image_size);
   f("resize_size", c.resize_size), f("batch_size", c.batch_size), f("epochs", c.epochs), f("seed", c.seed);
   f("threads", c.threads), f("cache", c.cache), f("skip_bad", c.skip_bad), f("limit", c.limit),
       f("loss", c.loss);
@@ -133,6 +134,8 @@ struct Assign {
   double number(const toml::node& n, bool integer) const {
     double v = 0;
     if (auto i = n.value_exact<int64_t>()) {
+      // Compared as integers: converting first would round 2^53 + 1 to 2^53 and let it pass as that.
+      if (integer && (*i < int64_t(spec.min) || *i > int64_t(spec.max))) bad(range_text(spec, integer));
       v = double(*i);
     } else if (auto d = n.value_exact<double>(); d && !integer) {
       v = *d;

@@ -12,6 +12,9 @@
 
 namespace thaw::train {
 
+// The crop sizes thaw train, eval and predict accept (image_size, --image-size, a weights file's image_size).
+inline constexpr int64_t kMinImageSize = 8, kMaxImageSize = 4096;
+
 struct TrainConfig {
   std::string name;  // run name: runs_dir/name; default the config file's stem
   std::string runs_dir = "runs";
@@ -19,6 +22,7 @@ struct TrainConfig {
   std::string task = "breeds";    // breeds | species
   std::string data;               // dataset root (required)
   std::string weights;            // torchvision weights (HDF5) or "none" for random init (required)
+  bool new_head = false;          // a new fc even when the file's fits the task (trainer.cpp choose_head)
   std::string device = "cpu";
   int64_t image_size = 224, resize_size = 256, batch_size = 32, epochs = 10, threads = 4, limit = 0;
   uint64_t seed = 42;

@@ -3,12 +3,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
 
 #include "core/autograd.h"
 #include "core/error.h"
+#include "core/finite.h"
 
 namespace thaw::train {
 
@@ -31,6 +33,20 @@ std::vector<int64_t> predictions(const Tensor& logits) {
   return out;
 }
 
+void check_finite_outputs(const Tensor& logits, const data::Batch& batch, const data::Loader& loader) {
+  const int64_t bad = first_non_finite(logits);
+  if (bad < 0) return;
+  const int64_t row = bad / std::max<int64_t>(logits.size(1), 1);
+  const float value = logits.to_vector<float>()[size_t(bad)];
+  const std::string image = row < int64_t(batch.indices.size())
+                                ? "'" + loader.samples()[size_t(batch.indices[size_t(row)])].path + "'"
+                                : fmt::format("{} of its batch", row);
+  fail(
+      "the model's outputs are {} for image {} (output {}): the weights or BatchNorm's running statistics "
+      "have diverged, so no accuracy can be computed",
+      std::isnan(value) ? "NaN" : "Inf", image, bad % std::max<int64_t>(logits.size(1), 1));
+}
+
 EvalResult evaluate(nn::Module& model, data::Loader& loader, const LossFn& loss, int64_t num_classes) {
   const auto start = std::chrono::steady_clock::now();
   NoGradGuard no_grad;
@@ -43,6 +59,7 @@ EvalResult evaluate(nn::Module& model, data::Loader& loader, const LossFn& loss,
   data::Batch batch;
   while (loader.next(batch)) {
     const Tensor logits = model.forward(batch.images);
+    check_finite_outputs(logits, batch, loader);
     const int64_t n = batch.labels.numel();
     loss_sum += loss(logits, batch.labels).item() * double(n);
     const std::vector<int64_t> predicted = predictions(logits);

@@ -31,7 +31,13 @@ struct EvalResult {
 
 // One pass over the loader (epoch 0, its own order) with the model in eval mode and no graph recorded.
 // num_classes: the classes of the task (2 for a one-output BCE head). The model is left in eval mode.
+// Outputs that are NaN or Inf are an Error naming the image (check_finite_outputs): the argmax of NaN is no
+// prediction, so no accuracy is made up from it.
 EvalResult evaluate(nn::Module& model, data::Loader& loader, const LossFn& loss, int64_t num_classes);
+
+// Throws Error when logits (N, outputs), the model's outputs for `batch` of `loader`, hold a NaN or Inf:
+// "the model's outputs are NaN for image '<path>' (output j): ...".
+void check_finite_outputs(const Tensor& logits, const data::Batch& batch, const data::Loader& loader);
 
 // "accuracy 87.2% (256/294 images), loss 0.4123", then a per-class table and the confusion matrix.
 std::string format_eval_report(const EvalResult& result, const std::vector<std::string>& class_names);

@@ -6,16 +6,14 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
-#include <sstream>
 
 #include "core/autograd.h"
 #include "core/error.h"
-#include "core/hdf5_file.h"
-#include "core/rng.h"
 #include "data/image.h"
 #include "data/transforms.h"
 #include "models/resnet.h"
-#include "models/weights.h"
+#include "train/config.h"
+#include "train/trained_model.h"
 
 namespace thaw::train {
 
@@ -27,7 +25,7 @@ std::string load_input(const std::string& path, const data::TransformConfig& tra
     const data::Image image = data::decode_image_file(path);
     data::transform_to_chw(image, transform, data::SampleParams{}, out);
     return "";
-  } catch (const Error& e) {
+  } catch (const std::exception& e) {  // thaw::Error, and whatever else one bad file may cause
     const std::string message = e.what();
     return message.find(path) == std::string::npos ? path + ": " + message : message;
   }
@@ -75,41 +73,22 @@ PredictResult predict_images(const std::string& weights, const std::vector<std::
                              const PredictOptions& options) {
   THAW_CHECK(options.top >= 1, "predict: --top must be >= 1, got {}", options.top);
   THAW_CHECK(options.batch >= 1, "predict: batch must be >= 1, got {}", options.batch);
+  THAW_CHECK(
+      options.image_size == 0 || (options.image_size >= kMinImageSize && options.image_size <= kMaxImageSize),
+      "--image-size: {} is not in {}..{}", options.image_size, kMinImageSize, kMaxImageSize);
+  TrainedModel trained = load_trained_model(weights);  // the checks thaw eval makes too
   PredictResult result;
   result.weights = weights;
-  models::WeightsFile file = models::read_weights(weights);
-  result.arch = file.arch;
-  result.logits = file.num_classes;
-  const int64_t classes = file.num_classes == 1 ? 2 : file.num_classes;
-  {
-    const H5File h5 = H5File::open(weights);
-    result.task = h5.has_attr("task") ? h5.attr_string("task") : "";
-    result.image_size = options.image_size > 0      ? options.image_size
-                        : h5.has_attr("image_size") ? h5.attr_int("image_size")
-                                                    : 224;
-    if (h5.has_attr("head")) {  // thaw train says which: softmax over C logits, or sigmoid of one
-      const std::string head = h5.attr_string("head");
-      THAW_CHECK(head == (file.num_classes == 1 ? "sigmoid" : "softmax"),
-                 "{}: attribute head = '{}' does not fit a head with {} output(s)", weights, head,
-                 file.num_classes);
-    }
-    if (h5.has_attr("class_names")) {
-      std::istringstream names(h5.attr_string("class_names"));  // '\n'-joined
-      for (std::string name; std::getline(names, name);)
-        result.class_names.push_back(name);
-      THAW_CHECK(int64_t(result.class_names.size()) == classes,
-                 "{}: attribute 'class_names' has {} names, the model has {} classes{}", weights,
-                 result.class_names.size(), classes, file.num_classes == 1 ? " (a 1-logit binary head)" : "");
-    }
-  }
-  THAW_CHECK(result.image_size >= 1, "{}: image size {} is not >= 1", weights, result.image_size);
-  for (int64_t c = int64_t(result.class_names.size()); c < classes; ++c)
+  result.arch = trained.arch;
+  result.task = trained.task;
+  result.logits = trained.outputs;
+  result.image_size = options.image_size > 0   ? options.image_size
+                      : trained.image_size > 0 ? trained.image_size
+                                               : 224;
+  result.class_names = trained.class_names;
+  for (int64_t c = int64_t(result.class_names.size()); c < trained.classes(); ++c)
     result.class_names.push_back(fmt::format("class {}", c));
-
-  Generator gen(0);  // the initial values are all overwritten by the file's
-  auto model = models::make_resnet(models::parse_arch(file.arch), file.num_classes, gen);
-  models::assign_weights(*model, file.tensors, weights);
-  file.tensors.clear();
+  const std::shared_ptr<models::ResNet> model = trained.model;
   model->to(options.device);
   model->eval();
 
@@ -138,9 +117,17 @@ PredictResult predict_images(const std::string& weights, const std::vector<std::
         Tensor::from_data<float>({int64_t(ok.size()), 3, result.image_size, result.image_size}, x)
             .to(options.device);
     const std::vector<float> logits = model->forward(input).to_vector<float>();
+    const int64_t outputs = trained.outputs;
     for (size_t b = 0; b < ok.size(); ++b) {
-      const std::vector<float> row(logits.begin() + int64_t(b) * file.num_classes,
-                                   logits.begin() + int64_t(b + 1) * file.num_classes);
+      const std::vector<float> row(logits.begin() + int64_t(b) * outputs,
+                                   logits.begin() + int64_t(b + 1) * outputs);
+      const auto bad = std::find_if(row.begin(), row.end(), [](float v) { return !std::isfinite(v); });
+      if (bad != row.end()) {  // no probability can be made of it
+        result.images[ok[b]].error = fmt::format(
+            "{}: the model's outputs are {} for this image (output {}): the weights in {} have diverged",
+            images[ok[b]], std::isnan(*bad) ? "NaN" : "Inf", bad - row.begin(), weights);
+        continue;
+      }
       result.images[ok[b]].top = top_classes(class_probabilities(row), result.class_names, options.top);
     }
   }

@@ -1,10 +1,10 @@
 // thaw predict WEIGHTS IMAGE... : the top-k classes of each image under a trained ResNet. The command as
 // functions (tests call them) and the printed report. train/predict.cpp; docs/predict-and-plots.md.
 //
-// The weights file is models::save_weights' output; `thaw train` adds root attributes task (breeds|species),
-// image_size, class_names ('\n'-joined in label order) and head (softmax | sigmoid, checked against the
-// number of outputs). Each is optional: without them the input size is 224 and the classes are named "class
-// <i>" (e.g. torchvision's ImageNet weights converted by weights_tools).
+// The weights file is read by load_trained_model (train/trained_model.h), as thaw eval reads it: its
+// attributes task, image_size, class_names and head are optional, but checked when present. Without them the
+// input size is 224 and the classes are named "class <i>" (e.g. torchvision's ImageNet weights converted by
+// weights_tools).
 #pragma once
 
 #include <cstdint>
@@ -19,7 +19,7 @@ namespace thaw::train {
 struct PredictOptions {
   Device device = Device::cpu();
   int64_t top = 5;         // classes listed per image (at most the number of classes)
-  int64_t image_size = 0;  // crop size; 0: the file's image_size attribute, else 224
+  int64_t image_size = 0;  // crop size, kMinImageSize..kMaxImageSize; 0: the file's image_size, else 224
   int64_t batch = 16;      // images per forward pass
 };
 
@@ -53,7 +53,8 @@ int64_t eval_resize_size(int64_t image_size);
 std::vector<double> class_probabilities(const std::vector<float>& logits);
 
 // Loads the model (throws thaw::Error for an unusable weights file or option) and classifies every image.
-// An image that cannot be decoded does not throw: its ImagePrediction carries the error.
+// An image that cannot be decoded (not a regular file, not an image, ...) or whose outputs are NaN or Inf
+// does not throw: its ImagePrediction carries the error, and the other images are still classified.
 PredictResult predict_images(const std::string& weights, const std::vector<std::string>& images,
                              const PredictOptions& options = {});
 

@@ -12,12 +12,16 @@
 #include <cmath>
 #include <csignal>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
 
 #include "core/atomic_write.h"
 #include "core/cuda_runtime.h"
 #include "core/error.h"
+#include "core/hdf5_file.h"
 #include "data/pets.h"
 #include "data/splits.h"
 #include "models/weights.h"
@@ -28,6 +32,7 @@
 #include "report/plots.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
+#include "train/freeze_plan.h"
 #include "train/run_dir.h"
 
 namespace thaw::train {
@@ -40,18 +45,32 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// The signal that asked the run to stop (SIGINT or SIGTERM), 0 while none has.
 volatile std::sig_atomic_t g_interrupted = 0;
-extern "C" void on_sigint(int) {
-  g_interrupted = 1;
+std::sig_atomic_t g_last_interrupt = 0;  // kept after the run, for interrupt_exit_status
+extern "C" void on_interrupt(int signal) {
+  g_interrupted = signal;
 }
 
-// Installs the SIGINT handler for the run's lifetime and restores the previous one.
-struct SigintGuard {
+// Installs the handler for SIGINT (Ctrl-C) and SIGTERM (what schedulers, containers and `kill` send) for the
+// run's lifetime and restores the previous ones.
+struct InterruptGuard {
   using Handler = void (*)(int);
-  Handler previous;
-  SigintGuard() : previous(std::signal(SIGINT, on_sigint)) { g_interrupted = 0; }
-  ~SigintGuard() { std::signal(SIGINT, previous); }
+  Handler previous_int, previous_term;
+  InterruptGuard()
+      : previous_int(std::signal(SIGINT, on_interrupt)), previous_term(std::signal(SIGTERM, on_interrupt)) {
+    g_interrupted = 0;
+  }
+  ~InterruptGuard() {
+    g_last_interrupt = g_interrupted;
+    std::signal(SIGINT, previous_int);
+    std::signal(SIGTERM, previous_term);
+  }
 };
+
+const char* signal_text(int signal) {
+  return signal == SIGTERM ? "SIGTERM" : "Ctrl-C";
+}
 
 // ---- data ----
 
@@ -82,11 +101,13 @@ std::vector<data::LoaderSample> loader_samples(const data::PetsDataset& ds,
   return out;
 }
 
+// The task's class names in label order; a breed that no annotation line uses (a subset of the dataset) is
+// named as the official release names its class id.
 std::vector<std::string> task_class_names(const data::PetsDataset& ds, data::Task task) {
   if (task == data::Task::Species) return {"cat", "dog"};
   std::vector<std::string> names = ds.class_names;
   for (size_t c = 0; c < names.size(); ++c)
-    if (names[c].empty()) names[c] = fmt::format("class{}", c);
+    if (names[c].empty()) names[c] = data::kOfficialBreedNames[c];
   return names;
 }
 
@@ -147,23 +168,74 @@ struct Training {
   LossFn loss;
 };
 
-std::shared_ptr<models::ResNet> build_model(const TrainConfig& c) {
+// What the weights file offers for the classifier head, kept by build_model until the run's classes are
+// known (choose_head decides).
+struct FileHead {
+  std::map<std::string, Tensor> tensors;  // fc.weight, fc.bias as in the file (empty: no weights file)
+  std::string task;                       // the file's task attribute, "" when it has none
+  std::vector<std::string> class_names;   // the file's class_names attribute, empty when it has none
+};
+
+// The model from the seed, with the weights file's backbone loaded (strictly: everything but fc.*); its fc
+// stays the seeded one until choose_head.
+std::shared_ptr<models::ResNet> build_model(const TrainConfig& c, FileHead& head) {
   Generator gen(c.seed);
   auto model = models::make_resnet(models::parse_arch(c.arch), c.num_outputs(), gen);
-  if (c.weights != "none") models::load_weights(*model, c.weights, {/*replace_head=*/true});
+  if (c.weights != "none") {
+    models::WeightsFile file = models::read_weights(c.weights);
+    THAW_CHECK(file.arch == c.arch, "{}: weights are for '{}' but the model is '{}'", c.weights, file.arch,
+               c.arch);
+    models::assign_weights(*model, file.tensors, c.weights, {/*replace_head=*/true});
+    for (const char* name : {"fc.weight", "fc.bias"})
+      if (file.tensors.count(name)) head.tensors[name] = file.tensors.at(name);
+    const H5File h5 = H5File::open(c.weights);
+    if (h5.has_attr("task")) head.task = h5.attr_string("task");
+    if (h5.has_attr("class_names")) {
+      std::istringstream names(h5.attr_string("class_names"));
+      for (std::string name; std::getline(names, name);)
+        head.class_names.push_back(name);
+    }
+  }
   if (c.bn_mode == "frozen") nn::set_batch_norm_mode(*model, {"*"}, nn::BatchNormMode::Frozen);
   return model;
 }
 
-optim::GradualUnfreezing gradual_schedule(const TrainConfig& c) {
-  const char* layers[4] = {"layer4", "layer3", "layer2", "layer1"};
-  std::vector<optim::UnfreezeStage> stages = {{0, {"fc"}, c.lr, "fc"}};
-  for (int64_t k = 0; k < 4; ++k)
-    stages.push_back({(k + 1) * c.unfreeze_every,
-                      {layers[k]},
-                      c.layer_lrs.empty() ? c.lr : c.layer_lrs[size_t(k)],
-                      layers[k]});
-  return optim::GradualUnfreezing(stages);
+// Keeps the weights file's fc when it fits the run: the shape the task needs, and (when the file says) the
+// same task and class names; unless new_head asks for a fresh one. Returns the line that says what happened
+// ("" without a weights file).
+std::string choose_head(const TrainConfig& c, const std::vector<std::string>& class_names,
+                        const FileHead& file, models::ResNet& model) {
+  if (c.weights == "none") return "";
+  const nn::NamedTensors state = model.state_dict();
+  std::map<std::string, Tensor> fc;
+  for (const auto& [name, t] : state)
+    if (name.rfind("fc.", 0) == 0) fc[name] = t;
+  std::string why;
+  for (const char* name : {"fc.weight", "fc.bias"}) {  // the weight's shape says the most
+    const auto it = file.tensors.find(name);
+    if (!why.empty()) break;
+    if (it == file.tensors.end()) {
+      why = fmt::format("the file has no {}", name);
+    } else if (it->second.shape() != fc.at(name).shape()) {
+      why = fmt::format("the file's {} is {}, the task needs {}", name, shape_str(it->second.shape()),
+                        shape_str(fc.at(name).shape()));
+    }
+  }
+  if (why.empty() && !file.task.empty() && file.task != c.task)
+    why = fmt::format("the file's head is for task {}, this run's is {}", file.task, c.task);
+  if (why.empty() && !file.class_names.empty() && file.class_names != class_names)
+    why = "the file's class_names are not this run's classes";
+  if (why.empty() && c.new_head) why = "new_head = true asks for one";
+  if (why.empty()) {
+    for (const auto& [name, t] : fc)
+      t.copy_(file.tensors.at(name));
+    return fmt::format(
+        "weights: fc.weight and fc.bias kept from {} (they fit the task; new_head = true would "
+        "start a new head)\n",
+        c.weights);
+  }
+  return fmt::format("weights: fc.weight and fc.bias of {} replaced by a new head (seed {}): {}\n", c.weights,
+                     c.seed, why);
 }
 
 Training build_training(const TrainConfig& c, const RunData& d, std::shared_ptr<models::ResNet> model) {
@@ -177,11 +249,7 @@ Training build_training(const TrainConfig& c, const RunData& d, std::shared_ptr<
     t.gradual = std::make_unique<optim::GradualUnfreezing>(gradual_schedule(c));
     groups = t.gradual->param_groups(params, c.weight_decay);
   } else {
-    optim::FreezeMask mask = c.trainable == "last_layers" ? optim::last_layers(int(c.layers))
-                             : c.trainable == "patterns"  ? optim::FreezeMask(c.patterns)
-                             : c.trainable == "bn_only"   ? optim::bn_only(c.bn_with_head)
-                                                          : optim::FreezeMask::everything();
-    mask.apply(params);
+    freeze_mask(c).apply(params);
     groups.push_back({params, c.lr, c.weight_decay, "all"});
   }
   if (c.optimizer == "sgd") {
@@ -210,7 +278,7 @@ Training build_training(const TrainConfig& c, const RunData& d, std::shared_ptr<
       const auto w = data::class_weights(
           counts,
           c.class_weights == "report" ? data::ClassWeighting::Report : data::ClassWeighting::InverseFrequency,
-          d.class_names);
+          d.class_names, "class_weights");
       std::vector<float> wf(w.begin(), w.end());
       weights = Tensor::from_data<float>({int64_t(wf.size())}, wf).to(device);
     }
@@ -349,7 +417,8 @@ struct Run {
   const TrainHooks& hooks;
   const std::string dir;  // runs_dir/name
   const Clock::time_point process_start;
-  bool tty = false;  // progress lines: not quiet, and stdout is a terminal
+  bool tty = false;                // progress lines: not quiet, and stdout is a terminal
+  std::optional<RunDirLock> lock;  // held from the run directory's creation to the run's end
   RunData run_data;
   Training training;
   std::unique_ptr<data::Loader> train_loader, val_loader;
@@ -362,11 +431,8 @@ struct Run {
   }
 };
 
-// The checks that need no data, before any is read: the device is one this build has; a fresh run
-// (resume = false) does not overwrite a run directory that holds a checkpoint.
-void check_before_reading(const TrainConfig& c, const std::string& run_dir, bool resume) {
-  THAW_CHECK(!Device::parse(c.device).is_cuda() || cuda_runtime::built_with_cuda(),
-             "device: '{}' requested, but this thaw was built without CUDA (use device = \"cpu\")", c.device);
+// A fresh run (resume = false) does not overwrite a run directory that holds a checkpoint.
+void check_no_checkpoint(const std::string& run_dir, bool resume) {
   if (resume) return;
   THAW_CHECK(
       !std::filesystem::exists(checkpoint_path(run_dir)),
@@ -375,22 +441,87 @@ void check_before_reading(const TrainConfig& c, const std::string& run_dir, bool
       run_dir);
 }
 
-// The model (the run directory made and checked for space once its size is known), the data, the freeze
-// strategy, optimizer and schedule, the train and val loaders and the over-sampler.
-void open_run(Run& run) {
+// The checks that need no data, before any is read: the device is one this build has; check_no_checkpoint
+// (made again once the directory is locked).
+void check_before_reading(const TrainConfig& c, const std::string& run_dir, bool resume) {
+  THAW_CHECK(!Device::parse(c.device).is_cuda() || cuda_runtime::built_with_cuda(),
+             "device: '{}' requested, but this thaw was built without CUDA (use device = \"cpu\")", c.device);
+  check_no_checkpoint(run_dir, resume);
+}
+
+// Creates the run directory and takes it: checked for space, locked (another live run in it is an error),
+// checked again for a checkpoint, and cleared of the temporary and orphaned optimizer files a killed run
+// left.
+void take_run_dir(Run& run, const models::ResNet& model, bool resume) {
+  prepare_run_dir(run.dir, bytes_needed(model));
+  run.lock.emplace(run.dir);
+  check_no_checkpoint(run.dir, resume);
+  std::vector<std::string> removed = remove_stale_temp_files(run.dir);
+  for (const std::string& name : remove_orphan_optimizer_files(run.dir))
+    removed.push_back(name);
+  if (!removed.empty())
+    run.print(fmt::format("removed {} file(s) a killed run left half-written or unused in {}: {}\n",
+                          removed.size(), run.dir, fmt::join(removed, ", ")));
+}
+
+// The final feature map's side for an input of image_size: the stem (conv 7x7/2, max pool 3x3/2) and the
+// stride-2 stages layer2..layer4 each take a side h to (h - 1) / 2 + 1, as their paddings make it.
+int64_t final_feature_side(int64_t image_size) {
+  int64_t side = image_size;
+  for (int i = 0; i < 5; ++i)
+    side = (side - 1) / 2 + 1;
+  return side;
+}
+
+// BatchNorm on batch statistics needs more than one value per channel; layer4's BatchNorms see batch x
+// side x side of them. At image_size <= 32 (side 1) a batch of one image fails inside the kernel, so catch
+// it here: batch_size 1 is an error naming both keys; a last batch of one image (train images = k *
+// batch_size + 1) is dropped every epoch, as drop_last would, and said so. Returns whether to drop it.
+bool drop_singleton_last_batch(const Run& run) {
   const TrainConfig& c = run.config;
-  std::shared_ptr<models::ResNet> model = build_model(c);
-  prepare_run_dir(run.dir, bytes_needed(*model));
+  if (c.bn_mode != "train" || final_feature_side(c.image_size) > 1) return false;
+  THAW_CHECK(c.batch_size > 1,
+             "batch_size: 1 with image_size {}: BatchNorm on batch statistics needs more than one value per "
+             "channel, and at image_size <= 32 layer4 sees 1x1 feature maps, so one image per batch is one "
+             "value; use batch_size >= 2, image_size >= 33 or bn_mode = \"frozen\"",
+             c.image_size);
+  const int64_t train_images = int64_t(run.run_data.train.size());
+  if (train_images % c.batch_size != 1) return false;
+  THAW_CHECK(train_images > 1,
+             "data: one training image at image_size {}: BatchNorm on batch statistics needs more than one "
+             "value per channel; use more images, image_size >= 33 or bn_mode = \"frozen\"",
+             c.image_size);
+  if (!run.hooks.brief)
+    run.print(fmt::format(
+        "train: {} images in batches of {} leave a last batch of one image, too few for BatchNorm's batch "
+        "statistics at image_size {} (1x1 feature maps in layer4): it is dropped every epoch (the shuffle "
+        "picks another image each time)\n",
+        train_images, c.batch_size, c.image_size));
+  return true;
+}
+
+// The model (the run directory taken once the model's size is known), the data, the head (kept from the
+// weights file or new), the freeze strategy, optimizer and schedule, the train and val loaders and the
+// over-sampler.
+void open_run(Run& run, bool resume) {
+  const TrainConfig& c = run.config;
+  FileHead file_head;
+  std::shared_ptr<models::ResNet> model = build_model(c, file_head);
+  take_run_dir(run, *model, resume);
   run.run_data = load_run_data(c);
+  const std::string head = choose_head(c, run.run_data.class_names, file_head, *model);
+  if (!resume && !run.hooks.brief) run.print(head);
   run.training = build_training(c, run.run_data, std::move(model));
-  run.train_loader = std::make_unique<data::Loader>(run.run_data.train, loader_options(c, true));
+  data::LoaderOptions train_options = loader_options(c, true);
+  train_options.drop_last = drop_singleton_last_batch(run);
+  run.train_loader = std::make_unique<data::Loader>(run.run_data.train, train_options);
   run.val_loader = std::make_unique<data::Loader>(run.run_data.val, loader_options(c, false));
   if (c.oversample) {
     const std::vector<int64_t>& labels = run.run_data.train_labels;
     const auto counts = data::count_labels(labels, run.num_classes());
     run.sampler = std::make_unique<data::WeightedSampler>(
         data::sample_weights(labels, data::class_weights(counts, data::ClassWeighting::InverseFrequency,
-                                                         run.run_data.class_names)),
+                                                         run.run_data.class_names, "oversample")),
         c.seed);
   }
 }
@@ -425,7 +556,7 @@ void start_or_resume(Run& run, bool resume) {
 void prepare_run(Run& run, bool resume) {
   const TrainConfig& c = run.config;
   check_before_reading(c, run.dir, resume);
-  open_run(run);
+  open_run(run, resume);
   start_or_resume(run, resume);
   if (!run.hooks.brief) {
     const RunData& d = run.run_data;
@@ -495,14 +626,27 @@ void train_step(Run& run, const data::Batch& batch, int64_t epoch, int64_t step,
   run.state.compute_s += seconds_since(start);
 }
 
-// Ctrl-C inside epoch `epoch` (0-based) after `steps_done` of its steps: saves that position and the
-// epoch's sums so far in the checkpoint, and says so.
+// Ctrl-C or SIGTERM inside epoch `epoch` (0-based) after `steps_done` of its steps: saves that position and
+// the epoch's sums so far in the checkpoint, and says so.
 void checkpoint_interrupted_epoch(Run& run, int64_t epoch, int64_t steps_done) {
   run.state.epoch = epoch, run.state.step = steps_done;
   save_checkpoint(run.dir, run.state, *run.training.model, *run.training.optimizer);
   run.print(
-      fmt::format("{}interrupted: checkpoint written to {} (epoch {}, step {}); continue with --resume\n",
-                  run.tty ? "\n" : "", checkpoint_path(run.dir), epoch + 1, steps_done));
+      fmt::format("{}interrupted{}: checkpoint written to {} (epoch {}, step {}); continue with --resume\n",
+                  run.tty ? "\n" : "", g_interrupted ? fmt::format(" ({})", signal_text(g_interrupted)) : "",
+                  checkpoint_path(run.dir), epoch + 1, steps_done));
+}
+
+// evaluate() on `loader` for the run's `part` ("val", "test") after epoch `epoch` (0-based); outputs that
+// are NaN or Inf (or an image that cannot be read) stop the run naming where, and the last good checkpoint.
+EvalResult evaluate_part(Run& run, data::Loader& loader, const char* part, int64_t epoch) {
+  try {
+    return evaluate(*run.training.model, loader, run.training.loss, run.num_classes());
+  } catch (const Error& e) {
+    if (run.tty) run.print("\n");
+    fail("{} after epoch {}: {}; the run stops; last good checkpoint: {}", part, epoch + 1, e.what(),
+         last_checkpoint_text(run.dir));
+  }
 }
 
 // Trains epoch `epoch` (0-based) from step state.step to its last batch, one train_step per batch, with a
@@ -547,7 +691,7 @@ EpochMetrics epoch_metrics(const CheckpointState& state, int64_t epoch, const Ev
 // and prints the epoch line.
 void record_epoch(Run& run, int64_t epoch) {
   Training& t = run.training;
-  const EvalResult val = evaluate(*t.model, *run.val_loader, t.loss, run.num_classes());
+  const EvalResult val = evaluate_part(run, *run.val_loader, "val", epoch);
   CheckpointState& state = run.state;
   state.metrics.push_back(epoch_metrics(state, epoch, val, t.optimizer->groups()[0].lr));
   state.epoch = epoch + 1, state.step = 0;
@@ -562,8 +706,8 @@ void record_epoch(Run& run, int64_t epoch) {
 // checkpoint record_epoch wrote is where the run stops, and it says so.
 bool interrupted_after_epoch(const Run& run, int64_t epoch) {
   if (!g_interrupted) return false;
-  run.print(fmt::format("interrupted: checkpoint written to {} after epoch {}; continue with --resume\n",
-                        checkpoint_path(run.dir), epoch + 1));
+  run.print(fmt::format("interrupted ({}): checkpoint written to {} after epoch {}; continue with --resume\n",
+                        signal_text(g_interrupted), checkpoint_path(run.dir), epoch + 1));
   return true;
 }
 
@@ -572,7 +716,7 @@ bool interrupted_after_epoch(const Run& run, int64_t epoch) {
 void finish_run(Run& run) {
   const TrainConfig& c = run.config;
   data::Loader test_loader(run.run_data.test, loader_options(c, false));
-  const EvalResult test = evaluate(*run.training.model, test_loader, run.training.loss, run.num_classes());
+  const EvalResult test = evaluate_part(run, test_loader, "test", c.epochs - 1);
   for (const data::Loader* loader : {run.train_loader.get(), run.val_loader.get(), &test_loader}) {
     const data::LoaderStats stats = loader->stats();
     if (!stats.bad_files.empty())
@@ -593,10 +737,14 @@ void finish_run(Run& run) {
 
 }  // namespace
 
+int interrupt_exit_status() {
+  return g_last_interrupt == SIGTERM ? 128 + SIGTERM : 128 + SIGINT;
+}
+
 TrainStatus run_training(const TrainConfig& c, bool resume, const TrainHooks& hooks) {
   Run run(c, hooks);
   prepare_run(run, resume);
-  SigintGuard sigint;  // from the first step on, Ctrl-C stops the run at a checkpoint
+  InterruptGuard interrupt;  // from the first step on, Ctrl-C or SIGTERM stops the run at a checkpoint
   for (int64_t epoch = run.state.epoch; epoch < c.epochs; ++epoch) {
     if (train_epoch(run, epoch) == TrainStatus::Interrupted) return TrainStatus::Interrupted;
     record_epoch(run, epoch);
