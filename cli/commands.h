@@ -16,5 +16,6 @@ void add_train_command(CLI::App& app);      // cli/train.cpp (the run: train/tra
 void add_eval_command(CLI::App& app);       // cli/eval.cpp
 void add_demo_command(CLI::App& app);       // cli/demo.cpp: the README's main command
 void add_reproduce_command(CLI::App& app);  // cli/reproduce.cpp (the tables: report/report_tables.h)
+void add_explain_command(CLI::App& app);    // cli/explain.cpp (train/explain.h)
 
 }  // namespace thaw::cli

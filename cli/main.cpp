@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   thaw::cli::add_eval_command(app);
   thaw::cli::add_demo_command(app);
   thaw::cli::add_reproduce_command(app);
+  thaw::cli::add_explain_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
