@@ -4,21 +4,19 @@
 
 namespace thaw::ops {
 
-using detail::check_float;
-using detail::check_shape;
+namespace detail {
 
 namespace {
 void check_input(const Tensor& x, const char* op) {
   check_float(x, op, "x");
   THAW_CHECK(x.dim() == 2 || x.dim() == 4, "{}: x must be (N, C, H, W) or (N, C), got {}", op, x.desc());
-  detail::check_nonempty(x, op, "x");
+  check_nonempty(x, op, "x");
 }
 }  // namespace
 
-BatchNormForward batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                    const Tensor& running_mean, const Tensor& running_var,
-                                    bool use_batch_stats, double momentum, double eps) {
-  const char* op = "batch_norm_forward";
+void check_batch_norm_forward(const char* op, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                              const Tensor& running_mean, const Tensor& running_var, bool use_batch_stats,
+                              double momentum, double eps) {
   check_input(x, op);
   const Shape channels{x.size(1)};
   check_shape(gamma, channels, op, "gamma");
@@ -29,7 +27,7 @@ BatchNormForward batch_norm_forward(const Tensor& x, const Tensor& gamma, const 
     check_shape(running_mean, channels, op, "running_mean");
     check_shape(running_var, channels, op, "running_var");
   }
-  detail::check_same(
+  check_same(
       x, "x",
       {{&gamma, "gamma"}, {&beta, "beta"}, {&running_mean, "running_mean"}, {&running_var, "running_var"}},
       op);
@@ -43,6 +41,27 @@ BatchNormForward batch_norm_forward(const Tensor& x, const Tensor& gamma, const 
         "{}: batch statistics need more than one value per channel, got x {} (batch of one 1x1 image?)", op,
         x.desc());
   }
+}
+
+void check_batch_norm_backward(const char* op, const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                               const Tensor& mean, const Tensor& invstd) {
+  check_input(x, op);
+  check_shape(dy, x.shape(), op, "dy");
+  const Shape channels{x.size(1)};
+  check_shape(gamma, channels, op, "gamma");
+  check_shape(mean, channels, op, "mean");
+  check_shape(invstd, channels, op, "invstd");
+  check_same(x, "x", {{&dy, "dy"}, {&gamma, "gamma"}, {&mean, "mean"}, {&invstd, "invstd"}}, op);
+}
+
+}  // namespace detail
+
+BatchNormForward batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                    const Tensor& running_mean, const Tensor& running_var,
+                                    bool use_batch_stats, double momentum, double eps) {
+  detail::check_batch_norm_forward("batch_norm_forward", x, gamma, beta, running_mean, running_var,
+                                   use_batch_stats, momentum, eps);
+  const Shape channels{x.size(1)};
   BatchNormForward out{Tensor::empty(x.shape(), x.dtype(), x.device()),
                        Tensor::empty(channels, x.dtype(), x.device()),
                        Tensor::empty(channels, x.dtype(), x.device())};
@@ -54,14 +73,8 @@ BatchNormForward batch_norm_forward(const Tensor& x, const Tensor& gamma, const 
 BatchNormBackward batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
                                       const Tensor& mean, const Tensor& invstd, bool used_batch_stats,
                                       bool need_dx) {
-  const char* op = "batch_norm_backward";
-  check_input(x, op);
-  check_shape(dy, x.shape(), op, "dy");
+  detail::check_batch_norm_backward("batch_norm_backward", dy, x, gamma, mean, invstd);
   const Shape channels{x.size(1)};
-  check_shape(gamma, channels, op, "gamma");
-  check_shape(mean, channels, op, "mean");
-  check_shape(invstd, channels, op, "invstd");
-  detail::check_same(x, "x", {{&dy, "dy"}, {&gamma, "gamma"}, {&mean, "mean"}, {&invstd, "invstd"}}, op);
   BatchNormBackward out{need_dx ? Tensor::empty(x.shape(), x.dtype(), x.device()) : Tensor(),
                         Tensor::empty(channels, x.dtype(), x.device()),
                         Tensor::empty(channels, x.dtype(), x.device())};

@@ -24,6 +24,15 @@ void check_scalar_grad(const Tensor& dloss, const Tensor& like, const char* op);
 void check_same(const Tensor& t, const char* arg,
                 std::initializer_list<std::pair<const Tensor*, const char*>> others, const char* op);
 
+
+// The argument checks of batch_norm_forward / _backward under the name `op`, shared with the fused
+// batch_norm_relu (defined in kernels/batch_norm.cpp).
+void check_batch_norm_forward(const char* op, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                              const Tensor& running_mean, const Tensor& running_var, bool use_batch_stats,
+                              double momentum, double eps);
+void check_batch_norm_backward(const char* op, const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                               const Tensor& mean, const Tensor& invstd);
+
 }  // namespace thaw::ops::detail
 
 // THAW_RUN(device, op, args...): calls cpu::op or cuda::op.
