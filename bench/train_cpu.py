@@ -10,8 +10,10 @@ DataLoader). Both sides get
     one, so the head matches too);
   - the same split: thaw's seeded 80/20 random_split of trainval (Philox4x32-10 and the Fisher-Yates shuffle
     of data/splits.h, reimplemented below and checked against the split sizes thaw reports);
-  - the same threads: `threads` loader workers (thaw's config key; PyTorch's DataLoader num_workers) and
-    `--threads` compute threads (thaw: THAW_NUM_THREADS; PyTorch: torch.set_num_threads).
+  - the same threads: `--threads` N is thaw's `threads` key (its compute pool and its loader's workers:
+    one number for the run) and PyTorch's torch.set_num_threads, with N DataLoader workers (num_workers;
+    `--loader-threads` changes that side only). THAW_NUM_THREADS and OMP_NUM_THREADS are set to N too, so
+    that builds before the `threads` key sized the compute pool (they read OpenMP's count) run alike.
 Modes: all (every layer trains, trainable = "all") and head (fc only, last_layers with layers = 1).
 The figure is training images/s: train images over the time of the training loops (thaw: metrics.csv
 data_s + compute_s; PyTorch: the same loop, timed the same way), over all epochs. Validation runs after
@@ -115,7 +117,7 @@ image_size = {args.size}
 batch_size = {args.batch}
 epochs = {epochs}
 seed = {args.seed}
-threads = {args.loader_threads}
+threads = {args.threads}
 lr = {lr}
 schedule = "none"
 {trainable}
@@ -128,8 +130,7 @@ def run_thaw(args, tmp, mode, weights, tag, epochs=None, lr=1e-3, extra=()):
     with open(config, "w") as f:
         f.write(thaw_config(args, mode, weights, tmp, name, epochs or args.epochs, lr))
     env = dict(os.environ)
-    if args.threads:
-        env["THAW_NUM_THREADS"] = str(args.threads)
+    env["THAW_NUM_THREADS"] = env["OMP_NUM_THREADS"] = str(args.threads)
     subprocess.run([args.thaw, "train", config, *extra], check=True, stdout=subprocess.DEVNULL, env=env)
     run_dir = os.path.join(tmp, name)
     with open(os.path.join(run_dir, "metrics.csv")) as f:
@@ -235,7 +236,7 @@ def median(values):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--thaw", default="build/thaw")
-    parser.add_argument("--data", default=os.path.join(HERE, "..", "..", "shared", "data", "pets-mini"),
+    parser.add_argument("--data", required=True,
                         help="a folder in the Oxford-IIIT Pet layout: images/, annotations/trainval.txt, test.txt")
     parser.add_argument("--arch", default="resnet18", choices=["resnet18", "resnet50"])
     parser.add_argument("--modes", nargs="+", default=["all", "head"], choices=["all", "head"])
@@ -244,8 +245,8 @@ def main():
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="compute threads of each side")
-    parser.add_argument("--loader-threads", type=int, default=4,
-                        help="loader workers: thaw's `threads` key (default 4), PyTorch's num_workers")
+    parser.add_argument("--loader-threads", type=int, default=None,
+                        help="PyTorch's DataLoader num_workers (default: --threads)")
     parser.add_argument("--runs", type=int, default=3, help="alternating runs per row; the median is shown")
     parser.add_argument("--busy", type=int, default=0, help="also run with this many CPU-bound processes beside")
     parser.add_argument("--busy-modes", nargs="+", default=["all"], choices=["all", "head"])
@@ -255,6 +256,8 @@ def main():
     parser.add_argument("--torch-mode", help=argparse.SUPPRESS)
     parser.add_argument("--torch-init", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.loader_threads is None:
+        args.loader_threads = args.threads
 
     if args.torch_worker:
         with open(args.torch_worker) as f:

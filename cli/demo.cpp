@@ -34,7 +34,7 @@ namespace fs = std::filesystem;
 
 struct DemoOptions {
   std::string out = "runs/demo", data, device = "cpu";
-  int64_t threads = 2, image_size = 32, source_per_class = 60, target_per_class = 10, test_per_class = 10;
+  int64_t threads = 0, image_size = 32, source_per_class = 60, target_per_class = 10, test_per_class = 10;
   int64_t source_epochs = 3, target_epochs = 8;
   uint64_t seed = 1;
   double min_gain = 0.15;  // pretrained head-only must beat from-scratch by this much test accuracy
@@ -148,7 +148,7 @@ int run_demo(const DemoOptions& o) {
   const std::string target_dir = o.data.empty() ? generated_target : o.data;
 
   fmt::print("thaw demo: pretrain a ResNet18 on one task, fine-tune it on another ({}, {} threads)\n",
-             o.device, o.threads);
+             o.device, train::apply_threads(o.threads));
   data::write_synthetic_dataset(
       source_dir, {data::PatternSet::Source, o.image_size, o.source_per_class, o.test_per_class, o.seed});
   fmt::print("  source: {} (37 pattern classes, {} + {} images each, {}x{})\n", source_dir,
@@ -222,7 +222,8 @@ void add_demo_command(CLI::App& app) {
   cmd->add_option("--data", o->data,
                   "fine-tune on this dataset (Oxford-IIIT layout) instead of a generated one");
   cmd->add_option("--device", o->device, "cpu or cuda");
-  cmd->add_option("--threads", o->threads, "CPU threads and loader workers")->check(CLI::Range(1, 256));
+  cmd->add_option("--threads", o->threads, "CPU threads: compute and loader (0: all this process may use)")
+      ->check(CLI::Range(0, 256));
   cmd->add_option("--seed", o->seed, "seed of the datasets, initialisation and shuffling");
   cmd->add_option("--image-size", o->image_size, "image height and width (32)")->check(CLI::Range(16, 512));
   cmd->add_option("--source-epochs", o->source_epochs, "pretraining epochs (3)")->check(CLI::Range(1, 1000));

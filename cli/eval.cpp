@@ -45,7 +45,8 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--batch-size", a->options.batch_size, "images per batch")->check(CLI::Range(1, 65536));
   cmd->add_option("--image-size", a->options.image_size, "crop size (default: the weights file's image_size)")
       ->check(CLI::Range(train::kMinImageSize, train::kMaxImageSize));
-  cmd->add_option("--threads", a->options.threads, "loader threads")->check(CLI::Range(1, 256));
+  cmd->add_option("--threads", a->options.threads, "CPU threads: compute and loader (0: all this process may use)")
+      ->check(CLI::Range(0, 256));
   cmd->add_flag("--skip-bad", a->options.skip_bad,
                 "leave undecodable image files out (and list them) instead of stopping at the first");
   cmd->callback([a] { run_eval(*a); });

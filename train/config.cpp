@@ -12,6 +12,7 @@
 
 #include "core/device.h"
 #include "core/error.h"
+#include "kernels/ops.h"
 
 namespace thaw::train {
 
@@ -40,7 +41,7 @@ const KeySpec kKeys[] = {
   {"batch_size", "32", "", 1, 65536, "images per step"},
   {"epochs", "10", "", 1, 100000, "epochs to train"},
   {"seed", "42", "", 0, 9.007199254740992e15, "seed of the split, the initialisation, the shuffles and the augmentation"},
-  {"threads", "4", "", 1, 256, "loader worker threads"},
+  {"threads", "0", "", 0, 256, "CPU threads of the run, the compute pool and the data loader's workers alike (0: the CPUs this process may use, or THAW_NUM_THREADS)"},
   {"cache", "false", "", 0, 0, "keep decoded images in RAM (resamples once more: results differ slightly)"},
   {"skip_bad", "false", "", 0, 0, "leave undecodable image files (zero-byte, truncated, not an image) out of their batch and list them at the end of the run, instead of stopping at the first"},
   {"limit", "0", "", 0, 1e9, "at most this many images per split (train, val, test), a seeded subset; 0: all"},
@@ -373,6 +374,12 @@ std::string train_config_keys_markdown() {
     out += fmt::format("| `{}` | `{}` | {} | {} |\n", spec.key, spec.default_toml, allowed, spec.help);
   }
   return out;
+}
+
+int apply_threads(int64_t threads) {
+  THAW_CHECK(threads >= 0 && threads <= 256, "threads: {} is not in 0 .. 256", threads);
+  if (threads > 0) ops::set_cpu_threads(int(threads));
+  return ops::cpu_threads();
 }
 
 }  // namespace thaw::train

@@ -24,7 +24,7 @@ struct TrainConfig {
   std::string weights;            // torchvision weights (HDF5) or "none" for random init (required)
   bool new_head = false;          // a new fc even when the file's fits the task (trainer.cpp choose_head)
   std::string device = "cpu";
-  int64_t image_size = 224, resize_size = 256, batch_size = 32, epochs = 10, threads = 4, limit = 0;
+  int64_t image_size = 224, resize_size = 256, batch_size = 32, epochs = 10, threads = 0, limit = 0;
   uint64_t seed = 42;
   bool cache = false;
   bool skip_bad = false;               // leave undecodable images out of their batch instead of stopping
@@ -81,5 +81,10 @@ std::string config_key_of_flag(const std::string& flag);
 
 // Markdown table of every key (default, allowed values, meaning), for docs/training.md.
 std::string train_config_keys_markdown();
+
+// The run's CPU threads: threads > 0 sets the compute pool to that many (ops::set_cpu_threads; the GEMMs
+// run inside it), 0 keeps its default (THAW_NUM_THREADS, else the CPUs this process may use). Returns the
+// pool's size, which the caller gives the data loader as its worker count: one number for the whole run.
+int apply_threads(int64_t threads);
 
 }  // namespace thaw::train

@@ -97,7 +97,7 @@ EvalWeightsResult evaluate_weights(const std::string& weights, const std::string
   r.samples = int64_t(samples.size());
   data::LoaderOptions opt;
   opt.batch_size = o.batch_size;
-  opt.threads = int(o.threads);
+  opt.threads = apply_threads(o.threads);
   opt.shuffle = false;
   opt.transform.crop_size = r.image_size;
   opt.transform.resize_size = r.image_size * 256 / 224;

@@ -40,7 +40,7 @@ TrainedModel load_trained_model(const std::string& path);
 struct EvalWeightsOptions {
   std::string split = "test";  // test | trainval
   Device device = Device::cpu();
-  int64_t batch_size = 64, threads = 4;
+  int64_t batch_size = 64, threads = 0;  // threads: train/config.h apply_threads
   int64_t image_size = 0;  // 0: the file's image_size
   bool skip_bad = false;   // leave undecodable images out (listed in bad_files) instead of stopping
 };

@@ -145,7 +145,7 @@ RunData load_run_data(const TrainConfig& c) {
 data::LoaderOptions loader_options(const TrainConfig& c, bool train) {
   data::LoaderOptions o;
   o.batch_size = c.batch_size;
-  o.threads = int(c.threads);
+  o.threads = apply_threads(c.threads);
   o.shuffle = train;
   o.seed = c.seed;
   o.transform.crop_size = c.image_size;
