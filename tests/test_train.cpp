@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/hdf5_file.h"
 #include "data/synthetic.h"
+#include "kernels/ops.h"
 #include "models/weights.h"
 #include "report/plots.h"
 #include "tests/support/catch.h"
@@ -265,6 +266,17 @@ TEST_CASE("train: bn_frozen_from_epoch keeps the running statistics from that ep
           TrainStatus::Interrupted);
   REQUIRE(run_training(split, true, quiet) == TrainStatus::Completed);
   require_same_weights(tmp.path / "two" / "weights.h5", tmp.path / "split" / "weights.h5");
+}
+
+TEST_CASE("train config: threads sets the compute pool the loader is sized to, 0 keeps the pool's default") {
+  const int before = ops::cpu_threads();
+  CHECK(train::apply_threads(3) == 3);
+  CHECK(ops::cpu_threads() == 3);
+  CHECK(train::apply_threads(0) == 3);  // 0: whatever the pool has
+  CHECK(train::apply_threads(1) == 1);
+  CHECK(ops::cpu_threads() == 1);
+  CHECK_THROWS_WITH(train::apply_threads(-1), ContainsSubstring("threads: -1"));
+  ops::set_cpu_threads(before);
 }
 
 TEST_CASE("train config: unknown keys, bad values and missing keys are errors naming the key") {
