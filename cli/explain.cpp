@@ -1,9 +1,10 @@
-// thaw explain [CONFIG] [--key value ...] [--ops] [--over-layers] [--measure [--steps N]] [--epoch E]: what
-// one training step of a config does, layer by layer: the passes that run, the autograd nodes recorded, the
-// bytes kept for the backward pass, the FLOPs, the trainable parameters (train/explain.h; docs/memory.md,
-// "Freezing is cheaper, layer by layer"). --over-layers: the same for the report's l = 1..5 on ResNet18 and
-// ResNet50. Analytic by default (no forward pass); --measure also times real steps on config.device and
-// reads their peak tensor memory. Needs no dataset and no weights file: the model is randomly initialised.
+// thaw explain [CONFIG] [--key value ...] [--ops | --over-layers | --timeline] [--measure [--steps N]]
+// [--epoch E]: what one training step of a config does, layer by layer: the passes that run, the autograd
+// nodes recorded, the bytes kept for the backward pass, the FLOPs, the trainable parameters
+// (train/explain.h; docs/memory.md, "Freezing is cheaper, layer by layer"). --over-layers: the same for the
+// report's l = 1..5 on ResNet18 and ResNet50. --timeline: the step's tensor memory event by event, as CSV.
+// Analytic by default (no forward pass); --measure also times real steps on config.device and reads their
+// peak tensor memory. Needs no dataset and no weights file: the model is randomly initialised.
 #include <fmt/format.h>
 
 #include "cli/commands.h"
@@ -16,7 +17,7 @@ namespace thaw::cli {
 namespace {
 
 struct ExplainArgs {
-  bool per_op = false, over_layers = false, measure = false;
+  bool per_op = false, over_layers = false, timeline = false, measure = false;
   int steps = 3;
   int64_t epoch = 1;
 };
@@ -41,8 +42,10 @@ train::TrainConfig explain_config_of(std::vector<std::string> extras) {
 }
 
 void run_explain(const ExplainArgs& a, const std::vector<std::string>& extras) {
-  THAW_CHECK(!(a.over_layers && a.per_op),
-             "thaw explain: --ops and --over-layers do not go together: choose one");
+  THAW_CHECK(int(a.per_op) + int(a.over_layers) + int(a.timeline) <= 1,
+             "thaw explain: --ops, --over-layers and --timeline do not go together: choose one");
+  THAW_CHECK(!(a.timeline && a.measure),
+             "thaw explain: --timeline prints CSV only; --measure goes without it");
   const train::TrainConfig config = explain_config_of(extras);
   if (a.over_layers) {
     fmt::print("thaw explain: the last l layers train (trainable = last_layers, layers = l)\n");
@@ -52,6 +55,10 @@ void run_explain(const ExplainArgs& a, const std::vector<std::string>& extras) {
   auto model = train::make_explained_model(config, a.epoch);
   train::StepExplanation e = train::explain_step(*model, config.batch_size, config.image_size, config.loss);
   e.trainable = train::trainable_patterns(config, a.epoch);
+  if (a.timeline) {
+    fmt::print("{}", train::format_timeline_csv(e));
+    return;
+  }
   fmt::print("{}", train::format_step_explanation(e, a.per_op));
   if (!a.measure) return;
   const train::StepMeasurement m = train::measure_step(*model, config, a.steps);
@@ -74,10 +81,13 @@ void add_explain_command(CLI::App& app) {
       "--batch-size 64, --image-size 224, --bn-mode frozen, --device cuda), e.g.\n"
       "  thaw explain experiments/breeds_l3.toml --batch-size 64\n"
       "  thaw explain experiments/breeds_l3.toml --over-layers --measure --device cuda\n"
+      "  thaw explain experiments/breeds_l3.toml --timeline > timeline.csv\n"
       "What the numbers mean: docs/memory.md.");
   auto a = std::make_shared<ExplainArgs>();
   cmd->add_flag("--ops", a->per_op, "one row per op instead of per layer");
   cmd->add_flag("--over-layers", a->over_layers, "a table over l = 1..5 for ResNet18 and ResNet50");
+  cmd->add_flag("--timeline", a->timeline,
+                "the step's tensor memory, event by event (forward ops, backward nodes, optimizer), as CSV");
   cmd->add_flag("--measure", a->measure,
                 "also run real steps on the config's device: median time, peak memory");
   cmd->add_option("--steps", a->steps, "timed steps for --measure (after one warm-up step)")

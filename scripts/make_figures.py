@@ -1,22 +1,32 @@
 #!/usr/bin/env python3
-"""Writes the diagrams of docs/ as SVG: docs/figures/*.svg. Standard library only.
+"""Writes the diagrams and plots of docs/ as SVG: docs/figures/*.svg. Standard library only.
 
-    scripts/make_figures.py           write the figures
-    scripts/make_figures.py --check   fail (status 1) when a figure on disk differs from what this script writes
+    scripts/make_figures.py                  write the figures
+    scripts/make_figures.py --check          fail (status 1) when a figure on disk differs from what this
+                                             script writes
+    scripts/make_figures.py --thaw PATH      the thaw executable (default build/thaw)
 
 The figures are text, generated here, so that a change to the code's structure is one edit to this script
-and a diff anyone can read, never a redrawn binary.
+and a diff anyone can read, never a redrawn binary. Their numbers come from the code or from data, never
+typed in: memory-timeline.svg runs `thaw explain --timeline`, conv-tile.svg reads the CUDA kernel's tile
+constants, demo-curves.svg reads docs/figures/demo-curves.csv (a measured run: float32 results differ
+between CPUs, so the data is committed).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import re
+import subprocess
 import sys
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "docs" / "figures"
+
+THAW = REPO / "build" / "thaw"  # the executable for memory-timeline.svg; main() sets it from --thaw
 
 SANS = "font-family='DejaVu Sans, Helvetica, Arial, sans-serif'"
 MONO = "font-family='DejaVu Sans Mono, Menlo, Consolas, monospace'"
@@ -54,6 +64,15 @@ class Svg:
         self.parts.append(
             f"<line x1='{x1}' y1='{y1}' x2='{x2}' y2='{y2}' stroke='{stroke}' stroke-width='{width}'{a}{d}/>"
         )
+
+    def polyline(self, points, stroke="#444", width=1.6, dash=None):
+        d = f" stroke-dasharray='{dash}'" if dash else ""
+        xy = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+        self.parts.append(f"<polyline points='{xy}' fill='none' stroke='{stroke}' stroke-width='{width}' "
+                          f"stroke-linejoin='round'{d}/>")
+
+    def circle(self, x, y, r, fill="#444", stroke="white"):
+        self.parts.append(f"<circle cx='{x:.1f}' cy='{y:.1f}' r='{r}' fill='{fill}' stroke='{stroke}'/>")
 
     def svg(self) -> str:
         return "\n".join(self.parts + ["</svg>"]) + "\n"
@@ -304,6 +323,267 @@ def stride_phases() -> str:
     return s.svg()
 
 
+# ---- plots: axes, and the figures drawn from data ----------------------------------------------------------
+
+class Axes:
+    """A plot area of s at (x, y, w, h) pixels for data in x_range x y_range, with ticks and gridlines."""
+
+    def __init__(self, s: Svg, box, x_range, y_range):
+        self.s, (self.x, self.y, self.w, self.h) = s, box
+        self.x0, self.x1 = x_range
+        self.y0, self.y1 = y_range
+
+    def px(self, x, y):
+        return (self.x + (x - self.x0) / (self.x1 - self.x0) * self.w,
+                self.y + self.h - (y - self.y0) / (self.y1 - self.y0) * self.h)
+
+    def frame(self, x_ticks, y_ticks, x_label, y_label, y_format=str):
+        s = self.s
+        for v in y_ticks:
+            _, py = self.px(self.x0, v)
+            s.line(self.x, py, self.x + self.w, py, stroke="#e0e0e0", width=0.8)
+            s.text(self.x - 6, py + 4, y_format(v), 11, "end", fill="#555")
+        for v in x_ticks:
+            px, _ = self.px(v, self.y0)
+            s.line(px, self.y + self.h, px, self.y + self.h + 4, stroke="#444", width=1)
+            s.text(px, self.y + self.h + 17, str(v), 11, "middle", fill="#555")
+        s.line(self.x, self.y + self.h, self.x + self.w, self.y + self.h, stroke="#444", width=1.2)
+        s.line(self.x, self.y, self.x, self.y + self.h, stroke="#444", width=1.2)
+        s.text(self.x + self.w / 2, self.y + self.h + 36, x_label, 12, "middle")
+        s.parts.append(f"<text x='0' y='0' font-size='12' text-anchor='middle' fill='#222' {SANS} "
+                       f"transform='translate({self.x - 48},{self.y + self.h / 2}) rotate(-90)'>"
+                       f"{escape(y_label)}</text>")
+
+
+def read_data_csv(path: Path):
+    """Rows of a CSV whose first lines may be '#' comments: (the comment lines, the rows as dicts)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    comments = [line[1:].strip() for line in lines if line.startswith("#")]
+    return comments, list(csv.DictReader(line for line in lines if not line.startswith("#")))
+
+
+MIB = 1048576
+# The report's ResNet18 step (experiments/breeds_l3.toml: batch 32, 224x224, 37 breeds, BatchNorm train), l = 1,
+# 3, 5 of its "last l layers": what trains, and the curve's colour.
+MEMORY_MODES = [(1, "fc only", "#1a73e8"), (3, "layer3, layer4, fc", "#b06000"),
+                (5, "layer1-4, fc (all but the stem)", "#d93025")]
+
+
+def thaw_timeline(layers: int):
+    """`thaw explain --timeline` of the report's ResNet18 step with the last `layers` layers trainable."""
+    if not THAW.is_file():
+        sys.exit(f"make_figures: memory-timeline.svg runs {THAW}, which does not exist: build thaw, or pass "
+                 "--thaw PATH")
+    command = [str(THAW), "explain", str(REPO / "experiments" / "breeds_l3.toml"), "--layers", str(layers),
+               "--timeline"]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return list(csv.DictReader(line for line in out.splitlines() if not line.startswith("#")))
+
+
+def memory_timeline() -> str:
+    """Tensor bytes alive through one training step, event by event, for l = 1, 3, 5 (thaw explain --timeline)."""
+    timelines = [(l, trains, color, thaw_timeline(l)) for l, trains, color in MEMORY_MODES]
+    forward_ops = {sum(row["phase"] == "forward" for row in rows) for _, _, _, rows in timelines}
+    assert len(forward_ops) == 1, "the forward pass runs the same ops whatever trains"
+    forward_ops = forward_ops.pop()
+    events = max(len(rows) for _, _, _, rows in timelines)
+    top = max(int(row["peak_bytes"]) for _, _, _, rows in timelines for row in rows) / MIB
+    y_max = 100 * (int(top // 100) + 1)
+
+    s = Svg(900, 545, "tensor memory through one training step of ResNet18 for l = 1, 3, 5")
+    s.text(450, 26, "One training step of ResNet18, batch 32 at 224x224: tensor memory, op by op", 16, "middle",
+           weight="bold")
+    s.text(450, 45, "bytes of the tensors the step creates while each forward op or backward node runs (the "
+                    "weights, the optimizer's state and the batch come on top)", 11, "middle", fill="#555")
+    ax = Axes(s, (80, 70, 790, 300), (0, events), (0, y_max))
+    bx, _ = ax.px(forward_ops, 0)
+    s.rect(ax.x, ax.y, bx - ax.x, ax.h, fill="#f1f3f4", stroke="none", rx=0)
+    ax.frame(range(0, events + 1, 20), range(0, y_max + 1, 100),
+             f"event: the {forward_ops} forward ops, then the backward's nodes, then the optimizer", "MiB")
+    s.line(bx, ax.y, bx, ax.y + ax.h, stroke="#5f6368", width=1.4, dash="6,3")
+    s.text(bx - 6, ax.y + 16, "forward", 12, "end", weight="bold", fill="#5f6368")
+    s.text(bx + 6, ax.y + 16, "backward", 12, weight="bold", fill="#5f6368")
+    legend_y = 440
+    for i, (l, trains, color, rows) in reversed(list(enumerate(timelines))):  # l = 1 on top where they agree
+        points = []
+        for k, row in enumerate(rows):  # a step: event k spans [k, k + 1) at the bytes alive while it runs
+            y = int(row["peak_bytes"]) / MIB
+            points += [ax.px(k, y), ax.px(k + 1, y)]
+        s.polyline(points, stroke=color, width=1.8)
+        step = next(k for k, row in enumerate(rows) if row["op"] == "step")
+        sx, sy = ax.px(step + 0.5, int(rows[step]["peak_bytes"]) / MIB)
+        s.rect(sx - 3.5, sy - 3.5, 7, 7, fill=color, stroke="white", width=1, rx=0)
+        peak = max(range(len(rows)), key=lambda k: int(rows[k]["peak_bytes"]))
+        mib = int(rows[peak]["peak_bytes"]) / MIB
+        px, py = ax.px(peak + 0.5, mib)
+        s.circle(px, py, 5 - i, fill=color)
+        where = f"{rows[peak]['phase']}, {rows[peak]['module']} ({rows[peak]['op']})"
+        y = legend_y + 20 * i
+        s.line(80, y - 4, 110, y - 4, stroke=color, width=2.4)
+        s.text(118, y, f"l = {l}: {trains}", 12, weight="bold")
+        s.text(380, y, f"peak {mib:.0f} MiB (dot): {where}", 12)
+    y = legend_y + 20 * len(timelines)
+    s.rect(89, y - 10, 7, 7, fill="#5f6368", stroke="white", width=1, rx=0)
+    s.text(118, y, "the optimizer's step (in place); then zero_grad frees the gradients and the step's outputs go",
+           12)
+    s.text(80, y + 26, "The curves agree until the first op that records a node. Data: thaw explain "
+                       "experiments/breeds_l3.toml --layers L --timeline", 11, fill="#555")
+    s.text(80, y + 42, "(train/explain.cpp), which tests/test_explain.cpp checks to the byte against real steps' "
+                       "CPU memory counters.", 11, fill="#555")
+    return s.svg()
+
+
+DEMO_DATA = OUT / "demo-curves.csv"
+# thaw demo's runs (cli/demo.cpp): what each trains, and its curve's colour and dash.
+DEMO_RUNS = {
+    "pretrain": ("pretrain: the source task, from random weights", "#5f6368", "6,4"),
+    "head_only": ("head_only: fc on the frozen pretrained backbone", "#1a73e8", None),
+    "last_3": ("last_3: layer3, layer4, fc", "#b06000", None),
+    "gradual": ("gradual: fc, then one more layer each epoch", "#34a853", None),
+    "from_scratch": ("from_scratch: everything, random weights", "#d93025", None),
+}
+
+
+def demo_curves() -> str:
+    """thaw demo's validation accuracy per epoch, run by run, from the committed docs/figures/demo-curves.csv."""
+    comments, rows = read_data_csv(DEMO_DATA)
+    machine = re.search(r"machine ([^;]+); date ([^;]+);", " ".join(comments))
+    assert machine, f"{DEMO_DATA}: the '#' line must say 'machine ...; date ...;'"
+    runs = {}
+    for row in rows:
+        runs.setdefault(row["run"], []).append((int(row["epoch"]), 100 * float(row["val_acc"]),
+                                                100 * float(row["test_acc"])))
+    epochs = max(e for curve in runs.values() for e, _, _ in curve)
+    s = Svg(900, 470, "thaw demo: validation accuracy per epoch of each run")
+    s.text(450, 26, "thaw demo: validation accuracy per epoch", 16, "middle", weight="bold")
+    s.text(450, 45, f"{machine.group(1)}, {machine.group(2)}, thaw demo (seed 1); float32 results differ "
+                    "between CPUs", 11, "middle", fill="#555")
+    ax = Axes(s, (80, 70, 420, 300), (0.5, epochs + 0.5), (0, 100))
+    ax.frame(range(1, epochs + 1), range(0, 101, 20), "epoch", "validation accuracy (%)")
+    chance = 100 / 37
+    cx0, cy = ax.px(0.5, chance)
+    cx1, _ = ax.px(epochs + 0.5, chance)
+    s.line(cx0, cy, cx1, cy, stroke="#9aa0a6", width=1, dash="2,3")
+    s.text(cx1 - 4, cy - 5, f"chance: 1/37 = {chance:.1f}%", 10, "end", fill="#5f6368")
+    for i, (run, (label, color, dash)) in enumerate(DEMO_RUNS.items()):
+        curve = runs[run]
+        s.polyline([ax.px(e, acc) for e, acc, _ in curve], stroke=color, width=2, dash=dash)
+        for e, acc, _ in curve:
+            s.circle(*ax.px(e, acc), 3, fill=color)
+        y = 90 + 44 * i
+        s.line(530, y - 4, 560, y - 4, stroke=color, width=2.4, dash=dash)
+        s.text(568, y, label, 12)
+        s.text(568, y + 16, f"last epoch {curve[-1][1]:.1f}%, test {curve[-1][2]:.1f}%", 11, fill="#555")
+    s.text(530, 330, "pretrain learns the source classes; the four others", 11, fill="#555")
+    s.text(530, 346, "fine-tune on new target classes, from 8 training", 11, fill="#555")
+    s.text(530, 362, "images per class (docs/demo-and-reproduce.md).", 11, fill="#555")
+    s.text(80, 440, "data: docs/figures/demo-curves.csv, from the runs' metrics.csv and summary.json", 11,
+           mono=True, fill="#555")
+    return s.svg()
+
+
+CONV_TILES = REPO / "kernels" / "cuda" / "conv2d_tiles.cuh"
+
+
+def conv_tile_constants() -> dict:
+    """The block tiling of the CUDA convolutions, read from kernels/cuda/conv2d_tiles.cuh."""
+    src = CONV_TILES.read_text(encoding="utf-8")
+
+    def find(pattern):
+        m = re.search(pattern, src)
+        if not m:
+            sys.exit(f"make_figures: {CONV_TILES.relative_to(REPO)} no longer matches {pattern!r}: update "
+                     "conv_tile_constants()")
+        return m
+
+    return {
+        "threads": int(find(r"constexpr int kThreads = (\d+);").group(1)),
+        "tile_k": int(find(r"constexpr int kTileK = (\d+);").group(1)),
+        "micro": int(find(r"kTM = BM / (\d+), kTN = BN / \1;").group(1)),
+        "pad": int(find(r"float a\[2\]\[kTileK\]\[BM \+ (\d+)\];").group(1)),
+        "group": int(find(r"return \(i / (\d+)\) \* 64 \+ t16 \* \1 \+ i % \1;").group(1)),
+        "tiles": [(int(m), int(n)) for m, n in re.findall(r"\{TileShape::k\d+x\d+, (\d+), (\d+)\}", src)],
+    }
+
+
+def conv_tile() -> str:
+    """One thread block of the implicit-GEMM convolution: its tile of Y, the threads' sums, the k-loop."""
+    c = conv_tile_constants()
+    bm, bn = c["tiles"][0]
+    threads, tk, grid, g = c["threads"], c["tile_k"], c["micro"], c["group"]
+    tm, tn = bm // grid, bn // grid
+    a_loads, b_loads = bm * tk // threads, bn * tk // threads
+    smem = 2 * tk * ((bm + c["pad"]) + (bn + c["pad"])) * 4
+    s = Svg(900, 670, f"one thread block of the CUDA implicit-GEMM convolution: a {bm}x{bn} tile")
+    s.text(450, 26, f"conv2d_forward on CUDA: one block of {threads} threads computes a {bm} x {bn} tile of Y",
+           16, "middle", weight="bold")
+    # Y: the block's tile at 2.5 px per element, in cells of g x g; thread (ty, tx) owns the cells
+    # (ty + 16 i, tx + 16 j): its sums are groups of g x g, 64 apart (micro_offset in conv2d_tiles.cuh).
+    scale = 320 / bn
+    cx, cy, cw, ch = 240, 270, bn * scale, bm * scale
+    s.rect(cx, cy, cw, ch, "#e6f4ea", stroke="#1e6b34", width=1.5, rx=0)
+    for i in range(1, bn // g):
+        s.line(cx + i * g * scale, cy, cx + i * g * scale, cy + ch, stroke="#c9e8d1", width=0.5)
+    for i in range(1, bm // g):
+        s.line(cx, cy + i * g * scale, cx + cw, cy + i * g * scale, stroke="#c9e8d1", width=0.5)
+    s.line(cx + 64 * scale, cy, cx + 64 * scale, cy + ch, stroke="#1e6b34", width=0.8, dash="3,3")
+    s.line(cx, cy + 64 * scale, cx + cw, cy + 64 * scale, stroke="#1e6b34", width=0.8, dash="3,3")
+    ty, tx = 1, 2
+    for rows in range(tm // g):
+        for cols in range(tn // g):
+            s.rect(cx + (cols * 64 + tx * g) * scale, cy + (rows * 64 + ty * g) * scale, g * scale, g * scale,
+                   "#34a853", stroke="#1e6b34", width=1, rx=0)
+    s.text(cx + cw / 2, cy + ch + 18, f"Y tile: {bm} output channels x {bn} output pixels (n, p, q)", 12,
+           "middle", weight="bold")
+    s.text(cx + cw / 2, cy + ch + 34, f"{grid} x {grid} threads; thread (ty, tx) = ({ty}, {tx}) owns the "
+                                      f"{tm} x {tn} dark sums: {g} x {g} groups, 64 apart", 11, "middle")
+    # A: BM rows of the filters, walked along C*R*S in k-tiles; B: the gathered im2col columns.
+    band, k = tk * scale, 4  # one k-tile's width on the page; the k-tile being multiplied
+    ax, aw = 30, 190
+    s.rect(ax, cy, aw, ch, "#fef7e0", stroke="#a06a00", rx=0)
+    by, bh = 80, 170
+    s.rect(cx, by, cw, bh, "#e8f0fe", stroke="#1a57b8", rx=0, dash="6,4")
+    for i in range(1, int(aw // band) + 1):
+        s.line(ax + i * band, cy, ax + i * band, cy + ch, stroke="#e0c48a", width=0.6)
+    for i in range(1, int(bh // band) + 1):
+        s.line(cx, by + i * band, cx + cw, by + i * band, stroke="#aac4f0", width=0.6)
+    s.rect(ax + k * band, cy, band, ch, "#fbbc04", stroke="#a06a00", rx=0)
+    s.rect(cx, by + k * band, cw, band, "#8ab4f8", stroke="#1a57b8", rx=0)
+    s.text(ax + aw / 2, cy - 24, f"A = W: {bm} rows x C*R*S", 12, "middle", weight="bold")
+    s.text(ax + aw / 2, cy - 9, f"k-tile (dark): {bm} x {tk}", 11, "middle", fill="#a06a00", weight="bold")
+    s.text(cx - 12, by + 18, f"B = im2col(x): C*R*S x {bn}", 12, "end", weight="bold")
+    s.text(cx - 12, by + 34, "never stored: each thread", 11, "end")
+    s.text(cx - 12, by + 49, "gathers its values from x", 11, "end")
+    s.text(cx - 12, by + k * band + 14, f"k-tile: {tk} x {bn}", 11, "end", weight="bold", fill="#1a57b8")
+    # The numbers, per block and per thread.
+    px = 600
+    lines = [
+        ("kernels/cuda/conv2d_tiles.cuh", "bold"),
+        (f"{threads} threads per block (kThreads): {grid} x {grid}", ""),
+        ("block tiles BM x BN: " + ", ".join(f"{m}x{n}" for m, n in c["tiles"]), ""),
+        ("(the fastest, timed on first use per shape)", ""),
+        (f"k-tile: {tk} (kTileK); ceil(C*R*S / {tk}) of them", ""),
+        ("", ""),
+        (f"Per k-tile, in the {bm} x {bn} tile, a thread", "bold"),
+        (f"loads {a_loads} values of A and {b_loads} of B from global", ""),
+        ("memory into registers, for the next k-tile;", ""),
+        (f"reads {tm} + {tn} floats from shared memory and", ""),
+        (f"does {tm * tn} FMAs, {tk} times: {tk * tm * tn} FMAs;", ""),
+        ("stores its loads into the idle stage.", ""),
+        ("", ""),
+        ("Shared memory: two stages", "bold"),
+        (f"a[2][{tk}][{bm}+{c['pad']}], b[2][{tk}][{bn}+{c['pad']}] floats", "mono"),
+        (f"= {smem:,} bytes; one __syncthreads()", ""),
+        ("per k-tile.", ""),
+        ("", ""),
+        ("Sums per thread, in registers", "bold"),
+    ] + [(f"{m}x{n} tile: {m // grid} x {n // grid}", "") for m, n in c["tiles"]]
+    for i, (line, style) in enumerate(lines):
+        s.text(px, 90 + 19 * i, line, 12, weight="bold" if style == "bold" else "normal", mono=style == "mono")
+    s.text(30, 650, "M = K output channels, N = N*P*Q output pixels, Kd = C*R*S (kernels/cuda/conv2d_forward.cu); "
+                    "backward-data and backward-weight share the tiling.", 11, fill="#555")
+    return s.svg()
+
 FIGURES = {
     "layers.svg": layers,
     "implicit-gemm.svg": implicit_gemm,
@@ -311,13 +591,20 @@ FIGURES = {
     "batch-norm-modes.svg": batch_norm_modes,
     "gradual-unfreezing.svg": gradual_unfreezing,
     "stride-phases.svg": stride_phases,
+    "memory-timeline.svg": memory_timeline,
+    "demo-curves.svg": demo_curves,
+    "conv-tile.svg": conv_tile,
 }
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true", help="compare instead of writing")
+    ap.add_argument("--thaw", type=Path, default=REPO / "build" / "thaw",
+                    help="the thaw executable, for memory-timeline.svg (default: build/thaw)")
     args = ap.parse_args()
+    global THAW
+    THAW = args.thaw.resolve()
     stale = []
     for name, make in FIGURES.items():
         path, svg = OUT / name, make()

@@ -1,14 +1,19 @@
 // thaw explain (train/explain.h) against reality: the CPU memory counters of core/storage.h; the nodes and
-// bytes an explanation predicts against those one real forward pass records and keeps, for many masks and
-// both BatchNorm modes; counts worked out by hand; the conv FLOPs against thaw bench kernels' tables.
+// bytes an explanation predicts against those one real forward pass records and keeps, and its memory
+// timeline against a real step's, phase by phase, for many masks and both BatchNorm modes; counts worked out
+// by hand; the conv FLOPs against thaw bench kernels' tables.
 #include <map>
 #include <memory>
+#include <sstream>
 
 #include "bench/kernels/problems.h"
 #include "core/autograd.h"
 #include "core/rng.h"
 #include "core/storage.h"
+#include "kernels/ops.h"
+#include "nn/functional.h"
 #include "nn/losses.h"
+#include "optim/optimizer.h"
 #include "tests/support/catch.h"
 #include "train/explain.h"
 
@@ -27,39 +32,169 @@ int64_t in_use() {
   return int64_t(cpu_memory_stats().in_use);
 }
 
-// What one real forward pass (model and loss, grad mode on) leaves alive besides its outputs, and the
-// autograd nodes it created; then checks that backward frees all of it and reaches exactly the trainable
-// parameters.
-struct RealForward {
-  int64_t kept_bytes = 0, nodes = 0;
+// What a real backward holds when it reaches a trainable parameter's gradient sink: the bytes alive then, and
+// the most since the sink before it (or since the backward began), both above the bytes alive before the
+// step.
+struct SinkReading {
+  std::string parameter;
+  int64_t in_use = 0, peak = 0;
 };
 
-RealForward run_real_forward(models::ResNet& model, const train::TrainConfig& c) {
+// Stands in for a parameter's AccumulateGrad (nn/autograd_nodes.cpp), installed with set_grad_accumulator
+// before the forward so that autograd links the graph to it: reads the CPU counters when the backward
+// reaches it, then does what AccumulateGrad does in a step that starts without gradients.
+class ProbeSink : public Node {
+ public:
+  ProbeSink(Tensor leaf, std::string parameter, int64_t base, std::vector<SinkReading>& readings)
+      : Node("ProbeSink"),
+        leaf_(std::move(leaf)),
+        parameter_(std::move(parameter)),
+        base_(base),
+        readings_(readings) {}
+  std::vector<Tensor> apply(const Tensor& grad) override {
+    readings_.push_back({parameter_, in_use() - base_, int64_t(cpu_memory_stats().peak_in_use) - base_});
+    reset_cpu_peak();
+    REQUIRE(!leaf_.grad().defined());
+    leaf_.set_grad(grad.clone());
+    return {};
+  }
+  Tensor sum_gradients(const Tensor& a, const Tensor& b) override { return ops::add(a, b); }
+
+ private:
+  Tensor leaf_;
+  std::string parameter_;
+  int64_t base_;
+  std::vector<SinkReading>& readings_;
+};
+
+// One real training step (forward and loss, backward, SGD's first step, zero_grad), read from the CPU
+// counters where a caller can read them: what it adds to the bytes alive at its start, at each phase's end,
+// and its peak within each phase (reset_cpu_peak() at the phase's start); and inside the backward, at each
+// gradient sink. Also what the forward pass alone left alive besides its outputs, and the autograd nodes it
+// created; and it checks that backward frees the graph and reaches exactly the trainable parameters.
+struct RealPhase {
+  int64_t peak = 0, end = 0;
+};
+struct RealStep {
+  int64_t kept_bytes = 0, nodes = 0;
+  RealPhase forward, backward, step, zero_grad, end;
+  std::vector<SinkReading> sinks;  // in the order the backward reached them
+};
+
+RealStep run_real_step(models::ResNet& model, const train::TrainConfig& c) {
   Generator gen(7);
   const Tensor images = Tensor::normal({c.batch_size, 3, c.image_size, c.image_size}, 0, 1, gen);
   std::vector<int64_t> y(size_t(c.batch_size));
   for (int64_t& label : y)
     label = gen.next_int(0, c.loss == "bce" ? 2 : c.num_outputs());
   const Tensor labels = Tensor::from_data<int64_t>({c.batch_size}, y);
+  optim::SGD optimizer({{model.named_parameters(), 0.01, 0, "all"}}, /*momentum=*/0.9, /*nesterov=*/false);
 
   const int64_t bytes_before = in_use(), nodes_before = Node::live_count();
-  RealForward real;
+  const auto read = [bytes_before](RealPhase& phase) {
+    phase.peak = int64_t(cpu_memory_stats().peak_in_use) - bytes_before;
+    phase.end = in_use() - bytes_before;
+    reset_cpu_peak();
+  };
+  RealStep real;
   {
+    std::vector<std::shared_ptr<ProbeSink>> probes;
+    for (const auto& [name, p] : model.named_parameters()) {
+      if (!p.requires_grad()) continue;
+      probes.push_back(std::make_shared<ProbeSink>(p, name, bytes_before, real.sinks));
+      p.set_grad_accumulator(probes.back());
+    }
+    reset_cpu_peak();
     const Tensor logits = model.forward(images);
     const Tensor loss =
         c.loss == "bce" ? nn::BCEWithLogitsLoss()(logits, labels) : nn::CrossEntropyLoss()(logits, labels);
-    real.kept_bytes = in_use() - bytes_before - int64_t(logits.nbytes() + loss.nbytes());
+    read(real.forward);
+    real.kept_bytes = real.forward.end - int64_t(logits.nbytes() + loss.nbytes());
     real.nodes = Node::live_count() - nodes_before;
     loss.backward();
+    read(real.backward);
+    for (const SinkReading& r : real.sinks)  // the probes reset the peak
+      real.backward.peak = std::max(real.backward.peak, r.peak);
+    for (const auto& [name, p] : model.named_parameters()) {
+      INFO(name);
+      REQUIRE(p.grad().defined() == p.requires_grad());
+    }
+    optimizer.step();
+    read(real.step);
+    optimizer.zero_grad();
+    read(real.zero_grad);
   }
+  read(real.end);
   REQUIRE(Node::live_count() == nodes_before);  // the graph is gone with the outputs
-  for (const auto& [name, p] : model.named_parameters()) {
-    INFO(name);
-    REQUIRE(p.grad().defined() == p.requires_grad());
-    p.zero_grad();
-  }
-  REQUIRE(in_use() == bytes_before);  // and so is everything it kept
   return real;
+}
+
+// The timeline's events of one phase, as the real step reads them: the most bytes alive during the phase,
+// and the bytes alive after its last event.
+RealPhase explained_phase(const train::StepExplanation& e, const std::string& phase,
+                          const std::string& op = "") {
+  RealPhase p{-1, -1};
+  for (const train::MemoryEvent& event : e.timeline) {
+    if (event.phase != phase || (!op.empty() && event.op != op)) continue;
+    p.peak = std::max(p.peak, event.peak_bytes);
+    p.end = event.after_bytes;
+  }
+  return p;
+}
+
+// The backward seen from inside: at each gradient sink, in the order the real backward reached them, the
+// bytes alive must be those the timeline has when the sink's event starts, and the peak since the sink before
+// the timeline's peak over the events in between.
+void check_sinks(const RealStep& real, const train::StepExplanation& e) {
+  std::vector<size_t> sinks;
+  size_t from = e.timeline.size();  // the first event of the backward
+  for (size_t j = 0; j < e.timeline.size(); ++j) {
+    if (e.timeline[j].phase == "backward") from = std::min(from, j);
+    if (e.timeline[j].op == "accumulate_grad") sinks.push_back(j);
+  }
+  REQUIRE(real.sinks.size() == sinks.size());
+  for (size_t i = 0; i < sinks.size(); ++i) {
+    const size_t j = sinks[i];
+    INFO("sink " << i << ": " << real.sinks[i].parameter);
+    CHECK(real.sinks[i].parameter == e.timeline[j].module);
+    CHECK(real.sinks[i].in_use == e.timeline[j - 1].after_bytes);
+    int64_t peak = 0;
+    for (size_t k = from; k < j; ++k)
+      peak = std::max(peak, e.timeline[k].peak_bytes);
+    CHECK(real.sinks[i].peak == peak);
+    from = j;
+  }
+}
+
+// Each ResNet block run alone, on an input that requires grad where the step's does: the most bytes it adds
+// to those alive at its start must be the timeline's peak over the block's ops above the bytes alive when its
+// first op starts (what lives around a block, kept earlier or held by its callers, stays put while it runs).
+void check_block_peaks(models::ResNet& model, const train::StepExplanation& e) {
+  Generator gen(11);
+  for (size_t first = 0, end = 0; first < e.ops.size(); first = end) {
+    const std::string& block = e.ops[first].layer;
+    for (end = first; end < e.ops.size() && e.ops[end].layer == block;)
+      ++end;
+    if (block.rfind("layer", 0) != 0) continue;  // the stem, avgpool, fc, loss
+    const train::OpExplanation& conv1 = e.ops[first];
+    Shape shape = {e.batch};  // conv1.shape: "64x56x56 -> 64x56x56"
+    std::istringstream dims(conv1.shape.substr(0, conv1.shape.find(' ')));
+    for (std::string d; std::getline(dims, d, 'x');)
+      shape.push_back(std::stoll(d));
+    int64_t explained = 0;
+    for (size_t i = first; i < end; ++i)
+      explained = std::max(explained, e.timeline[i].peak_bytes);
+    explained -= first > 0 ? e.timeline[first - 1].after_bytes : 0;
+
+    Tensor leaf = Tensor::normal(shape, 0, 1, gen);
+    if (conv1.backward_data) leaf.set_requires_grad(true);
+    const Tensor x = conv1.backward_data ? nn::functional::relu(leaf) : leaf;  // not a leaf, as in the step
+    const int64_t start = in_use();
+    reset_cpu_peak();
+    { const Tensor y = model.submodule(block).forward(x); }
+    INFO(block);
+    CHECK(int64_t(cpu_memory_stats().peak_in_use) - start == explained);
+  }
 }
 
 }  // namespace
@@ -83,7 +218,7 @@ TEST_CASE("cpu_memory_stats counts the bytes of CPU storage alive, its peak and 
   REQUIRE(cpu_memory_stats().in_use == start.in_use);
 }
 
-TEST_CASE("explain's nodes and bytes kept equal what a real forward pass records and keeps") {
+TEST_CASE("explain's nodes, bytes kept and memory timeline equal what a real step records, keeps and holds") {
   struct Case {
     const char* what;
     train::TrainConfig config;
@@ -114,11 +249,44 @@ TEST_CASE("explain's nodes and bytes kept equal what a real forward pass records
       const train::StepExplanation e =
           train::explain_step(*model, k.config.batch_size, k.config.image_size, k.config.loss);
       REQUIRE(e.bn_mode == bn_mode);
-      const RealForward real = run_real_forward(*model, k.config);
+      const RealStep real = run_real_step(*model, k.config);
       CHECK(real.nodes == e.nodes());
       CHECK(real.kept_bytes == e.kept_bytes());
       CHECK(e.trainable_params == model->num_parameters(/*trainable_only=*/true));
       CHECK(e.gradient_sinks() == e.trainable_tensors);  // every trainable tensor is read by one recorded op
+
+      // The memory timeline, phase by phase, to the byte: peaks and ends of the forward and the backward.
+      const RealPhase forward = explained_phase(e, "forward"), backward = explained_phase(e, "backward");
+      CHECK(real.forward.peak == forward.peak);
+      CHECK(real.forward.end == forward.end);
+      CHECK(real.backward.peak == backward.peak);
+      CHECK(real.backward.end == backward.end);
+      CHECK(backward.end == forward.end - e.kept_bytes() + e.trainable_params * 4);  // the gradients
+      // The timeline's step is a later one; this first step also allocates SGD's momentum, one float per
+      // trainable value, which then lives between steps: the only difference from here on.
+      const int64_t momentum = e.trainable_params * 4;
+      CHECK(real.step.end == explained_phase(e, "optimizer", "step").end + momentum);
+      CHECK(real.zero_grad.end == explained_phase(e, "optimizer", "zero_grad").end + momentum);
+      CHECK(real.end.end == explained_phase(e, "end").end + momentum);
+      CHECK(explained_phase(e, "end").end == 0);
+      check_sinks(real, e);
+      check_block_peaks(*model, e);
+    }
+  }
+}
+
+TEST_CASE("explain's memory peak is the one thaw explain --measure reads of a real step, to the byte") {
+  // measure_step times steps after a warm-up one, which allocated the optimizer's state: the steps the
+  // timeline replays, whatever the optimizer (its updates run in place).
+  for (const int64_t l : {1, 3, 5}) {
+    for (const char* optimizer : {"sgd", "adam"}) {
+      train::TrainConfig c = config_of("resnet18", "last_layers", l);
+      c.optimizer = optimizer;
+      INFO("l = " << l << ", " << optimizer);
+      const auto model = train::make_explained_model(c);
+      const train::StepExplanation e = train::explain_step(*model, c.batch_size, c.image_size, c.loss);
+      const train::StepMeasurement m = train::measure_step(*model, c, 1);
+      CHECK(m.peak_bytes - m.start_bytes == e.peak_bytes());
     }
   }
 }

@@ -1,5 +1,5 @@
 // thaw explain's library (train/explain.h): a walk over a ResNet that applies autograd's recording rules op
-// by op, the sums per layer, real steps for comparison, and the printed tables.
+// by op and replays the step's memory, the sums per layer, real steps for comparison, and the printed tables.
 #include "train/explain.h"
 
 #include <fmt/format.h>
@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 
 #include "core/autograd.h"
 #include "core/cuda_runtime.h"
@@ -51,21 +52,91 @@ std::shared_ptr<models::ResNet> make_explained_model(const TrainConfig& config, 
 }
 
 // ---- the walk: one method per differentiable op, each the rule of its nn/functional/<op>.cpp --------------
+//
+// The walk also replays the step's memory as core/storage.h counts it. A Buffer stands for one storage: the
+// walk's Values and traced nodes share it through shared_ptr, as Tensors and autograd nodes share a Storage,
+// and its bytes count while any of them holds it. The walk keeps its Values in variables laid out as
+// models/resnet.cpp and nn/layers.cpp keep their Tensors, so each buffer dies where its tensor dies.
 
 namespace {
 
-constexpr int64_t kFloatBytes = 4, kInt32Bytes = 4;  // float32 activations; max-pool's int32 argmax
+constexpr int64_t kFloatBytes = 4, kInt32Bytes = 4, kInt64Bytes = 8;  // float32; max-pool's argmax; labels
 
 bool trains(const Tensor& parameter) {
   return parameter.defined() && parameter.requires_grad();
 }
 
+// Bytes alive, and the timeline's events: an event lasts from its open() to the next open() or close(), and
+// its peak is the most bytes alive in that time, as core/storage.h's peak between two reset_cpu_peak().
+class MemoryTracker {
+ public:
+  void allocated(int64_t bytes) {
+    in_use_ += bytes;
+    peak_ = std::max(peak_, in_use_);
+  }
+  void freed(int64_t bytes) { in_use_ -= bytes; }
+  void open(const char* phase, const std::string& module, const std::string& op) {
+    close();
+    events_.push_back({phase, module, op, in_use_, in_use_});
+    peak_ = in_use_;
+    open_ = true;
+  }
+  void close() {
+    if (!open_) return;
+    events_.back().peak_bytes = peak_, events_.back().after_bytes = in_use_;
+    open_ = false;
+  }
+  std::vector<MemoryEvent> take_events() {
+    close();
+    return std::move(events_);
+  }
+
+ private:
+  int64_t in_use_ = 0, peak_ = 0;
+  bool open_ = false;
+  std::vector<MemoryEvent> events_;
+};
+
+// One storage. A null tracker: the batch, alive between steps, not counted.
+struct Buffer {
+  Buffer(MemoryTracker* tracker_, int64_t bytes_) : tracker(tracker_), bytes(bytes_) {
+    if (tracker) tracker->allocated(bytes);
+  }
+  ~Buffer() {
+    if (tracker) tracker->freed(bytes);
+  }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+
+  MemoryTracker* tracker;
+  int64_t bytes;
+  bool held_anyway = false;  // the batch and the step's outputs: alive without the graph
+  bool kept = false;         // some earlier node keeps it
+};
+using BufferRef = std::shared_ptr<Buffer>;
+
 // A tensor of the forward pass as the walk sees it: its shape, the storage it views (a view shares it) and
-// whether it requires grad.
+// the traced node that receives its gradient (its grad_fn), -1 when it needs none.
 struct Value {
   Shape shape;
-  int storage = -1;
-  bool requires_grad = false;
+  BufferRef storage;
+  int node = -1;
+
+  bool requires_grad() const { return node >= 0; }
+  int64_t bytes() const { return storage->bytes; }
+};
+
+constexpr int kNone = -1, kGradOutput = -2;  // TracedNode::returns: no gradient; dy itself (or a view of it)
+
+// The autograd node of a recorded op, or the gradient sink of a trainable parameter, with what running it
+// allocates: backward() of nn/functional/<op>.cpp, AccumulateGrad::apply of nn/autograd_nodes.cpp.
+struct TracedNode {
+  std::string module, op;          // the forward op's; a sink: the parameter's name and "accumulate_grad"
+  std::vector<int> next;           // per input, in record()'s order: the node its gradient goes to, or -1
+  std::vector<BufferRef> saved;    // what the node keeps, until it has run
+  std::vector<int64_t> allocates;  // bytes of each tensor its backward allocates, in order
+  std::vector<int> returns;        // per input: its gradient, an index into allocates, kGradOutput or kNone
+  bool sink = false;               // AccumulateGrad: its one allocation becomes the parameter's grad
 };
 
 std::string per_image(const Shape& shape) {  // "64x56x56" for (N, 64, 56, 56)
@@ -75,8 +146,15 @@ std::string per_image(const Shape& shape) {  // "64x56x56" for (N, 64, 56, 56)
 
 class StepTracer {
  public:
+  StepTracer() = default;
+  StepTracer(const StepTracer&) = delete;  // its buffers point at its tracker_
+  StepTracer& operator=(const StepTracer&) = delete;
+
   Value images(int64_t batch, int64_t image_size) {
-    return new_value({batch, 3, image_size, image_size}, kFloatBytes, false, /*held_anyway=*/true);
+    const Shape shape = {batch, 3, image_size, image_size};
+    Value v{shape, std::make_shared<Buffer>(nullptr, shape_numel(shape) * kFloatBytes)};
+    v.storage->held_anyway = true;
+    return v;
   }
   Value conv2d(const std::string& layer, const std::string& module, const nn::Conv2d& m, const Value& x);
   Value batch_norm(const std::string& layer, const std::string& module, const nn::BatchNorm2d& m,
@@ -88,35 +166,57 @@ class StepTracer {
   Value global_avg_pool2d(const std::string& layer, const std::string& module, const Value& x);
   Value flatten(const std::string& layer, const std::string& module, const Value& x);
   Value linear(const std::string& layer, const std::string& module, const nn::Linear& m, const Value& x);
-  void loss(const std::string& kind, const Value& logits);
+  Value loss(const std::string& kind, const Value& logits);  // the 0-d loss
+  void backward(const Value& loss);
+  void optimizer_step();
+  // The event in which the caller's step ends and its outputs (logits, loss) go.
+  void end_step() { tracker_.open("end", "step", "outputs freed"); }
 
   std::vector<OpExplanation> take_ops() { return std::move(ops_); }
+  std::vector<MemoryEvent> take_timeline() { return tracker_.take_events(); }
 
  private:
-  struct StorageInfo {
-    int64_t bytes = 0;
-    bool held_anyway = false;  // parameters' storage is never a Value; the batch and the outputs are
-    bool kept = false;         // some earlier node keeps it
-  };
-
-  Value new_value(const Shape& shape, int64_t element_bytes, bool requires_grad, bool held_anyway = false) {
-    storages_.push_back({shape_numel(shape) * element_bytes, held_anyway, false});
-    return {shape, int(storages_.size()) - 1, requires_grad};
+  Value new_value(const Shape& shape, int64_t element_bytes) {
+    return {shape, std::make_shared<Buffer>(&tracker_, shape_numel(shape) * element_bytes)};
   }
   OpExplanation& begin(const std::string& layer, const std::string& module, const char* op, const Shape& x,
                        const Shape& y) {
+    tracker_.open("forward", module, op);
     ops_.push_back({});
     OpExplanation& e = ops_.back();
     e.layer = layer, e.module = module, e.op = op, e.shape = per_image(x) + " -> " + per_image(y);
     return e;
   }
+  // nn/autograd_nodes.cpp record(): op's node, its edges in the op's input order; out.grad_fn = the node.
+  TracedNode& record(const OpExplanation& op, Value& out, std::vector<int> next) {
+    TracedNode& node = graph_.emplace_back();
+    node.module = op.module, node.op = op.op, node.next = std::move(next);
+    out.node = int(graph_.size()) - 1;
+    return node;
+  }
+  // The gradient sink of a parameter that trains (nn/autograd_nodes.cpp gradient_edge()), or -1.
+  int sink(const std::string& name, const Tensor& parameter) {
+    if (!trains(parameter)) return -1;
+    TracedNode& node = graph_.emplace_back();
+    node.module = name, node.op = "accumulate_grad", node.sink = true;
+    node.allocates = {parameter.numel() * kFloatBytes};  // its grad: a clone of the gradient
+    return int(graph_.size()) - 1;
+  }
+  // A backward that allocates the gradient of each input that needs one, of bytes[i], and returns it.
+  static void returns_new(TracedNode& node, const std::vector<int64_t>& bytes) {
+    for (size_t i = 0; i < node.next.size(); ++i) {
+      node.returns.push_back(node.next[i] < 0 ? kNone : int(node.allocates.size()));
+      if (node.next[i] >= 0) node.allocates.push_back(bytes[i]);
+    }
+  }
   // The node of op keeps v (named `what`); its bytes count once, where the graph alone holds them.
-  void keep(OpExplanation& op, const Value& v, const std::string& what) {
-    StorageInfo& s = storages_[size_t(v.storage)];
+  static void keep(OpExplanation& op, TracedNode& node, const Value& v, const std::string& what) {
+    Buffer& s = *v.storage;
     const char* note = s.held_anyway ? " (held anyway)" : s.kept ? " (kept above)" : "";
     op.kept += (op.kept.empty() ? "" : ", ") + what + note;
     if (!s.kept && !s.held_anyway) op.kept_bytes += s.bytes;
     s.kept = true;
+    node.saved.push_back(v.storage);
   }
   // A recorded op's parameters: one gradient sink per trainable tensor, and its trainable values.
   static void count_trainable(OpExplanation& op, std::initializer_list<const Tensor*> parameters) {
@@ -126,12 +226,18 @@ class StepTracer {
       op.trainable_params += p->numel();
     }
   }
+  std::vector<int> consumer_counts(int root) const;
+  void run_node(int id, std::map<int, BufferRef>& gradients, std::vector<int>& pending,
+                std::vector<int>& ready);
 
-  std::vector<StorageInfo> storages_;
+  MemoryTracker tracker_;  // first: every Buffer below points at it
+  std::vector<TracedNode> graph_;
+  std::vector<BufferRef> parameter_grads_;  // the .grad of each trainable parameter, once backward made it
   std::vector<OpExplanation> ops_;
 };
 
-// nn/functional/conv2d.cpp: keeps x when w trains (and w, a parameter, when x needs a gradient).
+// nn/functional/conv2d.cpp: keeps x when w trains (and w, a parameter, when x needs a gradient); backward
+// allocates dx, dw and db for the inputs that need them.
 Value StepTracer::conv2d(const std::string& layer, const std::string& module, const nn::Conv2d& m,
                          const Value& x) {
   const Shape y = ops::conv2d_output_shape(x.shape, m.weight.shape(), m.params);
@@ -139,120 +245,245 @@ Value StepTracer::conv2d(const std::string& layer, const std::string& module, co
   const Shape& w = m.weight.shape();                                               // (K, C, R, S)
   const double flops = 2.0 * double(shape_numel(y)) * double(w[1] * w[2] * w[3]);  // 2 N K P Q C R S
   op.forward_flops = flops;
-  op.records = x.requires_grad || trains(m.weight) || trains(m.bias);
+  op.records = x.requires_grad() || trains(m.weight) || trains(m.bias);
+  Value out = new_value(y, kFloatBytes);
   if (op.records) {
-    op.backward_data = x.requires_grad;
+    op.backward_data = x.requires_grad();
     op.backward_weight = trains(m.weight) || trains(m.bias);
-    op.backward_data_flops = x.requires_grad ? flops : 0;
+    op.backward_data_flops = x.requires_grad() ? flops : 0;
     op.backward_weight_flops = trains(m.weight) ? flops : 0;
     count_trainable(op, {&m.weight, &m.bias});
-    if (trains(m.weight)) keep(op, x, "x");
+    TracedNode& node =
+        record(op, out, {x.node, sink(module + ".weight", m.weight), sink(module + ".bias", m.bias)});
+    returns_new(node, {x.bytes(), m.weight.numel() * kFloatBytes, m.weight.size(0) * kFloatBytes});
+    if (trains(m.weight)) keep(op, node, x, "x");
   }
-  return new_value(y, kFloatBytes, op.records);
+  return out;
 }
 
 // nn/functional/batch_norm.cpp and batch_norm_relu.cpp: keep x, the batch's (or running) mean and inverse
 // standard deviation (fresh (C,) tensors from the forward kernel), and the fused op also y (relu's mask).
+// Backward allocates dx when x needs it, and dgamma and dbeta always (dropped unless they train).
 Value StepTracer::batch_norm(const std::string& layer, const std::string& module, const nn::BatchNorm2d& m,
                              const Value& x, bool fused_relu) {
   OpExplanation& op = begin(layer, module, fused_relu ? "batch_norm_relu" : "batch_norm", x.shape, x.shape);
-  op.records = x.requires_grad || trains(m.weight) || trains(m.bias);
-  const Value y = new_value(x.shape, kFloatBytes, op.records);
-  const Value mean = new_value({x.shape[1]}, kFloatBytes, false),
-              invstd = new_value({x.shape[1]}, kFloatBytes, false);
+  op.records = x.requires_grad() || trains(m.weight) || trains(m.bias);
+  Value y = new_value(x.shape, kFloatBytes);
+  const Value mean = new_value({x.shape[1]}, kFloatBytes), invstd = new_value({x.shape[1]}, kFloatBytes);
   if (op.records) {
-    op.backward_data = x.requires_grad;
+    op.backward_data = x.requires_grad();
     op.backward_weight = trains(m.weight) || trains(m.bias);
     count_trainable(op, {&m.weight, &m.bias});
-    keep(op, x, "x");
-    if (fused_relu) keep(op, y, "y");
-    keep(op, mean, "mean");
-    keep(op, invstd, "invstd");
+    TracedNode& node =
+        record(op, y, {x.node, sink(module + ".weight", m.weight), sink(module + ".bias", m.bias)});
+    const int64_t channel_bytes = x.shape[1] * kFloatBytes;
+    if (x.requires_grad()) node.allocates.push_back(x.bytes());
+    node.allocates.push_back(channel_bytes);  // dgamma
+    node.allocates.push_back(channel_bytes);  // dbeta
+    const int first = x.requires_grad() ? 1 : 0;
+    node.returns = {x.requires_grad() ? 0 : kNone, node.next[1] >= 0 ? first : kNone,
+                    node.next[2] >= 0 ? first + 1 : kNone};
+    keep(op, node, x, "x");
+    if (fused_relu) keep(op, node, y, "y");
+    keep(op, node, mean, "mean");
+    keep(op, node, invstd, "invstd");
   }
   return y;
 }
 
-// nn/functional/relu.cpp: keeps its output y.
+// nn/functional/relu.cpp: keeps its output y; backward allocates dx.
 Value StepTracer::relu(const std::string& layer, const std::string& module, const Value& x) {
   OpExplanation& op = begin(layer, module, "relu", x.shape, x.shape);
-  op.records = op.backward_data = x.requires_grad;
-  const Value y = new_value(x.shape, kFloatBytes, op.records);
-  if (op.records) keep(op, y, "y");
+  op.records = op.backward_data = x.requires_grad();
+  Value y = new_value(x.shape, kFloatBytes);
+  if (op.records) {
+    TracedNode& node = record(op, y, {x.node});
+    returns_new(node, {x.bytes()});
+    keep(op, node, y, "y");
+  }
   return y;
 }
 
-// nn/functional/max_pool2d.cpp: keeps the int32 argmax of each window.
+// nn/functional/max_pool2d.cpp: keeps the int32 argmax of each window; backward allocates dx.
 Value StepTracer::max_pool2d(const std::string& layer, const std::string& module, const nn::MaxPool2d& m,
                              const Value& x) {
   const ops::Pool2dParams& p = m.params;
   const Shape y = {x.shape[0], x.shape[1], (x.shape[2] + 2 * p.pad_h - p.kernel_h) / p.stride_h + 1,
                    (x.shape[3] + 2 * p.pad_w - p.kernel_w) / p.stride_w + 1};
   OpExplanation& op = begin(layer, module, "max_pool2d", x.shape, y);
-  op.records = op.backward_data = x.requires_grad;
-  const Value argmax = new_value(y, kInt32Bytes, false);
-  if (op.records) keep(op, argmax, "argmax (int32)");
-  return new_value(y, kFloatBytes, op.records);
+  op.records = op.backward_data = x.requires_grad();
+  Value out = new_value(y, kFloatBytes);
+  const Value argmax = new_value(y, kInt32Bytes);
+  if (op.records) {
+    TracedNode& node = record(op, out, {x.node});
+    returns_new(node, {x.bytes()});
+    keep(op, node, argmax, "argmax (int32)");
+  }
+  return out;
 }
 
-// nn/functional/elementwise.cpp: add keeps nothing (its backward hands dy to both inputs).
+// nn/functional/elementwise.cpp: add keeps nothing; its backward hands dy itself to both inputs.
 Value StepTracer::add(const std::string& layer, const std::string& module, const Value& a, const Value& b) {
   OpExplanation& op = begin(layer, module, "add", a.shape, a.shape);
-  op.records = op.backward_data = a.requires_grad || b.requires_grad;
-  return new_value(a.shape, kFloatBytes, op.records);
+  op.records = op.backward_data = a.requires_grad() || b.requires_grad();
+  Value y = new_value(a.shape, kFloatBytes);
+  if (op.records) record(op, y, {a.node, b.node}).returns = {kGradOutput, kGradOutput};
+  return y;
 }
 
-// nn/functional/global_avg_pool2d.cpp: keeps only x's shape.
+// nn/functional/global_avg_pool2d.cpp: keeps only x's shape; backward allocates dx.
 Value StepTracer::global_avg_pool2d(const std::string& layer, const std::string& module, const Value& x) {
   const Shape y = {x.shape[0], x.shape[1], 1, 1};
   OpExplanation& op = begin(layer, module, "global_avg_pool2d", x.shape, y);
-  op.records = op.backward_data = x.requires_grad;
-  return new_value(y, kFloatBytes, op.records);
+  op.records = op.backward_data = x.requires_grad();
+  Value out = new_value(y, kFloatBytes);
+  if (op.records) returns_new(record(op, out, {x.node}), {x.bytes()});
+  return out;
 }
 
-// nn/functional/elementwise.cpp: flatten is a view (the same storage), its node keeps only the shape.
+// nn/functional/elementwise.cpp: flatten is a view (the same storage), its node keeps only the shape, and
+// its backward returns a view of dy.
 Value StepTracer::flatten(const std::string& layer, const std::string& module, const Value& x) {
   const Shape y = {x.shape[0], shape_numel(x.shape) / x.shape[0]};
   OpExplanation& op = begin(layer, module, "flatten", x.shape, y);
-  op.records = op.backward_data = x.requires_grad;
-  return {y, x.storage, op.records};
+  op.records = op.backward_data = x.requires_grad();
+  Value out{y, x.storage};
+  if (op.records) record(op, out, {x.node}).returns = {kGradOutput};
+  return out;
 }
 
-// nn/functional/linear.cpp: keeps x when w trains (and w when x needs a gradient).
+// nn/functional/linear.cpp: keeps x when w trains (and w when x needs a gradient); backward allocates dx, dw
+// and db for the inputs that need them.
 Value StepTracer::linear(const std::string& layer, const std::string& module, const nn::Linear& m,
                          const Value& x) {
   const Shape y = {x.shape[0], m.weight.size(0)};
   OpExplanation& op = begin(layer, module, "linear", x.shape, y);
   const double flops = 2.0 * double(x.shape[0]) * double(m.weight.numel());  // 2 N I O
   op.forward_flops = flops;
-  op.records = x.requires_grad || trains(m.weight) || trains(m.bias);
+  op.records = x.requires_grad() || trains(m.weight) || trains(m.bias);
+  Value out = new_value(y, kFloatBytes);
   if (op.records) {
-    op.backward_data = x.requires_grad;
+    op.backward_data = x.requires_grad();
     op.backward_weight = trains(m.weight) || trains(m.bias);
-    op.backward_data_flops = x.requires_grad ? flops : 0;
+    op.backward_data_flops = x.requires_grad() ? flops : 0;
     op.backward_weight_flops = trains(m.weight) ? flops : 0;
     count_trainable(op, {&m.weight, &m.bias});
-    if (trains(m.weight)) keep(op, x, "x");
+    TracedNode& node =
+        record(op, out, {x.node, sink(module + ".weight", m.weight), sink(module + ".bias", m.bias)});
+    returns_new(node, {x.bytes(), m.weight.numel() * kFloatBytes, m.weight.size(0) * kFloatBytes});
+    if (trains(m.weight)) keep(op, node, x, "x");
   }
-  return new_value(y, kFloatBytes, op.records);
+  return out;
 }
 
 // nn/functional/cross_entropy.cpp keeps the softmax probabilities; bce_with_logits.cpp keeps the logits (held
-// by the caller anyway) and the float targets that nn/losses.cpp makes from the labels.
-void StepTracer::loss(const std::string& kind, const Value& logits) {
+// by the caller anyway) and the float targets that nn/losses.cpp makes from the labels (a copy of the labels
+// on the host, the targets, and their copy on the logits' device, which the node keeps). Backward allocates
+// dlogits.
+Value StepTracer::loss(const std::string& kind, const Value& logits) {
   THAW_CHECK(kind == "cross_entropy" || kind == "bce", "explain: loss '{}' is not cross_entropy or bce",
              kind);
   const bool ce = kind == "cross_entropy";
   OpExplanation& op = begin("loss", "loss", ce ? "cross_entropy" : "bce_with_logits", logits.shape, {1, 1});
   op.shape = per_image(logits.shape) + " -> loss";
-  op.records = op.backward_data = logits.requires_grad;
-  storages_[size_t(logits.storage)].held_anyway = true;            // the caller holds the logits
-  const Value kept = new_value(logits.shape, kFloatBytes, false);  // probabilities, or targets
-  if (!op.records) return;
-  if (!ce) keep(op, logits, "logits");
-  keep(op, kept, ce ? "probs" : "targets");
+  op.records = op.backward_data = logits.requires_grad();
+  logits.storage->held_anyway = true;  // the caller holds the logits, and the loss
+  Value total = new_value({}, kFloatBytes);
+  total.storage->held_anyway = true;
+  const Value host_labels = ce ? Value{} : new_value({logits.shape[0]}, kInt64Bytes);
+  const Value host_targets = ce ? Value{} : new_value(logits.shape, kFloatBytes);
+  const Value kept = new_value(logits.shape, kFloatBytes);  // probabilities, or the targets on the device
+  if (!op.records) return total;
+  TracedNode& node = record(op, total, {logits.node});
+  returns_new(node, {logits.bytes()});
+  if (!ce) keep(op, node, logits, "logits");
+  keep(op, node, kept, ce ? "probs" : "targets");
+  return total;
+}
+
+// core/autograd.cpp run_backward(): the consumer counts of the nodes reachable from root.
+std::vector<int> StepTracer::consumer_counts(int root) const {
+  std::vector<int> pending(graph_.size(), 0);
+  std::vector<bool> seen(graph_.size(), false);
+  std::vector<int> stack{root};
+  seen[size_t(root)] = true;
+  while (!stack.empty()) {
+    const int id = stack.back();
+    stack.pop_back();
+    for (const int next : graph_[size_t(id)].next) {
+      if (next < 0) continue;
+      pending[size_t(next)] += 1;
+      if (!seen[size_t(next)]) seen[size_t(next)] = true, stack.push_back(next);
+    }
+  }
+  return pending;
+}
+
+// One iteration of run_backward()'s loop: take the node's gradient, run its backward (what that allocates
+// and does not return is freed with it), release what it saved, hand each input its gradient (a second
+// gradient for the same node is summed into a new tensor), and queue the nodes whose consumers are done.
+void StepTracer::run_node(int id, std::map<int, BufferRef>& gradients, std::vector<int>& pending,
+                          std::vector<int>& ready) {
+  TracedNode& node = graph_[size_t(id)];
+  BufferRef dy;
+  if (const auto it = gradients.find(id); it != gradients.end()) {
+    dy = std::move(it->second);
+    gradients.erase(it);
+  }
+  std::vector<BufferRef> dx(node.next.size());
+  if (dy) {
+    std::vector<BufferRef> made;
+    for (const int64_t bytes : node.allocates)
+      made.push_back(std::make_shared<Buffer>(&tracker_, bytes));
+    for (size_t i = 0; i < dx.size(); ++i) {
+      if (node.returns[i] == kGradOutput) dx[i] = dy;
+      if (node.returns[i] >= 0) dx[i] = made[size_t(node.returns[i])];
+    }
+    if (node.sink) parameter_grads_.push_back(made.front());
+  }
+  node.saved.clear();
+  for (size_t i = 0; i < node.next.size(); ++i) {
+    const int next = node.next[i];
+    if (next < 0) continue;
+    if (dx[i]) {
+      const auto [it, inserted] = gradients.try_emplace(next, dx[i]);
+      if (!inserted) it->second = std::make_shared<Buffer>(&tracker_, it->second->bytes);
+    }
+    if (--pending[size_t(next)] == 0) ready.push_back(next);
+  }
+}
+
+// core/autograd.cpp run_backward() on the traced graph, node by node in its order (Kahn's algorithm, the
+// ready nodes on a stack). Its seed, a 1 of the loss's shape, lives until it returns.
+void StepTracer::backward(const Value& loss) {
+  if (!loss.requires_grad()) return;  // nothing trains: thaw train would refuse this step
+  const int root = loss.node;
+  tracker_.open("backward", graph_[size_t(root)].module, graph_[size_t(root)].op);  // before the seed
+  const BufferRef seed = std::make_shared<Buffer>(&tracker_, loss.bytes());
+  std::vector<int> pending = consumer_counts(root);
+  std::map<int, BufferRef> gradients{{root, seed}};
+  std::vector<int> ready{root};
+  while (!ready.empty()) {
+    const int id = ready.back();
+    ready.pop_back();
+    if (id != root) tracker_.open("backward", graph_[size_t(id)].module, graph_[size_t(id)].op);
+    run_node(id, gradients, pending, ready);
+  }
+}
+
+// optim/optimizer.cpp: step() updates in place once its state exists (the first step allocates it, SGD's
+// momentum or Adam's two moments, which then live between steps); zero_grad() drops the gradients.
+void StepTracer::optimizer_step() {
+  tracker_.open("optimizer", "optimizer", "step");
+  tracker_.open("optimizer", "optimizer", "zero_grad");
+  parameter_grads_.clear();
 }
 
 // ---- the ResNet, in the order of models/resnet.cpp's forward ----------------------------------------------
+//
+// Each function below keeps its Values where the function it follows keeps its Tensors: a block's input is
+// alive until the block returns, a layer's input until the layer returns, a temporary until the end of its
+// statement.
 
 template <typename M>
 const M& module_of(models::ResNet& model, const std::string& name) {
@@ -268,8 +499,16 @@ bool has_child(nn::Module& module, const std::string& name) {
   return false;
 }
 
+// A block's shortcut projection, nn::Sequential(downsample.0 conv, downsample.1 BN) on its input x.
+Value trace_downsample(StepTracer& t, models::ResNet& model, const std::string& name, const Value& x) {
+  const Value h =
+      t.conv2d(name, name + ".downsample.0", module_of<nn::Conv2d>(model, name + ".downsample.0"), x);
+  return t.batch_norm(name, name + ".downsample.1", module_of<nn::BatchNorm2d>(model, name + ".downsample.1"),
+                      h, /*fused_relu=*/false);
+}
+
 // BasicBlock: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)); Bottleneck adds conv3/bn3, its bn2 fused
-// with relu too. The shortcut (downsample.0 conv, downsample.1 BN) runs after the main branch.
+// with relu too. The shortcut runs after the main branch, a temporary of the add's statement.
 Value trace_block(StepTracer& t, models::ResNet& model, const std::string& name, const Value& x) {
   const std::string& type = model.submodule(name).type_name();
   THAW_CHECK(type == "BasicBlock" || type == "Bottleneck", "explain: '{}' is a {}, not a ResNet block", name,
@@ -289,13 +528,27 @@ Value trace_block(StepTracer& t, models::ResNet& model, const std::string& name,
     h = t.conv2d(name, name + ".conv3", conv("conv3"), h);
     h = t.batch_norm(name, name + ".bn3", bn("bn3"), h, /*fused_relu=*/false);
   }
-  Value shortcut = x;
-  if (has_child(model.submodule(name), "downsample")) {
-    shortcut = t.conv2d(name, name + ".downsample.0", conv("downsample.0"), x);
-    shortcut = t.batch_norm(name, name + ".downsample.1", bn("downsample.1"), shortcut, /*fused_relu=*/false);
-  }
-  h = t.add(name, name, h, shortcut);
+  const bool downsample = has_child(model.submodule(name), "downsample");
+  h = t.add(name, name, h, downsample ? trace_downsample(t, model, name, x) : x);
   return t.relu(name, name, h);
+}
+
+// nn::Sequential::forward: h = x, then each block in turn.
+Value trace_layer(StepTracer& t, models::ResNet& model, const std::string& layer, const Value& x) {
+  Value h = x;
+  for (const auto& [block, _] : model.submodule(layer).children())
+    h = trace_block(t, model, layer + "." + block, h);
+  return h;
+}
+
+// ResNet::features: conv1 - bn1 + relu (fused) - maxpool - layer1..4 - avgpool - flatten.
+Value trace_features(StepTracer& t, models::ResNet& model, const Value& x) {
+  Value h = t.conv2d("conv1", "conv1", module_of<nn::Conv2d>(model, "conv1"), x);
+  h = t.batch_norm("bn1", "bn1", module_of<nn::BatchNorm2d>(model, "bn1"), h, /*fused_relu=*/true);
+  h = t.max_pool2d("maxpool", "maxpool", module_of<nn::MaxPool2d>(model, "maxpool"), h);
+  for (int i = 1; i <= 4; ++i)
+    h = trace_layer(t, model, "layer" + std::to_string(i), h);
+  return t.flatten("avgpool", "flatten", t.global_avg_pool2d("avgpool", "avgpool", h));
 }
 
 // The model's children that train, "layer3, layer4, fc"; "layer1 (partly)" where only some parameters do.
@@ -311,24 +564,22 @@ std::string trainable_children(models::ResNet& model) {
   return out.empty() ? "(nothing)" : out;
 }
 
-// conv1 - bn1 + relu (fused) - maxpool - layer1..4 - avgpool - flatten - fc - loss.
-std::vector<OpExplanation> trace_resnet_step(models::ResNet& model, int64_t batch, int64_t image_size,
-                                             const std::string& loss) {
+// One training step as thaw explain --measure runs it (train/explain.cpp measure_step): logits =
+// fc(features(images)), the loss, backward, the optimizer's step and zero_grad; then logits and loss go.
+void trace_resnet_step(models::ResNet& model, int64_t batch, int64_t image_size, const std::string& loss,
+                       StepExplanation& e) {
   StepTracer t;
-  Value h = t.images(batch, image_size);
-  h = t.conv2d("conv1", "conv1", module_of<nn::Conv2d>(model, "conv1"), h);
-  h = t.batch_norm("bn1", "bn1", module_of<nn::BatchNorm2d>(model, "bn1"), h, /*fused_relu=*/true);
-  h = t.max_pool2d("maxpool", "maxpool", module_of<nn::MaxPool2d>(model, "maxpool"), h);
-  for (int i = 1; i <= 4; ++i) {
-    const std::string layer = "layer" + std::to_string(i);
-    for (const auto& [block, _] : model.submodule(layer).children())
-      h = trace_block(t, model, layer + "." + block, h);
+  {
+    const Value images = t.images(batch, image_size);
+    const Value logits =
+        t.linear("fc", "fc", module_of<nn::Linear>(model, "fc"), trace_features(t, model, images));
+    const Value total = t.loss(loss, logits);
+    t.backward(total);
+    t.optimizer_step();
+    t.end_step();
   }
-  h = t.global_avg_pool2d("avgpool", "avgpool", h);
-  h = t.flatten("avgpool", "flatten", h);
-  h = t.linear("fc", "fc", module_of<nn::Linear>(model, "fc"), h);
-  t.loss(loss, h);
-  return t.take_ops();
+  e.ops = t.take_ops();
+  e.timeline = t.take_timeline();
 }
 
 }  // namespace
@@ -348,7 +599,7 @@ StepExplanation explain_step(models::ResNet& model, int64_t batch, int64_t image
     if (!p.requires_grad()) continue;
     e.trainable_tensors += 1, e.trainable_params += p.numel();
   }
-  e.ops = trace_resnet_step(model, batch, image_size, loss);
+  trace_resnet_step(model, batch, image_size, loss, e);
   return e;
 }
 
@@ -413,6 +664,12 @@ double StepExplanation::backward_data_flops() const {
 }
 double StepExplanation::backward_weight_flops() const {
   return sum_over(ops, [](const OpExplanation& op) { return op.backward_weight_flops; });
+}
+int64_t StepExplanation::peak_bytes() const {
+  int64_t peak = 0;
+  for (const MemoryEvent& event : timeline)
+    peak = std::max(peak, event.peak_bytes);
+  return peak;
 }
 
 // ---- real steps -------------------------------------------------------------------------------------------
@@ -633,6 +890,22 @@ std::string format_over_layers(const std::vector<LayerCountRow>& rows) {
   std::string out = over_layers_header(rows.front());
   for (const LayerCountRow& r : rows)
     out += over_layers_row(r);
+  return out;
+}
+
+std::string format_timeline_csv(const StepExplanation& e) {
+  std::string out = fmt::format(
+      "# thaw explain --timeline: one training step of {}, batch {} of 3x{}x{} images, trainable: {}, "
+      "BatchNorm {}, {} loss\n"
+      "# bytes of the tensors the step creates (the weights, the optimizer's state and the batch live "
+      "between "
+      "steps and are not counted): peak while the event runs, and after it\n"
+      "event,phase,module,op,peak_bytes,after_bytes\n",
+      e.arch, e.batch, e.image_size, e.image_size, e.trainable, e.bn_mode, e.loss);
+  for (size_t i = 0; i < e.timeline.size(); ++i) {
+    const MemoryEvent& m = e.timeline[i];
+    out += fmt::format("{},{},{},{},{},{}\n", i, m.phase, m.module, m.op, m.peak_bytes, m.after_bytes);
+  }
   return out;
 }
 

@@ -21,6 +21,16 @@
 // tests/test_explain.cpp checks nodes and bytes exactly against a real forward pass (core/storage.h's CPU
 // counters), and the conv FLOPs against bench/kernels/problems.h.
 //
+// The memory timeline replays the step's tensor bytes event by event, as the CPU backend allocates them and
+// core/storage.h counts them: the forward ops in order (an op's output lives until the code of
+// models/resnet.cpp and nn/layers.cpp has no variable and no node holding it); then the backward nodes in
+// core/autograd.cpp run_backward()'s order, each allocating its gradients (a gradient sink: its parameter's
+// .grad) and freeing what it kept; then the optimizer's step and zero_grad; then the step's outputs go.
+// tests/test_explain.cpp checks it to the byte against the CPU counters of real steps: each phase's peak and
+// end, each block's peak, and the bytes alive and the peak at every gradient sink of the backward. (On CUDA,
+// batch_norm_relu still runs as two kernels, each holding one more activation while it runs, and the caching
+// allocator rounds sizes up.)
+//
 // FLOPs: 2 x multiply-adds of the convolutions (2 N K P Q C R S per pass, as bench/kernels/problems.h counts
 // them) and of fc (2 N I O per pass); BatchNorm, ReLU, pooling, add and the loss are not counted (they are
 // limited by memory traffic, and together they are under 1% of a ResNet's arithmetic).
@@ -65,6 +75,20 @@ struct LayerExplanation {
   double forward_flops = 0, backward_data_flops = 0, backward_weight_flops = 0;
 };
 
+// One event of the step's memory timeline: a forward op, a backward node, the optimizer's step or zero_grad,
+// or the step's end. Bytes of the tensors the step creates: what lives between steps (weights, BatchNorm
+// statistics, the optimizer's state, the batch) is not counted. The step is one after the first: the first
+// also allocates the optimizer's state (SGD's momentum, Adam's moments), held between steps from then on.
+struct MemoryEvent {
+  std::string phase;   // forward | backward | optimizer | end
+  std::string module;  // forward and backward: OpExplanation::module; a gradient sink: its parameter,
+                       // "layer3.0.conv1.weight"; optimizer: "optimizer"; end: "step"
+  std::string op;      // the forward op, also for its backward node; "accumulate_grad" for a gradient sink;
+                       // "step", "zero_grad"; "outputs freed" (the logits and the loss)
+  int64_t peak_bytes = 0;   // the most bytes alive while it runs (from its start to the next event's)
+  int64_t after_bytes = 0;  // bytes alive when the next event starts
+};
+
 struct StepExplanation {
   std::string arch;  // resnet18 | resnet50
   int64_t num_outputs = 0;
@@ -77,6 +101,7 @@ struct StepExplanation {
           trainable_tensors = 0;                 // named parameters of the model, and those that train
   int64_t parameters = 0, trainable_params = 0;  // their values
   std::vector<OpExplanation> ops;                // in the order the forward pass runs them
+  std::vector<MemoryEvent> timeline;             // the step's memory, event by event
 
   std::vector<LayerExplanation> layers() const;  // the rows, in forward order
   int64_t recorded_nodes() const;                // function nodes (one per recorded op)
@@ -87,6 +112,8 @@ struct StepExplanation {
   double backward_data_flops() const;
   double backward_weight_flops() const;
   double backward_flops() const { return backward_data_flops() + backward_weight_flops(); }
+  // The timeline's peak: the most bytes the step adds to what lives between steps.
+  int64_t peak_bytes() const;
 };
 
 // A ResNet of config.arch with config.num_outputs() outputs, randomly initialised from config.seed (explain
@@ -103,7 +130,7 @@ std::string trainable_patterns(const TrainConfig& config, int64_t epoch = 1);
 
 // Explains one training step of model on (batch, 3, image_size, image_size) images with the given loss
 // ("cross_entropy" | "bce"), from the model's requires_grad flags, BatchNorm modes and train/eval state as
-// they are now. Runs nothing: shapes, flags and the recording rules only (the file comment).
+// they are now, with its memory timeline. Runs nothing: shapes, flags and the rules only (the file comment).
 StepExplanation explain_step(models::ResNet& model, int64_t batch, int64_t image_size,
                              const std::string& loss);
 
@@ -139,5 +166,9 @@ std::vector<LayerCountRow> explain_over_layers(const TrainConfig& config, bool m
 // and the l table.
 std::string format_step_explanation(const StepExplanation& e, bool per_op);
 std::string format_over_layers(const std::vector<LayerCountRow>& rows);
+
+// The memory timeline as CSV: two '#' lines (the step, the units), a header line, then one row per event:
+// event,phase,module,op,peak_bytes,after_bytes.
+std::string format_timeline_csv(const StepExplanation& e);
 
 }  // namespace thaw::train
