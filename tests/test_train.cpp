@@ -279,6 +279,35 @@ TEST_CASE("train config: threads sets the compute pool the loader is sized to, 0
   ops::set_cpu_threads(before);
 }
 
+// toml++ 3.3 has undefined behaviour on some non-ASCII characters where it expects whitespace
+// (train/config.cpp toml_refusal): they are refused, naming file, line and column, before it parses; strings
+// and comments keep them.
+TEST_CASE("train config: non-ASCII outside strings and comments is refused by position, inside them kept") {
+  test::TempDir tmp;
+  const fs::path file = tmp.path / "exp.toml";
+  const Overrides base = {{"data", "d"}, {"weights", "none"}};
+  auto load_file = [&](const std::string& text, Overrides o) {
+    std::ofstream(file) << text;
+    return load_train_config(file.string(), o);
+  };
+  auto error_loading = [&](const std::string& text) { return error_of([&] { load_file(text, base); }); };
+  CHECK(load_file("name = \"caf\xc3\xa9\" # \xc2\xa7 comment\n", base).name == "caf\xc3\xa9");
+  CHECK(load_file("name = 'a\\\"\xc2\xa7'\n", base).name == "a\\\"\xc2\xa7");  // literal: no escapes
+  CHECK_THAT(error_loading("epochs = 3\n\xc3\xa9 = 1\n"),
+             ContainsSubstring("exp.toml: line 2, column 1: a non-ASCII character outside a string"));
+  CHECK_THAT(error_loading("name = \"a\\\" \xc2\xa7\"\nlr = 1\xc2\xa7\n"),
+             ContainsSubstring("line 2, column 7"));
+  CHECK_THAT(error_loading("name = \"\"\"\\\n\xc2\xa7\"\"\"\n"),
+             ContainsSubstring("line 2, column 1: a non-ASCII character in a multi-line string"));
+  Overrides named = base;
+  named.push_back({"name", "caf\xc3\xa9"});
+  CHECK(load_train_config("", named).name == "caf\xc3\xa9");  // a string key takes the bare text
+  Overrides bad = base;
+  bad.push_back({"lr", "\xc2\xa7"});
+  CHECK_THAT(error_of([&] { load_train_config("", bad); }),
+             ContainsSubstring("--lr: '\xc2\xa7' is not a TOML value"));
+}
+
 TEST_CASE("train config: unknown keys, bad values and missing keys are errors naming the key") {
   test::TempDir tmp;
   const fs::path file = tmp.path / "exp.toml";

@@ -8,6 +8,8 @@
 #include <toml++/toml.h>
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "core/device.h"
@@ -193,6 +195,65 @@ void assign(TrainConfig& config, const std::string& key, const toml::node& node,
   THAW_CHECK(found, "train config: key '{}' has no field (a bug in train_config.cpp)", key);
 }
 
+// toml++ 3.3 (Debian 12's) reaches __builtin_unreachable, undefined behaviour, on some non-ASCII characters
+// where it looks for whitespace: outside strings, and after a line-ending backslash in a multi-line string
+// (marzer/tomlplusplus issues 190 and 295, found here by tests/test_fuzz.cpp under UBSan). TOML allows
+// non-ASCII only in strings and comments anyway, so the text is scanned first: a non-ASCII byte outside a
+// single-line string or a comment is refused before toml++ sees it. Returns "" or "line L, column C: why".
+std::string toml_refusal(std::string_view text) {
+  enum class In { Code, Basic, Literal, MultiBasic, MultiLiteral, Comment } in = In::Code;
+  int64_t line = 1, column = 0;
+  auto at = [&](size_t i, std::string_view token) { return text.substr(i, token.size()) == token; };
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
+    ++column;
+    if (ch == '\n') {
+      ++line, column = 0;
+      if (in == In::Basic || in == In::Literal || in == In::Comment) in = In::Code;
+      continue;
+    }
+    const bool multi_line = in == In::MultiBasic || in == In::MultiLiteral;
+    if (uint8_t(ch) >= 0x80 && (in == In::Code || multi_line))
+      return fmt::format(
+          "line {}, column {}: a non-ASCII character {}", line, column,
+          multi_line ? "in a multi-line string (thaw takes non-ASCII text in single-line strings only)"
+                     : "outside a string or comment (TOML keys, numbers and booleans are ASCII)");
+    switch (in) {
+      case In::Code:
+        if (ch == '#')
+          in = In::Comment;
+        else if (at(i, R"(""")"))
+          in = In::MultiBasic, i += 2, column += 2;
+        else if (at(i, "'''"))
+          in = In::MultiLiteral, i += 2, column += 2;
+        else if (ch == '"')
+          in = In::Basic;
+        else if (ch == '\'')
+          in = In::Literal;
+        break;
+      case In::Basic:
+      case In::MultiBasic:
+        if (ch == '\\' && i + 1 < text.size() && text[i + 1] != '\n') {
+          ++i, ++column;  // an escaped character
+        } else if (in == In::Basic && ch == '"') {
+          in = In::Code;
+        } else if (in == In::MultiBasic && at(i, R"(""")")) {
+          in = In::Code, i += 2, column += 2;
+        }
+        break;
+      case In::Literal:
+        if (ch == '\'') in = In::Code;
+        break;
+      case In::MultiLiteral:
+        if (at(i, "'''")) in = In::Code, i += 2, column += 2;
+        break;
+      case In::Comment:
+        break;
+    }
+  }
+  return "";
+}
+
 // The value text of a `--key value` override as a TOML node: TOML syntax where it parses (numbers, booleans,
 // arrays, quoted strings); for a key that takes a string, the bare text.
 toml::table override_node(const std::string& key, const std::string& text) {
@@ -200,8 +261,12 @@ toml::table override_node(const std::string& key, const std::string& text) {
   if (!spec) fail("--{}: unknown key '{}'; the keys are: {}", key, key, known_keys());
   const bool takes_string = spec->default_toml[0] == '"';
   try {
-    toml::table t = toml::parse("v = " + text);
-    if (!takes_string || t["v"].is_string()) return t;
+    if (toml_refusal(text).empty()) {
+      toml::table t = toml::parse("v = " + text);
+      if (!takes_string || t["v"].is_string()) return t;
+    } else if (!takes_string) {
+      fail("--{}: '{}' is not a TOML value (a number, true/false or [array])", key, text);
+    }
   } catch (const toml::parse_error&) {
     if (!takes_string) fail("--{}: '{}' is not a TOML value (a number, true/false or [array])", key, text);
   }
@@ -308,9 +373,13 @@ TrainConfig load_train_config(const std::string& config_path, const Overrides& o
     assign(config, spec.key, *toml::parse(fmt::format("v = {}", spec.default_toml))["v"].node(), "default");
   if (!config_path.empty()) {
     THAW_CHECK(std::filesystem::is_regular_file(config_path), "config file '{}' does not exist", config_path);
+    std::ifstream in(config_path, std::ios::binary);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    THAW_CHECK(!in.bad(), "config file '{}': cannot be read", config_path);
+    if (const std::string why = toml_refusal(text); !why.empty()) fail("{}: {}", config_path, why);
     toml::table file;
     try {
-      file = toml::parse_file(config_path);
+      file = toml::parse(text, config_path);
     } catch (const toml::parse_error& e) {
       fail("{}:{}: {}", config_path, e.source().begin.line, e.description());
     }
@@ -329,6 +398,7 @@ TrainConfig load_train_config(const std::string& config_path, const Overrides& o
 
 TrainConfig train_config_from_toml(const std::string& text) {
   TrainConfig config;
+  if (const std::string why = toml_refusal(text); !why.empty()) fail("saved config, {}", why);
   toml::table table;
   try {
     table = toml::parse(text);
