@@ -326,6 +326,8 @@ TEST_CASE("train config: unknown keys, bad values and missing keys are errors na
   CHECK_THAT(load_file("augment = \"yes\"\n"),
              ContainsSubstring("augment = 'yes' is not allowed; expected true or false"));
   CHECK_THAT(load_file("lr = \n"), ContainsSubstring("exp.toml:1"));  // TOML syntax error, with its line
+  CHECK_THAT(load_file("momentum = 0.0\n"), ContainsSubstring("nesterov: true needs momentum > 0"));
+  CHECK(load_file("momentum = 0.0\nnesterov = false\n") == "(no error)");
   CHECK_THAT(load_file("", {{"data", "d"}, {"weights", "none"}, {"batch_size", "big"}}),
              ContainsSubstring("--batch_size"));
   CHECK_THAT(load_file("", {{"data", "d"}, {"weights", "none"}, {"colour", "1"}}),

@@ -316,6 +316,9 @@ void resolve(TrainConfig& c, const std::string& config_path) {
              c.task);
   if (c.schedule == "auto") c.schedule = c.loss == "bce" ? "none" : "step";
   THAW_CHECK(c.betas.size() == 2, "betas: expected two values, e.g. [0.9, 0.999] (got {})", c.betas.size());
+  THAW_CHECK(c.optimizer != "sgd" || !c.nesterov || c.momentum > 0,
+             "nesterov: true needs momentum > 0 (momentum is {}); set nesterov = false for plain SGD",
+             c.momentum);
   THAW_CHECK(c.trainable != "patterns" || !c.patterns.empty(),
              "patterns: trainable = \"patterns\" needs a non-empty list, e.g. [\"layer4\", \"fc\"]");
   THAW_CHECK(c.layer_lrs.empty() || c.layer_lrs.size() == 4,
