@@ -176,6 +176,11 @@ class StepTracer {
   std::vector<MemoryEvent> take_timeline() { return tracker_.take_events(); }
 
  private:
+  // conv2d and linear once their output shape and FLOPs per pass are known: y = x (*) weight (+ bias). A node
+  // when x or a parameter needs a gradient; backward-data when x does, backward-weight when a parameter
+  // trains; x kept when the weight trains.
+  Value weighted_op(const std::string& layer, const std::string& module, const char* name, const Value& x,
+                    const Shape& y, double flops, const Tensor& weight, const Tensor& bias);
   Value new_value(const Shape& shape, int64_t element_bytes) {
     return {shape, std::make_shared<Buffer>(&tracker_, shape_numel(shape) * element_bytes)};
   }
@@ -241,24 +246,9 @@ class StepTracer {
 Value StepTracer::conv2d(const std::string& layer, const std::string& module, const nn::Conv2d& m,
                          const Value& x) {
   const Shape y = ops::conv2d_output_shape(x.shape, m.weight.shape(), m.params);
-  OpExplanation& op = begin(layer, module, "conv2d", x.shape, y);
   const Shape& w = m.weight.shape();                                               // (K, C, R, S)
   const double flops = 2.0 * double(shape_numel(y)) * double(w[1] * w[2] * w[3]);  // 2 N K P Q C R S
-  op.forward_flops = flops;
-  op.records = x.requires_grad() || trains(m.weight) || trains(m.bias);
-  Value out = new_value(y, kFloatBytes);
-  if (op.records) {
-    op.backward_data = x.requires_grad();
-    op.backward_weight = trains(m.weight) || trains(m.bias);
-    op.backward_data_flops = x.requires_grad() ? flops : 0;
-    op.backward_weight_flops = trains(m.weight) ? flops : 0;
-    count_trainable(op, {&m.weight, &m.bias});
-    TracedNode& node =
-        record(op, out, {x.node, sink(module + ".weight", m.weight), sink(module + ".bias", m.bias)});
-    returns_new(node, {x.bytes(), m.weight.numel() * kFloatBytes, m.weight.size(0) * kFloatBytes});
-    if (trains(m.weight)) keep(op, node, x, "x");
-  }
-  return out;
+  return weighted_op(layer, module, "conv2d", x, y, flops, m.weight, m.bias);
 }
 
 // nn/functional/batch_norm.cpp and batch_norm_relu.cpp: keep x, the batch's (or running) mean and inverse
@@ -357,21 +347,27 @@ Value StepTracer::flatten(const std::string& layer, const std::string& module, c
 Value StepTracer::linear(const std::string& layer, const std::string& module, const nn::Linear& m,
                          const Value& x) {
   const Shape y = {x.shape[0], m.weight.size(0)};
-  OpExplanation& op = begin(layer, module, "linear", x.shape, y);
   const double flops = 2.0 * double(x.shape[0]) * double(m.weight.numel());  // 2 N I O
+  return weighted_op(layer, module, "linear", x, y, flops, m.weight, m.bias);
+}
+
+Value StepTracer::weighted_op(const std::string& layer, const std::string& module, const char* name,
+                              const Value& x, const Shape& y, double flops, const Tensor& weight,
+                              const Tensor& bias) {
+  OpExplanation& op = begin(layer, module, name, x.shape, y);
   op.forward_flops = flops;
-  op.records = x.requires_grad() || trains(m.weight) || trains(m.bias);
+  op.records = x.requires_grad() || trains(weight) || trains(bias);
   Value out = new_value(y, kFloatBytes);
   if (op.records) {
     op.backward_data = x.requires_grad();
-    op.backward_weight = trains(m.weight) || trains(m.bias);
+    op.backward_weight = trains(weight) || trains(bias);
     op.backward_data_flops = x.requires_grad() ? flops : 0;
-    op.backward_weight_flops = trains(m.weight) ? flops : 0;
-    count_trainable(op, {&m.weight, &m.bias});
+    op.backward_weight_flops = trains(weight) ? flops : 0;
+    count_trainable(op, {&weight, &bias});
     TracedNode& node =
-        record(op, out, {x.node, sink(module + ".weight", m.weight), sink(module + ".bias", m.bias)});
-    returns_new(node, {x.bytes(), m.weight.numel() * kFloatBytes, m.weight.size(0) * kFloatBytes});
-    if (trains(m.weight)) keep(op, node, x, "x");
+        record(op, out, {x.node, sink(module + ".weight", weight), sink(module + ".bias", bias)});
+    returns_new(node, {x.bytes(), weight.numel() * kFloatBytes, weight.size(0) * kFloatBytes});
+    if (trains(weight)) keep(op, node, x, "x");
   }
   return out;
 }
