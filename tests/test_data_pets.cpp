@@ -29,11 +29,6 @@ using test::have_pets_mini;
 using test::TempDir;
 const std::string kPetsMini = test::pets_mini_dir().string();
 
-#define REQUIRE_PETS_MINI()                                                                          \
-  do {                                                                                               \
-    if (!have_pets_mini()) THAW_SKIP("pets-mini not found at " << kPetsMini << " (THAW_PETS_MINI)"); \
-  } while (false)
-
 std::vector<PetSample> full_split(const char* file) {
   return read_split_file((fs::path(kPetsMini) / "annotations" / file).string());
 }

@@ -39,10 +39,7 @@ using namespace thaw::train;
 
 namespace {
 
-#define REQUIRE_PETS_MINI()                                                                              \
-  do {                                                                                                   \
-    if (!test::have_pets_mini()) THAW_SKIP("pets-mini not found at " << test::pets_mini_dir().string()); \
-  } while (false)
+using test::error_of;
 
 // 24 images per split at 32x32, batches of 8, one epoch, fc only: a run of a few seconds on a CPU.
 TrainConfig small_config(const fs::path& runs_dir, const std::string& name, Overrides extra = {}) {
@@ -59,15 +56,6 @@ TrainConfig small_config(const fs::path& runs_dir, const std::string& name, Over
                  {"lr", "0.01"}};
   o.insert(o.end(), extra.begin(), extra.end());
   return load_train_config("", o);
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 void write(const fs::path& path, const std::string& bytes) {

@@ -54,7 +54,7 @@ TEST_CASE("class_probabilities: softmax, and sigmoid for a 1-logit head") {
 }
 
 TEST_CASE("predict: a saved ResNet18 on pets-mini images, bad files named, the rest go on") {
-  if (!test::have_pets_mini()) THAW_SKIP("pets-mini not found at " << test::pets_mini_dir());
+  REQUIRE_PETS_MINI();
   test::TempDir dir;
   Generator gen(7);
   auto model = models::resnet18(3, gen);
@@ -160,7 +160,7 @@ TEST_CASE("predict: a saved ResNet18 on pets-mini images, bad files named, the r
 }
 
 TEST_CASE("predict: a 1-logit binary head, and a file without the train command's attributes") {
-  if (!test::have_pets_mini()) THAW_SKIP("pets-mini not found at " << test::pets_mini_dir());
+  REQUIRE_PETS_MINI();
   test::TempDir dir;
   Generator gen(3);
   const std::string jpeg = (test::pets_mini_dir() / "images" / "Abyssinian_1.jpg").string();

@@ -27,6 +27,8 @@ using namespace thaw::train;
 
 namespace {
 
+using test::error_of;
+
 // 48 images per split, 3 steps of 16 per epoch, layer4 + fc train (BN in train mode: running stats change).
 TrainConfig small_config(const fs::path& runs_dir, const std::string& name, Overrides extra = {}) {
   Overrides o = {{"name", name},
@@ -64,15 +66,6 @@ std::vector<std::vector<std::string>> read_csv(const fs::path& path) {
   return rows;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 void require_same_weights(const fs::path& a, const fs::path& b) {
   const auto wa = models::read_weights(a.string()), wb = models::read_weights(b.string());
   REQUIRE(wa.tensors.size() == wb.tensors.size());
@@ -86,7 +79,7 @@ void require_same_weights(const fs::path& a, const fs::path& b) {
 }  // namespace
 
 TEST_CASE("train: 2 epochs on pets-mini write well-formed metrics, summary, config and weights") {
-  if (!test::have_pets_mini()) THAW_SKIP("pets-mini not found at " << test::pets_mini_dir());
+  REQUIRE_PETS_MINI();
   test::TempDir tmp;
   const TrainConfig config = small_config(tmp.path, "small");
   REQUIRE(run_training(config, false, {.quiet = true}) == TrainStatus::Completed);
@@ -172,7 +165,7 @@ TEST_CASE("train: 2 epochs on pets-mini write well-formed metrics, summary, conf
 }
 
 TEST_CASE("train: interrupted mid-epoch and resumed equals an uninterrupted run bit for bit") {
-  if (!test::have_pets_mini()) THAW_SKIP("pets-mini not found at " << test::pets_mini_dir());
+  REQUIRE_PETS_MINI();
   test::TempDir tmp;
   const TrainConfig whole = small_config(tmp.path, "whole");
   REQUIRE(run_training(whole, false, {.quiet = true}) == TrainStatus::Completed);
@@ -208,7 +201,7 @@ TEST_CASE("train: interrupted mid-epoch and resumed equals an uninterrupted run 
 }
 
 TEST_CASE("train: a NaN loss stops the run naming epoch and step, and keeps the last good checkpoint") {
-  if (!test::have_pets_mini()) THAW_SKIP("pets-mini not found at " << test::pets_mini_dir());
+  REQUIRE_PETS_MINI();
   test::TempDir tmp;
   const TrainConfig config = small_config(tmp.path, "nan");
   // Step 5 = epoch 2, step 2 (3 steps per epoch).
@@ -234,7 +227,7 @@ TEST_CASE("train: a NaN loss stops the run naming epoch and step, and keeps the 
 // those of the same run stopped after epoch 1, and its weights do not. A resume from inside epoch 2 freezes
 // again.
 TEST_CASE("train: bn_frozen_from_epoch keeps the running statistics from that epoch on") {
-  if (!test::have_pets_mini()) THAW_SKIP("pets-mini not found at " << test::pets_mini_dir());
+  REQUIRE_PETS_MINI();
   test::TempDir tmp;
   const TrainHooks quiet{.quiet = true};
   REQUIRE(run_training(small_config(tmp.path, "one", {{"epochs", "1"}}), false, quiet) ==
@@ -421,7 +414,7 @@ fs::path dataset_with_an_empty_image(const fs::path& root) {
 }  // namespace
 
 TEST_CASE("train: skip_bad leaves an undecodable image out and without it the run stops naming the file") {
-  if (!test::have_pets_mini()) THAW_SKIP("pets-mini not found at " << test::pets_mini_dir());
+  REQUIRE_PETS_MINI();
   test::TempDir tmp;
   const fs::path empty = dataset_with_an_empty_image(tmp.path / "data");
   const Overrides small = {{"data", (tmp.path / "data").string()},

@@ -1,11 +1,16 @@
-// Scratch space for tests, and where pets-mini is (THAW_PETS_MINI, set by tests/CMakeLists.txt).
+// Scratch space for tests, where pets-mini is (THAW_PETS_MINI, set by tests/CMakeLists.txt), the skip for
+// when it is not there, and error_of for tests of error messages.
 #pragma once
 
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <system_error>
+
+#include "core/error.h"
+#include "tests/support/catch.h"
 
 namespace thaw::test {
 
@@ -38,4 +43,21 @@ inline bool have_pets_mini() {
          std::filesystem::exists(pets_mini_dir() / "images" / "Abyssinian_1.jpg");
 }
 
+// The message of the thaw::Error that f throws, or "(no error)" when it throws none.
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
 }  // namespace thaw::test
+
+// Skips the test case, visibly, when pets-mini is not there (scripts/check_test_run.py allows this reason).
+#define REQUIRE_PETS_MINI()                                                                                \
+  do {                                                                                                     \
+    if (!thaw::test::have_pets_mini())                                                                     \
+      THAW_SKIP("pets-mini not found at " << thaw::test::pets_mini_dir().string() << " (THAW_PETS_MINI)"); \
+  } while (false)
