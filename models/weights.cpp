@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <set>
+#include <sstream>
 #include <vector>
 
 #include "core/error.h"
@@ -70,6 +71,12 @@ WeightsFile read_weights(const std::string& path) {
   out.num_classes = file.attr_int("num_classes");
   THAW_CHECK(out.num_classes >= 1, "{}: attribute num_classes = {} is not >= 1", path, out.num_classes);
   out.source = file.has_attr("source") ? file.attr_string("source") : "";
+  out.task = file.has_attr("task") ? file.attr_string("task") : "";
+  if (file.has_attr("class_names")) {
+    std::istringstream names(file.attr_string("class_names"));  // a final '\n' adds no empty name
+    for (std::string name; std::getline(names, name);)
+      out.class_names.push_back(name);
+  }
   out.tensors = read_weight_tensors(file);
   const auto fc = out.tensors.find("fc.weight");
   if (fc != out.tensors.end()) {

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/hdf5_file.h"
 #include "core/tensor.h"
@@ -23,6 +24,9 @@ inline constexpr const char* kWeightsFormat = "thaw-weights-1";
 struct WeightsFile {
   std::string path, arch, source;
   int64_t num_classes = 0;
+  std::string task;  // what thaw train wrote (breeds | species), "" when absent
+  std::vector<std::string>
+      class_names;  // thaw train's class_names attribute ('\n'-joined), empty when absent
   std::map<std::string, Tensor> tensors;  // float32 CPU tensors by name (num_batches_tracked dropped)
 };
 

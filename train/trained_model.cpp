@@ -3,8 +3,6 @@
 
 #include <fmt/format.h>
 
-#include <sstream>
-
 #include "core/error.h"
 #include "core/hdf5_file.h"
 #include "data/loader.h"
@@ -15,19 +13,6 @@
 
 namespace thaw::train {
 
-namespace {
-
-// '\n'-joined names (a final '\n' ends the last name rather than adding an empty one).
-std::vector<std::string> split_names(const std::string& text) {
-  std::vector<std::string> names;
-  std::istringstream in(text);
-  for (std::string name; std::getline(in, name);)
-    names.push_back(name);
-  return names;
-}
-
-}  // namespace
-
 TrainedModel load_trained_model(const std::string& path) {
   models::WeightsFile file = models::read_weights(path);
   TrainedModel m;
@@ -36,7 +21,7 @@ TrainedModel load_trained_model(const std::string& path) {
   m.outputs = file.num_classes;
   const H5File h5 = H5File::open(path);
   if (h5.has_attr("task")) {
-    m.task = h5.attr_string("task");
+    m.task = file.task;
     THAW_CHECK(m.task == "breeds" || m.task == "species",
                "{}: attribute task = '{}' is not one thaw trains (breeds, species)", path, m.task);
     const int64_t task_classes = data::num_classes(data::parse_task(m.task));
@@ -57,7 +42,7 @@ TrainedModel load_trained_model(const std::string& path) {
                kMaxImageSize);
   }
   if (h5.has_attr("class_names")) {
-    m.class_names = split_names(h5.attr_string("class_names"));
+    m.class_names = file.class_names;
     THAW_CHECK(int64_t(m.class_names.size()) == m.classes(),
                "{}: attribute 'class_names' has {} names, the model has {} classes{}", path,
                m.class_names.size(), m.classes(), m.outputs == 1 ? " (a 1-logit binary head)" : "");

@@ -16,12 +16,10 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <sstream>
 
 #include "core/atomic_write.h"
 #include "core/cuda_runtime.h"
 #include "core/error.h"
-#include "core/hdf5_file.h"
 #include "data/pets.h"
 #include "data/splits.h"
 #include "models/weights.h"
@@ -188,13 +186,8 @@ std::shared_ptr<models::ResNet> build_model(const TrainConfig& c, FileHead& head
     models::assign_weights(*model, file.tensors, c.weights, {/*replace_head=*/true});
     for (const char* name : {"fc.weight", "fc.bias"})
       if (file.tensors.count(name)) head.tensors[name] = file.tensors.at(name);
-    const H5File h5 = H5File::open(c.weights);
-    if (h5.has_attr("task")) head.task = h5.attr_string("task");
-    if (h5.has_attr("class_names")) {
-      std::istringstream names(h5.attr_string("class_names"));
-      for (std::string name; std::getline(names, name);)
-        head.class_names.push_back(name);
-    }
+    head.task = file.task;
+    head.class_names = file.class_names;
   }
   if (c.bn_mode == "frozen") nn::set_batch_norm_mode(*model, {"*"}, nn::BatchNormMode::Frozen);
   return model;
