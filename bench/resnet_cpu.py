@@ -8,6 +8,10 @@ For each architecture and mode it runs `thaw bench resnet-cpu --json` and the sa
 (SGD lr 1e-3, momentum 0.9, Nesterov). It also prints thaw's head-only training time over its inference
 time: with the backbone frozen no graph is recorded, so that should stay near 1.
 
+Each row alternates thaw and PyTorch --runs times (each run a fresh process for thaw, the median of --repeat
+steps) and reports the median run of each: on a shared machine one run of either can be slowed by a
+neighbour, and alternating spreads that over both sides.
+
 Needs Debian's PyTorch and torchvision: run it with /usr/bin/python3.
     /usr/bin/python3 bench/resnet_cpu.py --thaw build/thaw --threads 2
 """
@@ -62,17 +66,22 @@ def main():
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3, help="alternating runs per row (median reported)")
     args = parser.parse_args()
     torch = import_torch()
 
     print(f"ResNet on the CPU, batch {args.batch}, {args.size}x{args.size}, {args.threads} threads, median of "
-          f"{args.repeat} steps (PyTorch {torch.__version__})")
+          f"{args.repeat} steps, median of {args.runs} alternating runs (PyTorch {torch.__version__})")
     print(f"{'model':<10} {'mode':<11} {'thaw img/s':>11} {'torch img/s':>12} {'thaw/torch':>11}")
     for arch in args.arch:
         thaw_times = {}
         for mode in args.modes:
-            t = thaw_step_time(args.thaw, arch, mode, args.batch, args.size, args.threads, args.repeat)
-            p = torch_step_time(arch, mode, args.batch, args.size, args.threads, args.repeat)
+            runs_thaw, runs_torch = [], []
+            for _ in range(args.runs):
+                runs_thaw.append(thaw_step_time(args.thaw, arch, mode, args.batch, args.size, args.threads,
+                                                args.repeat))
+                runs_torch.append(torch_step_time(arch, mode, args.batch, args.size, args.threads, args.repeat))
+            t, p = sorted(runs_thaw)[len(runs_thaw) // 2], sorted(runs_torch)[len(runs_torch) // 2]
             thaw_times[mode] = t
             print(f"{arch:<10} {mode:<11} {args.batch / t:>11.2f} {args.batch / p:>12.2f} {p / t:>10.2f}x",
                   flush=True)

@@ -4,6 +4,7 @@
 #include "core/cuda_runtime.h"
 #include "core/error.h"
 #include "core/rng.h"
+#include "core/storage.h"
 #include "core/tensor.h"
 #include "tests/support/catch.h"
 
@@ -109,4 +110,39 @@ TEST_CASE("printing shows dtype, shape, device and values") {
   const std::string big = to_string(Tensor::zeros({100}));
   REQUIRE(big.find("...") != std::string::npos);
   REQUIRE(big.size() < 120);
+}
+
+TEST_CASE("host block cache: a freed large block serves the next tensor of its size, within the limit") {
+  if (cpu_cache_limit() == 0) THAW_SKIP("the host block cache is off in this build (AddressSanitizer)");
+  release_cpu_cache();
+  const size_t limit = cpu_cache_limit();
+  const int64_t big = int64_t(kCpuCacheMinBytes);  // floats: 4 MiB
+  const void* first = nullptr;
+  {
+    const Tensor a = Tensor::full({big}, 1.5);
+    first = a.raw_data();
+  }
+  CpuMemoryStats s = cpu_memory_stats();
+  REQUIRE(s.cached == size_t(big) * 4);
+  const size_t hits = s.cache_hits;
+  {
+    const Tensor b = Tensor::zeros({big - 100});  // rounds to the same block
+    REQUIRE(b.raw_data() == first);
+    REQUIRE(b.at({big - 101}) == 0.0);  // a reused block is filled like a new one
+    REQUIRE(cpu_memory_stats().cache_hits == hits + 1);
+    REQUIRE(cpu_memory_stats().cached == 0);
+    const Tensor c = Tensor::empty({big * 2});  // more than 1/8 larger than anything cached: a new block
+    REQUIRE(c.raw_data() != first);
+  }
+  REQUIRE(cpu_memory_stats().cached == size_t(big) * 12);
+  { const Tensor small = Tensor::empty({1000}); }  // small blocks go back to malloc
+  REQUIRE(cpu_memory_stats().cached == size_t(big) * 12);
+
+  set_cpu_cache_limit(size_t(big) * 4);  // the largest blocks are freed first
+  REQUIRE(cpu_memory_stats().cached == size_t(big) * 4);
+  set_cpu_cache_limit(0);
+  REQUIRE(cpu_memory_stats().cached == 0);
+  { const Tensor d = Tensor::empty({big}); }
+  REQUIRE(cpu_memory_stats().cached == 0);  // off: nothing is kept
+  set_cpu_cache_limit(limit);
 }

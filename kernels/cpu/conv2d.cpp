@@ -70,45 +70,50 @@ inline void valid_range(int64_t out, int64_t in, int64_t stride, int64_t pad, in
   hi = std::clamp<int64_t>(in - 1 + pad - offset >= 0 ? (in - 1 + pad - offset) / stride + 1 : 0, lo, out);
 }
 
-// Rows [row0, row1) of col (CRS, g*PQ) for images [n0, n0 + g). Runs of valid columns are copied (a plain
-// loop: the runs are short in the deep layers, where a memcpy call would cost more than the copy), the
-// padding is zero-filled.
+// Output rows [op0, op1) of patch (c, r, s) of one image: out ((op1 - op0)*Q) from plane (H*W). Runs of
+// valid columns are copied (a plain loop: the runs are short in the deep layers, where a memcpy call would
+// cost more than the copy), the padding is zero-filled.
+template <typename T>
+void patch_rows(const T* plane, const ConvGeometry& geo, int64_t r, int64_t s, int64_t op0, int64_t op1,
+                T* out) {
+  const int64_t sh = geo.params.stride_h, sw = geo.params.stride_w;
+  int64_t lo, hi;
+  valid_range(geo.q, geo.w, sw, geo.params.pad_w, s, lo, hi);
+  for (int64_t op = op0; op < op1; ++op) {
+    const int64_t ih = op * sh - geo.params.pad_h + r;
+    T* __restrict out_row = out + (op - op0) * geo.q;
+    if (ih < 0 || ih >= geo.h) {
+      for (int64_t oq = 0; oq < geo.q; ++oq)
+        out_row[oq] = T(0);
+      continue;
+    }
+    // plane[base + oq * sw] is column oq's input
+    const T* __restrict in = plane + ih * geo.w - geo.params.pad_w + s;
+    for (int64_t oq = 0; oq < lo; ++oq)
+      out_row[oq] = T(0);
+    if (sw == 1) {
+#pragma omp simd
+      for (int64_t oq = lo; oq < hi; ++oq)
+        out_row[oq] = in[oq];
+    } else {
+      for (int64_t oq = lo; oq < hi; ++oq)
+        out_row[oq] = in[oq * sw];
+    }
+    for (int64_t oq = hi; oq < geo.q; ++oq)
+      out_row[oq] = T(0);
+  }
+}
+
+// Rows [row0, row1) of col (CRS, g*PQ) for images [n0, n0 + g).
 template <typename T>
 void im2col_rows(const T* x, const ConvGeometry& geo, int64_t n0, int64_t g, int64_t row0, int64_t row1,
                  T* col) {
   const int64_t pq = geo.pq(), width = g * pq;
-  const int64_t sh = geo.params.stride_h, sw = geo.params.stride_w;
   for (int64_t row = row0; row < row1; ++row) {
     const int64_t c = row / (geo.r * geo.s), r = (row / geo.s) % geo.r, s = row % geo.s;
-    int64_t lo, hi;
-    valid_range(geo.q, geo.w, sw, geo.params.pad_w, s, lo, hi);
-    for (int64_t img = 0; img < g; ++img) {
-      const T* plane = x + ((n0 + img) * geo.c + c) * geo.h * geo.w;
-      T* out = col + row * width + img * pq;
-      for (int64_t op = 0; op < geo.p; ++op) {
-        const int64_t ih = op * sh - geo.params.pad_h + r;
-        T* __restrict out_row = out + op * geo.q;
-        if (ih < 0 || ih >= geo.h) {
-          for (int64_t oq = 0; oq < geo.q; ++oq)
-            out_row[oq] = T(0);
-          continue;
-        }
-        // plane[base + oq * sw] is column oq's input
-        const T* __restrict in = plane + ih * geo.w - geo.params.pad_w + s;
-        for (int64_t oq = 0; oq < lo; ++oq)
-          out_row[oq] = T(0);
-        if (sw == 1) {
-#pragma omp simd
-          for (int64_t oq = lo; oq < hi; ++oq)
-            out_row[oq] = in[oq];
-        } else {
-          for (int64_t oq = lo; oq < hi; ++oq)
-            out_row[oq] = in[oq * sw];
-        }
-        for (int64_t oq = hi; oq < geo.q; ++oq)
-          out_row[oq] = T(0);
-      }
-    }
+    for (int64_t img = 0; img < g; ++img)
+      patch_rows(x + ((n0 + img) * geo.c + c) * geo.h * geo.w, geo, r, s, 0, geo.p,
+                 col + row * width + img * pq);
   }
 }
 
@@ -155,6 +160,38 @@ void im2col_flat(const T* plane, const ConvGeometry& geo, int64_t r, int64_t s, 
   std::memcpy(out + f.begin, plane + f.begin + f.off, size_t(f.end - f.begin) * sizeof(T));
   std::fill(out + f.end, out + pq, T(0));
   zero_wrapped_columns(f, geo.w, out);
+}
+
+// Output rows [op0, op1) of patch (c, r, s): out ((op1 - op0)*W), pixels [op0*W, op1*W) of im2col_flat's.
+template <typename T>
+void im2col_flat_rows(const T* plane, const ConvGeometry& geo, int64_t r, int64_t s, int64_t op0, int64_t op1,
+                      T* out) {
+  const FlatShift f(geo, r, s);
+  const int64_t j0 = op0 * geo.w, j1 = op1 * geo.w;
+  const int64_t b = std::clamp(f.begin, j0, j1), e = std::clamp(f.end, b, j1);
+  std::fill(out, out + (b - j0), T(0));
+  std::memcpy(out + (b - j0), plane + b + f.off, size_t(e - b) * sizeof(T));
+  std::fill(out + (e - j0), out + (j1 - j0), T(0));
+  for (int64_t op = std::max(f.op_lo, op0); op < std::min(f.op_hi, op1); ++op) {
+    T* row = out + (op - op0) * geo.w;
+    for (int64_t j = 0; j < f.col_lo; ++j)
+      row[j] = T(0);
+    for (int64_t j = f.col_hi; j < geo.w; ++j)
+      row[j] = T(0);
+  }
+}
+
+// Output rows [op0, op1) of one image's patches: col (CRS, (op1 - op0)*Q), on the calling thread.
+template <typename T>
+void im2col_row_tile(const T* image, const ConvGeometry& geo, int64_t op0, int64_t op1, T* col) {
+  const int64_t width = (op1 - op0) * geo.q, hw = geo.h * geo.w;
+  for (int64_t row = 0; row < geo.crs(); ++row) {
+    const int64_t c = row / (geo.r * geo.s), r = (row / geo.s) % geo.r, s = row % geo.s;
+    if (geo.is_flat_shift())
+      im2col_flat_rows(image + c * hw, geo, r, s, op0, op1, col + row * width);
+    else
+      patch_rows(image + c * hw, geo, r, s, op0, op1, col + row * width);
+  }
 }
 
 // Patches of images [n0, n0 + g) into col (CRS, g*PQ), in parallel over rows.
@@ -270,6 +307,32 @@ struct ImageBlocks {
   int64_t size(int64_t b, int64_t n) const { return std::min(per_block, n - b * per_block); }
 };
 
+// The forward pass of a large image (P*Q >= 2 kTileColumns, not pointwise) runs as tiles of output rows
+// instead: a tile is about kTileColumns output pixels of one image, one task does its im2col into the
+// thread's scratch (CRS x tile: in the core's L2 cache when the GEMM reads it back) and its GEMM, which
+// writes the tile's columns of y in place (ldc = P*Q). A whole image's col matrix (7 MiB in a ResNet's
+// first layers at 224x224) went out to memory between the two.
+struct RowTiles {
+  static constexpr int64_t kTileColumns = 256;
+  int64_t rows, per_image, count;
+  explicit RowTiles(const ConvGeometry& geo)
+      : rows(std::max<int64_t>(1, kTileColumns / geo.q)),
+        per_image((geo.p + rows - 1) / rows),
+        count(geo.n * per_image) {}
+  static bool used(const ConvGeometry& geo) { return geo.pq() >= 2 * kTileColumns && !geo.is_pointwise(); }
+};
+
+// y's output rows [op0, op1) of image i, on the calling thread (inside a task).
+template <typename T>
+void forward_row_tile(const T* px, const T* pw, const ConvGeometry& geo, int64_t i, int64_t op0, int64_t op1,
+                      T* py) {
+  const int64_t crs = geo.crs(), width = (op1 - op0) * geo.q;
+  T* col = scratch<T>(0, crs * width);
+  im2col_row_tile(px + i * geo.c * geo.h * geo.w, geo, op0, op1, col);
+  gemm(false, false, geo.k, width, crs, T(1), pw, crs, col, width, T(0),
+       py + (i * geo.k * geo.p + op0) * geo.q, geo.pq());
+}
+
 // y for images [i0, i0 + nb), on the calling thread (inside a task).
 template <typename T>
 void forward_images(const T* px, const T* pw, const ConvGeometry& geo, int64_t i0, int64_t nb, T* py) {
@@ -336,7 +399,13 @@ void forward(const Tensor& x, const Tensor& w, const Tensor& b, const ConvGeomet
   T* py = y.data<T>();
   const int64_t crs = geo.crs(), pq = geo.pq(), group = geo.group();
   const ImageBlocks blocks(geo);
-  if (blocks.used()) {
+  if (RowTiles::used(geo)) {
+    const RowTiles tiles(geo);
+    parallel_for(tiles.count, [&](int64_t t) {
+      const int64_t i = t / tiles.per_image, op0 = (t % tiles.per_image) * tiles.rows;
+      forward_row_tile(px, pw, geo, i, op0, std::min(geo.p, op0 + tiles.rows), py);
+    });
+  } else if (blocks.used()) {
     parallel_for(blocks.count, [&](int64_t bi) {
       forward_images(px, pw, geo, blocks.first(bi), blocks.size(bi, geo.n), py);
     });
