@@ -131,20 +131,60 @@ ResNet::ResNet(Arch arch, int64_t num_classes, Generator& gen) : Module("ResNet"
   fc_ = register_module("fc", std::make_shared<nn::Linear>(feature_dim_, num_classes, true, gen));
 }
 
+Tensor ResNet::forward_stages(const Tensor& x, int first, int end) {
+  THAW_CHECK(0 <= first && first <= end && end <= kStages, "{}: stages [{}, {}) outside [0, {}]",
+             arch_name(arch_), first, end, kStages);
+  if (first == 0)
+    THAW_CHECK(x.dim() == 4 && x.size(1) == 3, "{}: input must be (N, 3, H, W) images, got {}",
+               arch_name(arch_), x.desc());
+  Tensor h = x;
+  for (int stage = first; stage < end; ++stage) {
+    if (stage == 0) {
+      h = stem_conv_->forward(h);  // one op per statement: see BasicBlock::forward
+      // relu(bn1(h)), fused: the "relu" module stays registered, as in torchvision, but the fused op does its
+      // work
+      h = stem_bn_->forward_relu(h);
+      h = stem_pool_->forward(h);
+    } else if (stage <= 4) {
+      h = layers_[stage - 1]->forward(h);
+    } else if (stage == 5) {
+      h = flatten_->forward(avgpool_->forward(h));
+    } else {
+      h = fc_->forward(h);
+    }
+  }
+  return h;
+}
+
 Tensor ResNet::features(const Tensor& x) {
-  THAW_CHECK(x.dim() == 4 && x.size(1) == 3, "{}: input must be (N, 3, H, W) images, got {}",
-             arch_name(arch_), x.desc());
-  Tensor h = stem_conv_->forward(x);  // one op per statement: see BasicBlock::forward
-  // relu(bn1(h)), fused: the "relu" module stays registered, as in torchvision, but the fused op does its work
-  h = stem_bn_->forward_relu(h);
-  h = stem_pool_->forward(h);
-  for (const auto& layer : layers_)
-    h = layer->forward(h);
-  return flatten_->forward(avgpool_->forward(h));
+  return forward_stages(x, 0, kStages - 1);
 }
 
 Tensor ResNet::forward(const Tensor& x) {
-  return fc_->forward(features(x));
+  return forward_stages(x, 0, kStages);
+}
+
+std::vector<std::string> ResNet::stage_name_prefixes(int stage) {
+  switch (stage) {
+    case 0:
+      return {"conv1.", "bn1."};
+    case 1:
+    case 2:
+    case 3:
+    case 4:
+      return {"layer" + std::to_string(stage) + "."};
+    case 5:
+      return {};
+    default:
+      return {"fc."};
+  }
+}
+
+const char* ResNet::stage_name(int stage) {
+  static const char* const kNames[kStages] = {"stem",   "layer1",  "layer2", "layer3",
+                                              "layer4", "avgpool", "fc"};
+  THAW_CHECK(0 <= stage && stage < kStages, "ResNet: no stage {}", stage);
+  return kNames[stage];
 }
 
 void ResNet::replace_head(int64_t num_classes, Generator& gen) {

@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/rng.h"
 #include "nn/layers.h"
@@ -27,6 +28,17 @@ class ResNet : public nn::Module {
 
   Tensor forward(const Tensor& x) override;  // (N, 3, H, W) -> (N, num_classes)
   Tensor features(const Tensor& x);          // (N, 3, H, W) -> (N, feature_dim): everything but fc
+
+  // The forward pass as kStages stages, for running part of it (train/feature_cache.h keeps the output of
+  // a frozen prefix): 0 stem (conv1, bn1, relu, maxpool), 1..4 layer1..layer4, 5 pool (avgpool, flatten,
+  // no parameters), 6 fc. forward_stages(x, 0, kStages) is forward(x); stage s's input is stage s-1's
+  // output: (N, 3, H, W) images into stage 0, (N, feature_dim) into fc.
+  static constexpr int kStages = 7;
+  Tensor forward_stages(const Tensor& x, int first, int end);
+  // The prefixes of stage s's parameter and module names: {"conv1.", "bn1."}, {"layer1."}, ..., {} for the
+  // pool, {"fc."}; and its name for messages ("stem", "layer1", ..., "avgpool", "fc").
+  static std::vector<std::string> stage_name_prefixes(int stage);
+  static const char* stage_name(int stage);
   // A new fc for num_classes outputs, initialised like nn.Linear from gen (the report's "retrained head").
   void replace_head(int64_t num_classes, Generator& gen);
 

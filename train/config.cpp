@@ -67,6 +67,8 @@ const KeySpec kKeys[] = {
   {"bn_mode", R"("train")", "train|frozen", 0, 0, "BatchNorm while training: batch statistics, or running statistics from the first step"},
   {"bn_frozen_from_epoch", "0", "", 0, 100000, "bn_mode train: running statistics from this epoch on (1-based; 2: the report's code); 0: never"},
   {"augment", "false", "", 0, 0, "RandomResizedCrop, flip, rotation 20, color jitter 0.2"},
+  {"feature_cache", "true", "", 0, 0, "when the leading layers are frozen, use BatchNorm's running statistics and augment is off, compute their outputs once per image and train the rest from them (docs/fine-tuning.md); the run says whether it did and why"},
+  {"feature_cache_mib", "2048", "", 1, 1048576, "feature_cache: the most host memory its features may take (MiB); over it the run goes on without the cache and says so"},
   {"split", R"("normal")", "normal|imbalanced", 0, 0, "normal: trainval 80/20 random split; imbalanced: the report's 3.2"},
   {"majority", R"("dogs")", "dogs|cats", 0, 0, "imbalanced: the species that keeps all its images"},
   {"imbalance_rule", R"("seeded")", "seeded|report_code", 0, 0, "imbalanced: seeded per-breed split, or the report's code (file order, its cat list)"},
@@ -103,7 +105,8 @@ void visit_fields(Config& c, F&& f) {
   f("step_size", c.step_size), f("gamma", c.gamma), f("trainable", c.trainable), f("layers", c.layers);
   f("patterns", c.patterns), f("bn_with_head", c.bn_with_head), f("unfreeze_every", c.unfreeze_every);
   f("layer_lrs", c.layer_lrs), f("bn_mode", c.bn_mode);
-  f("bn_frozen_from_epoch", c.bn_frozen_from_epoch), f("augment", c.augment), f("split", c.split);
+  f("bn_frozen_from_epoch", c.bn_frozen_from_epoch), f("augment", c.augment);
+  f("feature_cache", c.feature_cache), f("feature_cache_mib", c.feature_cache_mib), f("split", c.split);
   f("majority", c.majority), f("imbalance_rule", c.imbalance_rule), f("val_fraction", c.val_fraction);
   f("keep_fraction", c.keep_fraction), f("class_weights", c.class_weights), f("oversample", c.oversample);
 }

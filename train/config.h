@@ -47,7 +47,9 @@ struct TrainConfig {
   // in the report's code from epoch 2 (docs/the-report.md); 0: never.
   int64_t bn_frozen_from_epoch = 0;
   bool augment = false;
-  std::string split = "normal";  // normal | imbalanced
+  bool feature_cache = true;         // train/feature_cache.h
+  int64_t feature_cache_mib = 2048;  // its bound
+  std::string split = "normal";      // normal | imbalanced
   std::string majority = "dogs";
   std::string imbalance_rule = "seeded";  // seeded | report_code
   double val_fraction = 0.2, keep_fraction = 0.25;

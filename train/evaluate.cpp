@@ -34,12 +34,17 @@ std::vector<int64_t> predictions(const Tensor& logits) {
 }
 
 void check_finite_outputs(const Tensor& logits, const data::Batch& batch, const data::Loader& loader) {
+  check_finite_outputs(logits, batch, loader.samples());
+}
+
+void check_finite_outputs(const Tensor& logits, const data::Batch& batch,
+                          const std::vector<data::LoaderSample>& samples) {
   const int64_t bad = first_non_finite(logits);
   if (bad < 0) return;
   const int64_t row = bad / std::max<int64_t>(logits.size(1), 1);
   const float value = logits.to_vector<float>()[size_t(bad)];
   const std::string image = row < int64_t(batch.indices.size())
-                                ? "'" + loader.samples()[size_t(batch.indices[size_t(row)])].path + "'"
+                                ? "'" + samples[size_t(batch.indices[size_t(row)])].path + "'"
                                 : fmt::format("{} of its batch", row);
   fail(
       "the model's outputs are {} for image {} (output {}): the weights or BatchNorm's running statistics "
@@ -48,6 +53,16 @@ void check_finite_outputs(const Tensor& logits, const data::Batch& batch, const 
 }
 
 EvalResult evaluate(nn::Module& model, data::Loader& loader, const LossFn& loss, int64_t num_classes) {
+  loader.start_epoch(0);
+  return evaluate_batches(
+      model, [&](data::Batch& batch) { return loader.next(batch); },
+      [&](const Tensor& images) { return model.forward(images); }, loader.samples(), loss, num_classes);
+}
+
+EvalResult evaluate_batches(nn::Module& model, const std::function<bool(data::Batch&)>& next,
+                            const std::function<Tensor(const Tensor&)>& forward,
+                            const std::vector<data::LoaderSample>& samples, const LossFn& loss,
+                            int64_t num_classes) {
   const auto start = std::chrono::steady_clock::now();
   NoGradGuard no_grad;
   model.eval();
@@ -55,11 +70,10 @@ EvalResult evaluate(nn::Module& model, data::Loader& loader, const LossFn& loss,
   r.confusion.assign(size_t(num_classes), std::vector<int64_t>(size_t(num_classes), 0));
   double loss_sum = 0;
   int64_t correct = 0;
-  loader.start_epoch(0);
   data::Batch batch;
-  while (loader.next(batch)) {
-    const Tensor logits = model.forward(batch.images);
-    check_finite_outputs(logits, batch, loader);
+  while (next(batch)) {
+    const Tensor logits = forward(batch.images);
+    check_finite_outputs(logits, batch, samples);
     const int64_t n = batch.labels.numel();
     loss_sum += loss(logits, batch.labels).item() * double(n);
     const std::vector<int64_t> predicted = predictions(logits);

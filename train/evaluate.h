@@ -35,9 +35,20 @@ struct EvalResult {
 // prediction, so no accuracy is made up from it.
 EvalResult evaluate(nn::Module& model, data::Loader& loader, const LossFn& loss, int64_t num_classes);
 
+// The same over any batches: `next` fills the next batch (false at the end), `forward` turns its images
+// into logits (e.g. a feature cache's batches through the stages after the cached prefix:
+// train/feature_cache.h). `samples` names the images of batch.indices in messages. The model is put in
+// eval mode first and left so; no graph is recorded.
+EvalResult evaluate_batches(nn::Module& model, const std::function<bool(data::Batch&)>& next,
+                            const std::function<Tensor(const Tensor&)>& forward,
+                            const std::vector<data::LoaderSample>& samples, const LossFn& loss,
+                            int64_t num_classes);
+
 // Throws Error when logits (N, outputs), the model's outputs for `batch` of `loader`, hold a NaN or Inf:
 // "the model's outputs are NaN for image '<path>' (output j): ...".
 void check_finite_outputs(const Tensor& logits, const data::Batch& batch, const data::Loader& loader);
+void check_finite_outputs(const Tensor& logits, const data::Batch& batch,
+                          const std::vector<data::LoaderSample>& samples);
 
 // "accuracy 87.2% (256/294 images), loss 0.4123", then a per-class table and the confusion matrix.
 std::string format_eval_report(const EvalResult& result, const std::vector<std::string>& class_names);

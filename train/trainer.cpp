@@ -15,7 +15,9 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <optional>
+#include <set>
 
 #include "core/atomic_write.h"
 #include "core/cuda_runtime.h"
@@ -30,6 +32,7 @@
 #include "report/plots.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
+#include "train/feature_cache.h"
 #include "train/freeze_plan.h"
 #include "train/run_dir.h"
 
@@ -303,8 +306,17 @@ nlohmann::json history_entry(const EpochMetrics& m) {
           {"data_s", m.data_s},     {"compute_s", m.compute_s},   {"images_per_s", m.images_per_s}};
 }
 
+// What summary.json says beyond the config, the data and the metrics: this process's times and the feature
+// cache's last word.
+struct RunExtras {
+  double this_process_s = 0;
+  double train_decode_s = 0, train_transform_s = 0;  // the train loader's workers, summed over them
+  double feature_cache_s = 0;                        // computing the feature caches
+  std::string feature_cache;                         // the line update_feature_cache said last
+};
+
 void write_summary(const TrainConfig& c, const RunData& d, const EvalResult& test,
-                   const std::vector<EpochMetrics>& epochs, double total_s) {
+                   const std::vector<EpochMetrics>& epochs, const RunExtras& extras) {
   nlohmann::json j;
   j["name"] = c.name;
   j["arch"] = c.arch;
@@ -320,6 +332,7 @@ void write_summary(const TrainConfig& c, const RunData& d, const EvalResult& tes
     j["per_class_accuracy"].push_back(finite_or_null(a));
   j["confusion"] = test.confusion;
   j["class_names"] = d.class_names;
+  j["feature_cache"] = extras.feature_cache;
   double data_s = 0, compute_s = 0;
   nlohmann::json history = nlohmann::json::array();
   for (const EpochMetrics& m : epochs) {
@@ -330,7 +343,10 @@ void write_summary(const TrainConfig& c, const RunData& d, const EvalResult& tes
   j["times"] = {{"train_data_s", data_s},
                 {"train_compute_s", compute_s},
                 {"test_s", test.seconds},
-                {"this_process_s", total_s}};
+                {"this_process_s", extras.this_process_s},
+                {"train_decode_worker_s", extras.train_decode_s},
+                {"train_transform_worker_s", extras.train_transform_s},
+                {"feature_cache_s", extras.feature_cache_s}};
   write_text_atomic(c.run_dir() + "/summary.json", j.dump(2) + "\n");
 }
 
@@ -417,6 +433,15 @@ struct Run {
   std::unique_ptr<data::Loader> train_loader, val_loader;
   std::unique_ptr<data::WeightedSampler> sampler;  // oversample = true
   CheckpointState state;
+  // The feature cache (train/feature_cache.h): the frozen prefix's outputs for the train and val images,
+  // while the epoch's model allows one. With it an epoch's batches are the cached ones (cached_batches, from
+  // cached_cursor on) instead of the train loader's. feature_cache_note: the last line said about it.
+  FeatureCache train_features, val_features;
+  int refused_stages = -1;  // a prefix the bound refused: not tried again
+  std::vector<std::vector<int64_t>> cached_batches;
+  size_t cached_cursor = 0;
+  std::string feature_cache_note;
+  double feature_cache_s = 0;  // spent computing caches, in this process
 
   int64_t num_classes() const { return int64_t(run_data.class_names.size()); }
   void print(const std::string& text) const {
@@ -561,10 +586,79 @@ void prepare_run(Run& run, bool resume) {
   run.tty = !run.hooks.quiet && isatty(fileno(stdout));
 }
 
+// ---- the feature cache ----
+
+// Brings the feature cache in line with the model as start_epoch left it (its mask and BatchNorm modes):
+// computed when cacheable_prefix allows a prefix the cache does not hold, dropped when it allows none.
+// Says what it did, or why there is no cache, whenever that changes (unless brief).
+void update_feature_cache(Run& run) {
+  const TrainConfig& c = run.config;
+  if (!c.feature_cache) {
+    if (run.feature_cache_note.empty() && !run.hooks.brief)
+      run.print("feature cache: off (feature_cache = false)\n");
+    run.feature_cache_note = "feature cache: off (feature_cache = false)";
+    return;
+  }
+  models::ResNet& model = *run.training.model;
+  const PrefixCut cut = cacheable_prefix(model, c.augment);
+  if (cut.stages > 0 && (cut.stages == run.train_features.stages() || cut.stages == run.refused_stages))
+    return;
+  run.train_features = run.val_features = FeatureCache{};
+  std::string note;
+  if (cut.stages == 0) {
+    note = fmt::format("feature cache: not used: {}", cut.reason);
+  } else {
+    const size_t bound = size_t(c.feature_cache_mib) << 20;
+    std::string refusal;
+    FeatureCache train = FeatureCache::compute(model, cut.stages, run.run_data.train, loader_options(c, true),
+                                               bound, &refusal);
+    FeatureCache val;
+    if (!train.empty())
+      val = FeatureCache::compute(model, cut.stages, run.run_data.val, loader_options(c, false),
+                                  bound - train.bytes(), &refusal);
+    if (train.empty() || val.empty()) {
+      run.refused_stages = cut.stages;
+      note = fmt::format("feature cache: not used: {} (train and val together), over feature_cache_mib = {}",
+                         refusal, c.feature_cache_mib);
+    } else {
+      note = fmt::format(
+          "feature cache: {} is frozen and uses running BatchNorm statistics ({}): its outputs for {} train "
+          "and "
+          "{} val images were computed once ({:.1f} MiB, {:.1f} s); the epochs run {} on them",
+          cut.prefix_text(), cut.reason, train.size(), val.size(),
+          double(train.bytes() + val.bytes()) / 1048576.0, train.seconds() + val.seconds(),
+          cut.stages == models::ResNet::kStages - 1
+              ? std::string("fc alone")
+              : fmt::format("{}..fc", models::ResNet::stage_name(cut.stages)));
+      run.feature_cache_s += train.seconds() + val.seconds();
+      run.train_features = std::move(train);
+      run.val_features = std::move(val);
+    }
+  }
+  if (note != run.feature_cache_note && !run.hooks.brief) run.print(note + "\n");
+  run.feature_cache_note = note;
+}
+
+// The next training batch of the epoch: the train loader's, or with the feature cache the next of
+// cached_batches that holds a cached image. False at the end of the epoch.
+bool next_train_batch(Run& run, data::Batch& batch) {
+  if (run.train_features.empty()) return run.train_loader->next(batch);
+  while (run.cached_cursor < run.cached_batches.size())
+    if (run.train_features.batch(run.cached_batches[run.cached_cursor++], Device::parse(run.config.device),
+                                 batch))
+      return true;
+  return false;
+}
+
+// The stage the batches' images enter the model at: 0 for images, the cached prefix's length with the cache.
+int first_stage(const Run& run) {
+  return run.train_features.empty() ? 0 : run.train_features.stages();
+}
+
 // Sets up epoch `epoch` (0-based) for training: its gradual-unfreezing stage, its scheduled learning rates,
-// train mode, BatchNorm frozen from bn_frozen_from_epoch on, the loader's order (seeded shuffle, or the
-// over-sampler's draw); skips the state.step batches a resumed checkpoint had already done. Returns the
-// epoch's number of steps.
+// train mode, BatchNorm frozen from bn_frozen_from_epoch on, the feature cache (update_feature_cache), the
+// epoch's order (seeded shuffle, or the over-sampler's draw) for the loader or the cached batches; skips the
+// state.step batches a resumed checkpoint had already done. Returns the epoch's number of steps.
 int64_t start_epoch(Run& run, int64_t epoch) {
   Training& t = run.training;
   const TrainConfig& c = run.config;
@@ -575,6 +669,18 @@ int64_t start_epoch(Run& run, int64_t epoch) {
     nn::set_batch_norm_mode(*t.model, {"*"}, nn::BatchNormMode::Frozen);
     if (epoch + 1 == c.bn_frozen_from_epoch && !run.hooks.brief)
       run.print(fmt::format("epoch {}: BatchNorm uses its running statistics from here on\n", epoch + 1));
+  }
+  update_feature_cache(run);
+  if (!run.train_features.empty()) {
+    const std::vector<int64_t> order = run.sampler
+                                           ? run.sampler->epoch(uint64_t(epoch))
+                                           : data::shuffled_order(run.train_loader->size(), c.seed, epoch);
+    run.cached_batches = batches_of(order, c.batch_size, run.train_loader->options().drop_last);
+    run.cached_cursor = 0;
+    data::Batch skipped;
+    for (int64_t skip = 0; skip < run.state.step; ++skip)
+      next_train_batch(run, skipped);
+    return int64_t(run.cached_batches.size());
   }
   if (run.sampler) {
     run.train_loader->start_epoch(epoch, run.sampler->epoch(uint64_t(epoch)));
@@ -602,7 +708,7 @@ int64_t start_epoch(Run& run, int64_t epoch) {
 void train_step(Run& run, const data::Batch& batch, int64_t epoch, int64_t step, int64_t global_step) {
   const auto start = Clock::now();
   Training& t = run.training;
-  const Tensor logits = t.model->forward(batch.images);
+  const Tensor logits = t.model->forward_stages(batch.images, first_stage(run), models::ResNet::kStages);
   Tensor loss = t.loss(logits, batch.labels);
   double value = loss.item();
   if (run.hooks.filter_loss) value = run.hooks.filter_loss(global_step, value);
@@ -630,11 +736,30 @@ void checkpoint_interrupted_epoch(Run& run, int64_t epoch, int64_t steps_done) {
                   checkpoint_path(run.dir), epoch + 1, steps_done));
 }
 
-// evaluate() on `loader` for the run's `part` ("val", "test") after epoch `epoch` (0-based); outputs that
-// are NaN or Inf (or an image that cannot be read) stop the run naming where, and the last good checkpoint.
+// evaluate() on `loader` for the run's `part` ("val", "test") after epoch `epoch` (0-based); for val with
+// the feature cache, on the cached val batches instead. Outputs that are NaN or Inf (or an image that cannot
+// be read) stop the run naming where, and the last good checkpoint.
 EvalResult evaluate_part(Run& run, data::Loader& loader, const char* part, int64_t epoch) {
   try {
-    return evaluate(*run.training.model, loader, run.training.loss, run.num_classes());
+    const FeatureCache& cache = run.val_features;
+    if (&loader != run.val_loader.get() || cache.empty())
+      return evaluate(*run.training.model, loader, run.training.loss, run.num_classes());
+    std::vector<int64_t> order(size_t(cache.size()));
+    std::iota(order.begin(), order.end(), int64_t(0));
+    const auto batches = batches_of(order, run.config.batch_size, false);
+    const Device device = Device::parse(run.config.device);
+    size_t cursor = 0;
+    return evaluate_batches(
+        *run.training.model,
+        [&](data::Batch& batch) {
+          while (cursor < batches.size())
+            if (cache.batch(batches[cursor++], device, batch)) return true;
+          return false;
+        },
+        [&](const Tensor& x) {
+          return run.training.model->forward_stages(x, cache.stages(), models::ResNet::kStages);
+        },
+        cache.samples(), run.training.loss, run.num_classes());
   } catch (const Error& e) {
     if (run.tty) run.print("\n");
     fail("{} after epoch {}: {}; the run stops; last good checkpoint: {}", part, epoch + 1, e.what(),
@@ -650,7 +775,7 @@ TrainStatus train_epoch(Run& run, int64_t epoch) {
   data::Batch batch;
   for (int64_t step = run.state.step;; ++step) {
     const auto start = Clock::now();
-    if (!run.train_loader->next(batch)) break;
+    if (!next_train_batch(run, batch)) break;
     run.state.data_s += seconds_since(start);
     const int64_t global_step = epoch * steps + step + 1;
     train_step(run, batch, epoch, step, global_step);
@@ -710,14 +835,22 @@ void finish_run(Run& run) {
   const TrainConfig& c = run.config;
   data::Loader test_loader(run.run_data.test, loader_options(c, false));
   const EvalResult test = evaluate_part(run, test_loader, "test", c.epochs - 1);
-  for (const data::Loader* loader : {run.train_loader.get(), run.val_loader.get(), &test_loader}) {
-    const data::LoaderStats stats = loader->stats();
-    if (!stats.bad_files.empty())
-      run.print(fmt::format("skip_bad: left out {} undecodable files: {}\n", stats.bad_files.size(),
-                            fmt::join(stats.bad_files, ", ")));
-  }
+  std::set<std::string> bad_files;  // every loader's, and the feature caches' (which read the images too)
+  for (const data::Loader* loader : {run.train_loader.get(), run.val_loader.get(), &test_loader})
+    for (const std::string& file : loader->stats().bad_files)
+      bad_files.insert(file);
+  for (const FeatureCache* cache : {&run.train_features, &run.val_features})
+    bad_files.insert(cache->bad_files().begin(), cache->bad_files().end());
+  if (!bad_files.empty())
+    run.print(fmt::format("skip_bad: left out {} undecodable files: {}\n", bad_files.size(),
+                          fmt::join(bad_files, ", ")));
   write_text_atomic(run.dir + "/metrics.csv", metrics_csv(run.state.metrics));
-  write_summary(c, run.run_data, test, run.state.metrics, seconds_since(run.process_start));
+  RunExtras extras{.this_process_s = seconds_since(run.process_start),
+                   .feature_cache_s = run.feature_cache_s,
+                   .feature_cache = run.feature_cache_note};
+  for (const data::WorkerStats& w : run.train_loader->stats().workers)
+    extras.train_decode_s += w.decode_seconds, extras.train_transform_s += w.transform_seconds;
+  write_summary(c, run.run_data, test, run.state.metrics, extras);
   write_final_weights(c, run.run_data, *run.training.model);
   report::write_run_plots(run.dir);
   if (run.hooks.brief) return;
