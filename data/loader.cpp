@@ -87,7 +87,7 @@ struct Loader::State {
   // Across epochs.
   std::vector<std::shared_ptr<const Image>> cache;  // per sample, under cache_mutex
   std::mutex cache_mutex;
-  int64_t cached_images = 0, cached_bytes = 0;  // under cache_mutex
+  int64_t cached_images = 0, cached_bytes = 0, cache_full_decodes = 0;  // under cache_mutex
   std::vector<uint8_t> bad;                     // per sample: known undecodable (skip_bad)
   std::set<std::string> bad_files;
   std::vector<WorkerStats> worker_stats;
@@ -248,6 +248,11 @@ std::shared_ptr<const Image> Loader::cached_or_decoded(int64_t index, WorkerStat
   auto shared = std::make_shared<const Image>(std::move(decoded));
   std::lock_guard<std::mutex> guard(st.cache_mutex);
   if (!st.cache[size_t(index)]) {  // another worker may have decoded the same sample (a repeated index)
+    const int64_t bytes = int64_t(shared->pixels.size());
+    if (opt.cache_max_bytes > 0 && st.cached_bytes + bytes > opt.cache_max_bytes) {
+      ++st.cache_full_decodes;  // full: used once, decoded again next epoch
+      return shared;
+    }
     st.cache[size_t(index)] = shared;
     ++st.cached_images;
     st.cached_bytes += int64_t(shared->pixels.size());
@@ -417,6 +422,7 @@ LoaderStats Loader::stats() const {
     std::lock_guard<std::mutex> lock(s.cache_mutex);
     out.cached_images = s.cached_images;
     out.cached_bytes = s.cached_bytes;
+    out.cache_full_decodes = s.cache_full_decodes;
   }
   for (const WorkerStats& w : out.workers) {
     out.decoded += w.decoded;
@@ -431,6 +437,8 @@ std::string LoaderStats::summary() const {
       "loader: {} images decoded, {} from the cache ({} images, {:.1f} MiB cached), "
       "{} skipped\n",
       decoded, cache_hits, cached_images, cached_bytes / 1048576.0, skipped);
+  if (cache_full_decodes > 0)
+    text += fmt::format("  the cache is full: {} decodes of images it could not keep\n", cache_full_decodes);
   for (size_t w = 0; w < workers.size(); ++w) {
     const WorkerStats& ws = workers[w];
     text += fmt::format(

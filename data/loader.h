@@ -20,7 +20,9 @@
 // resamples once more than an uncached one (a bilinear downscale to S, then the transform's own resampling),
 // so its batches differ slightly from an uncached loader's; they do not depend on the thread count or on
 // whether a given image was a cache hit. About 0.26 MB per pets image at S = 256 (about 2 GB for the 7,390
-// images of the full dataset); the cache is not bounded.
+// images of the full dataset). options.cache_max_bytes bounds it: once the next image would pass the bound,
+// images not yet cached are decoded (and downscaled to S alike, so the batches stay the same) every epoch;
+// stats().cache_full_decodes counts those decodes.
 //
 // Bad files: an image that cannot be decoded is an error naming the file, raised from next() for the batch
 // that holds it, which also ends the epoch. With options.skip_bad it is left out of its batch instead (the
@@ -58,6 +60,7 @@ struct LoaderOptions {
   uint64_t seed = 0;
   TransformConfig transform;
   bool cache = false;     // keep decoded images in RAM (see the header comment)
+  int64_t cache_max_bytes = 0;  // the cache's bound in bytes of pixels; 0: none
   bool skip_bad = false;  // skip and count undecodable files instead of failing
   int64_t prefetch = 4;   // batches decoded ahead of the consumer, >= 1
   Device device = Device::cpu();
@@ -81,6 +84,7 @@ struct LoaderStats {
   int64_t decoded = 0, cache_hits = 0, skipped = 0;  // totals over all epochs and workers
   int64_t cached_images = 0;                         // images now in the cache
   int64_t cached_bytes = 0;
+  int64_t cache_full_decodes = 0;  // images decoded but not kept: the cache was at cache_max_bytes
   std::vector<std::string> bad_files;  // every file found undecodable, sorted, each once
   std::vector<WorkerStats> workers;    // one per worker thread
   std::string summary() const;         // a few lines for a log: totals, per-worker times, bad files

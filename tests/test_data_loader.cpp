@@ -235,6 +235,31 @@ TEST_CASE("loader: the decoded-image cache gives the same batches for any thread
   CHECK_THAT(three.stats().summary(), ContainsSubstring("from the cache"));
 }
 
+TEST_CASE("loader: a bounded cache keeps what fits, decodes the rest every epoch, and gives the same batches") {
+  TempDir dir;
+  const auto samples = write_dataset(dir.path, 9, 40);  // each cached image: 20 x 2x x 3 bytes, x >= 20
+  LoaderOptions bounded = small_options(2), unbounded = small_options(2);
+  bounded.cache = unbounded.cache = true;
+  Loader all(samples, unbounded);
+  run_epoch(all, 0);
+  const int64_t total = all.stats().cached_bytes;
+  bounded.cache_max_bytes = total / 2;
+  Loader some(samples, bounded);
+  for (int64_t epoch = 0; epoch < 3; ++epoch) {
+    INFO("epoch " << epoch);
+    const Epoch a = run_epoch(all, epoch), b = run_epoch(some, epoch);
+    CHECK(a.indices == b.indices);
+    CHECK(a.images == b.images);  // cached or not, every image is downscaled to S alike
+  }
+  const LoaderStats s = some.stats();
+  CHECK(s.cached_bytes <= total / 2);
+  CHECK(s.cached_images > 0);
+  CHECK(s.cached_images < 9);
+  CHECK(s.cache_full_decodes == 3 * (9 - s.cached_images));  // the others, decoded in each of 3 epochs
+  CHECK(s.decoded == s.cached_images + s.cache_full_decodes);
+  CHECK_THAT(s.summary(), ContainsSubstring("the cache is full"));
+}
+
 TEST_CASE("loader: an explicit index order is honoured, repeats augmented differently") {
   TempDir dir;
   const auto samples = write_dataset(dir.path, 6);

@@ -27,6 +27,7 @@ struct TrainConfig {
   int64_t image_size = 224, resize_size = 256, batch_size = 32, epochs = 10, threads = 0, limit = 0;
   uint64_t seed = 42;
   bool cache = false;
+  int64_t cache_mib = 4096;
   bool skip_bad = false;               // leave undecodable images out of their batch instead of stopping
   std::string loss = "cross_entropy";  // cross_entropy | bce ("auto" resolves by task)
   std::string optimizer = "sgd";       // sgd | adam | adamw

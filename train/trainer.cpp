@@ -153,6 +153,7 @@ data::LoaderOptions loader_options(const TrainConfig& c, bool train) {
   o.transform.resize_size = c.resize_size;
   o.transform.augment = train && c.augment;
   o.cache = c.cache;
+  o.cache_max_bytes = c.cache_mib << 20;
   o.skip_bad = c.skip_bad;
   o.device = Device::parse(c.device);
   return o;
@@ -441,6 +442,7 @@ struct Run {
   std::vector<std::vector<int64_t>> cached_batches;
   size_t cached_cursor = 0;
   std::string feature_cache_note;
+  bool said_cache_full = false;  // the decoded-image cache's bound
   double feature_cache_s = 0;  // spent computing caches, in this process
 
   int64_t num_classes() const { return int64_t(run_data.class_names.size()); }
@@ -818,6 +820,13 @@ void record_epoch(Run& run, int64_t epoch) {
   write_text_atomic(run.dir + "/metrics.csv", metrics_csv(state.metrics));
   save_checkpoint(run.dir, state, *t.model, *t.optimizer);
   run.print(epoch_line(state.metrics.back(), run.config.epochs, lrs_text(*t.optimizer)));
+  const data::LoaderStats stats = run.train_loader->stats();
+  if (stats.cache_full_decodes > 0 && !run.said_cache_full) {
+    run.print(fmt::format("cache: full at cache_mib = {} ({} images, {:.1f} MiB kept); the other training images "
+                          "are decoded every epoch, to the same batches\n",
+                          run.config.cache_mib, stats.cached_images, double(stats.cached_bytes) / 1048576.0));
+    run.said_cache_full = true;
+  }
 }
 
 // Whether Ctrl-C came after epoch `epoch`'s (0-based) last step (during its evaluation or saving): then the
