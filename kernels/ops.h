@@ -98,6 +98,11 @@ BatchNormBackward batch_norm_relu_backward(const Tensor& dy, const Tensor& y, co
 Tensor relu_forward(const Tensor& x);                     // y = max(x, 0)
 Tensor relu_backward(const Tensor& dy, const Tensor& y);  // dx = dy * (y > 0)
 
+// ---- add_relu: relu(a + b), the residual join, fused -------------------------------------------------
+// Bit for bit relu_forward(add(a, b)), in one pass. Its backward is relu_backward(dy, y), which is the
+// gradient of a and of b alike.
+Tensor add_relu_forward(const Tensor& a, const Tensor& b);
+
 // ---- pooling ----------------------------------------------------------------------------------------
 struct Pool2dParams {
   int64_t kernel_h = 1, kernel_w = 1;

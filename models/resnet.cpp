@@ -54,8 +54,7 @@ class BasicBlock : public Module {
     h = bn1_->forward_relu(h);  // relu(bn1(h)), fused
     h = conv2_->forward(h);
     h = bn2_->forward(h);
-    h = F::add(h, downsample_ ? downsample_->forward(x) : x);
-    return F::relu(h);
+    return F::add_relu(h, downsample_ ? downsample_->forward(x) : x);  // relu(h + shortcut), fused
   }
 
  private:
@@ -85,8 +84,7 @@ class Bottleneck : public Module {
     h = bn2_->forward_relu(h);
     h = conv3_->forward(h);
     h = bn3_->forward(h);
-    h = F::add(h, downsample_ ? downsample_->forward(x) : x);
-    return F::relu(h);
+    return F::add_relu(h, downsample_ ? downsample_->forward(x) : x);  // relu(h + shortcut), fused
   }
 
  private:

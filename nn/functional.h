@@ -29,6 +29,8 @@ Tensor global_avg_pool2d(const Tensor& x);  // AdaptiveAvgPool2d(1): (N, C, H, W
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b);  // x: (N, I), w: (O, I) -> (N, O)
 
 Tensor add(const Tensor& a, const Tensor& b);  // same shapes (the residual connection)
+// relu(add(a, b)) in one op (kernels/ops.h add_relu_forward): the same values and gradients.
+Tensor add_relu(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);  // elementwise, same shapes
 Tensor scale(const Tensor& x, double alpha);
 Tensor sum(const Tensor& x);                          // 0-d

@@ -18,6 +18,7 @@
 #include "kernels/cpu/cpu_ops.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/ops.h"
+#include "nn/functional.h"
 #include "tests/support/catch.h"
 
 using namespace thaw;
@@ -253,6 +254,50 @@ TEST_CASE("batch_norm_relu is batch_norm then relu, bit for bit, and updates the
           REQUIRE(same(b2.dbeta, b1.dbeta));
         }
       }
+    }
+  }
+}
+
+TEST_CASE("add_relu is add then relu, bit for bit, with the same gradients for both inputs") {
+  namespace F = nn::functional;
+  for (const DType dtype : {DType::Float32, DType::Float64}) {
+    for (const Shape& shape : {Shape{4, 5, 3, 7}, Shape{1}, Shape{3, 64, 9, 9}}) {
+      INFO((dtype == DType::Float32 ? "float32" : "float64") << " " << shape_str(shape));
+      const Tensor a = random_tensor(shape, 31, dtype), b = random_tensor(shape, 32, dtype);
+      const auto poke = [&](const Tensor& t, int64_t i, double v) {
+        if (dtype == DType::Float32)
+          t.data<float>()[i] = float(v);
+        else
+          t.data<double>()[i] = v;
+      };
+      if (a.numel() > 2) {  // NaN passes through, as in relu; a sum of exactly 0 is masked, as in relu
+        poke(a, 0, std::nan(""));
+        poke(a, 1, 0.5), poke(b, 1, -0.5);
+      }
+      const Tensor dy = random_tensor(shape, 33, dtype);
+      auto same = [&](const Tensor& x, const Tensor& y) {
+        if (dtype == DType::Float32) {
+          const auto u = x.to_vector<float>(), v = y.to_vector<float>();
+          return std::equal(u.begin(), u.end(), v.begin(), v.end(),
+                            [](float p, float q) { return p == q || (std::isnan(p) && std::isnan(q)); });
+        }
+        const auto u = x.to_vector<double>(), v = y.to_vector<double>();
+        return std::equal(u.begin(), u.end(), v.begin(), v.end(),
+                          [](double p, double q) { return p == q || (std::isnan(p) && std::isnan(q)); });
+      };
+      REQUIRE(same(ops::add_relu_forward(a, b), ops::relu_forward(ops::add(a, b))));
+
+      // Through autograd: the fused node hands relu's masked gradient to a and to b.
+      Tensor grads[2][2];
+      for (int fused = 0; fused < 2; ++fused) {
+        Tensor ga = a.detach(), gb = b.detach();
+        ga.set_requires_grad(true), gb.set_requires_grad(true);
+        const Tensor y = fused ? F::add_relu(ga, gb) : F::relu(F::add(ga, gb));
+        F::sum(F::mul(y, dy)).backward();
+        grads[fused][0] = ga.grad(), grads[fused][1] = gb.grad();
+      }
+      REQUIRE(same(grads[1][0], grads[0][0]));
+      REQUIRE(same(grads[1][1], grads[0][1]));
     }
   }
 }

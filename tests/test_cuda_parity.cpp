@@ -165,7 +165,7 @@ TEST_CASE("CUDA caching allocator: reuse by size class, memory stats, clear out-
   REQUIRE(Tensor::full({3}, 2.0, DType::Float32, kGpu).to_vector<float>() == std::vector<float>(3, 2.0f));
 }
 
-TEST_CASE("CUDA: elementwise ops, relu and the reductions match the CPU backend exactly", "[cuda]") {
+TEST_CASE("CUDA: elementwise ops, relu, add_relu and the reductions match the CPU backend exactly", "[cuda]") {
   REQUIRE_CUDA_DEVICE();
   for (const Shape& shape : {Shape{1}, Shape{7}, Shape{2, 3, 17, 19}, Shape{64, 1000}, Shape{1000003}}) {
     INFO("shape " << shape_str(shape));
@@ -177,6 +177,8 @@ TEST_CASE("CUDA: elementwise ops, relu and the reductions match the CPU backend 
     REQUIRE_ALLCLOSE(ops::relu_forward(ga), ops::relu_forward(a), 0, 0);
     REQUIRE_ALLCLOSE(ops::relu_backward(gb, ops::relu_forward(ga)),
                      ops::relu_backward(b, ops::relu_forward(a)), 0, 0);
+    REQUIRE_ALLCLOSE(ops::add_relu_forward(ga, gb), ops::add_relu_forward(a, b), 0, 0);
+    REQUIRE_ALLCLOSE(ops::add_relu_forward(ga, gb), ops::relu_forward(ops::add(ga, gb)), 0, 0);
     REQUIRE_ALLCLOSE(ops::sum(ga), ops::sum(a), 0, 0);
     const Tensor y = a.clone(), gy = ga.clone();
     ops::add_(y, b, 2.0);

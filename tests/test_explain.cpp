@@ -316,9 +316,9 @@ TEST_CASE("explain by hand: ResNet18 head only, and everything trainable") {
 
   c.trainable = "all";
   const train::StepExplanation all = train::explain_config(c);
-  // Ops: the stem 3 (conv1, bn1 + relu, maxpool); 8 blocks of conv, bn + relu, conv, bn, add, relu (6) and
+  // Ops: the stem 3 (conv1, bn1 + relu, maxpool); 8 blocks of conv, bn + relu, conv, bn, add + relu (5) and
   // 3 downsample branches (conv, bn); avgpool, flatten, fc, loss (4). Sinks: the 62 parameter tensors.
-  REQUIRE(all.recorded_nodes() == 3 + 8 * 6 + 3 * 2 + 4);
+  REQUIRE(all.recorded_nodes() == 3 + 8 * 5 + 3 * 2 + 4);
   REQUIRE(all.gradient_sinks() == 62);
   REQUIRE(all.trainable_tensors == 62);
   REQUIRE(all.layers()[0].passes == "F W");  // conv1: the images need no gradient

@@ -104,6 +104,14 @@ TEST_CASE("relu gradients, with the kink at 0 skipped") {
   REQUIRE(r.checked == 96);  // uniform values: none within 1e-6 of the kink
 }
 
+TEST_CASE("add_relu gradients for both inputs (the residual join)") {
+  std::vector<Tensor> in{random_double({2, 3, 4, 4}, 14), random_double({2, 3, 4, 4}, 15)};
+  const auto r = test::gradcheck([](const std::vector<Tensor>& t) { return F::add_relu(t[0], t[1]); }, in);
+  INFO(r.message);
+  REQUIRE(r.ok);
+  REQUIRE(r.checked == 192);  // both inputs, every element: no sum within 1e-6 of the kink
+}
+
 TEST_CASE("max_pool2d gradients: ResNet's 3x3 stride 2 pad 1, and 2x2 stride 2") {
   std::vector<Tensor> in{random_double({2, 2, 7, 6}, 14)};
   REQUIRE_GRADCHECK([](const std::vector<Tensor>& t) { return F::max_pool2d(t[0], {3, 3, 2, 2, 1, 1}); }, in);

@@ -159,10 +159,9 @@ class StepTracer {
   Value conv2d(const std::string& layer, const std::string& module, const nn::Conv2d& m, const Value& x);
   Value batch_norm(const std::string& layer, const std::string& module, const nn::BatchNorm2d& m,
                    const Value& x, bool fused_relu);
-  Value relu(const std::string& layer, const std::string& module, const Value& x);
+  Value add_relu(const std::string& layer, const std::string& module, const Value& a, const Value& b);
   Value max_pool2d(const std::string& layer, const std::string& module, const nn::MaxPool2d& m,
                    const Value& x);
-  Value add(const std::string& layer, const std::string& module, const Value& a, const Value& b);
   Value global_avg_pool2d(const std::string& layer, const std::string& module, const Value& x);
   Value flatten(const std::string& layer, const std::string& module, const Value& x);
   Value linear(const std::string& layer, const std::string& module, const nn::Linear& m, const Value& x);
@@ -281,19 +280,6 @@ Value StepTracer::batch_norm(const std::string& layer, const std::string& module
   return y;
 }
 
-// nn/functional/relu.cpp: keeps its output y; backward allocates dx.
-Value StepTracer::relu(const std::string& layer, const std::string& module, const Value& x) {
-  OpExplanation& op = begin(layer, module, "relu", x.shape, x.shape);
-  op.records = op.backward_data = x.requires_grad();
-  Value y = new_value(x.shape, kFloatBytes);
-  if (op.records) {
-    TracedNode& node = record(op, y, {x.node});
-    returns_new(node, {x.bytes()});
-    keep(op, node, y, "y");
-  }
-  return y;
-}
-
 // nn/functional/max_pool2d.cpp: keeps the int32 argmax of each window; backward allocates dx.
 Value StepTracer::max_pool2d(const std::string& layer, const std::string& module, const nn::MaxPool2d& m,
                              const Value& x) {
@@ -312,12 +298,20 @@ Value StepTracer::max_pool2d(const std::string& layer, const std::string& module
   return out;
 }
 
-// nn/functional/elementwise.cpp: add keeps nothing; its backward hands dy itself to both inputs.
-Value StepTracer::add(const std::string& layer, const std::string& module, const Value& a, const Value& b) {
-  OpExplanation& op = begin(layer, module, "add", a.shape, a.shape);
+// nn/functional/add_relu.cpp: keeps its output y; backward allocates one masked gradient, which both inputs
+// get.
+Value StepTracer::add_relu(const std::string& layer, const std::string& module, const Value& a,
+                           const Value& b) {
+  OpExplanation& op = begin(layer, module, "add_relu", a.shape, a.shape);
   op.records = op.backward_data = a.requires_grad() || b.requires_grad();
   Value y = new_value(a.shape, kFloatBytes);
-  if (op.records) record(op, y, {a.node, b.node}).returns = {kGradOutput, kGradOutput};
+  if (op.records) {
+    TracedNode& node = record(op, y, {a.node, b.node});
+    node.allocates.push_back(a.bytes());
+    for (const int next : node.next)
+      node.returns.push_back(next < 0 ? kNone : 0);
+    keep(op, node, y, "y");
+  }
   return y;
 }
 
@@ -503,8 +497,9 @@ Value trace_downsample(StepTracer& t, models::ResNet& model, const std::string& 
                       h, /*fused_relu=*/false);
 }
 
-// BasicBlock: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)); Bottleneck adds conv3/bn3, its bn2 fused
-// with relu too. The shortcut runs after the main branch, a temporary of the add's statement.
+// BasicBlock: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), the join fused (add_relu); Bottleneck adds
+// conv3/bn3, its bn2 fused with relu too. The shortcut runs after the main branch, a temporary of the join's
+// statement.
 Value trace_block(StepTracer& t, models::ResNet& model, const std::string& name, const Value& x) {
   const std::string& type = model.submodule(name).type_name();
   THAW_CHECK(type == "BasicBlock" || type == "Bottleneck", "explain: '{}' is a {}, not a ResNet block", name,
@@ -525,8 +520,7 @@ Value trace_block(StepTracer& t, models::ResNet& model, const std::string& name,
     h = t.batch_norm(name, name + ".bn3", bn("bn3"), h, /*fused_relu=*/false);
   }
   const bool downsample = has_child(model.submodule(name), "downsample");
-  h = t.add(name, name, h, downsample ? trace_downsample(t, model, name, x) : x);
-  return t.relu(name, name, h);
+  return t.add_relu(name, name, h, downsample ? trace_downsample(t, model, name, x) : x);
 }
 
 // nn::Sequential::forward: h = x, then each block in turn.

@@ -39,6 +39,7 @@ void batch_norm_relu_backward(const Tensor& dy, const Tensor& y, const Tensor& x
                               const Tensor& dbeta);
 
 void relu_forward(const Tensor& x, const Tensor& y);
+void add_relu_forward(const Tensor& a, const Tensor& b, const Tensor& y);
 void relu_backward(const Tensor& dy, const Tensor& y, const Tensor& dx);
 
 void max_pool2d_forward(const Tensor& x, const ops::Pool2dParams& p, const Tensor& y, const Tensor& argmax);

@@ -39,6 +39,8 @@ void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
 
 // relu.cu
 void relu_forward(const Tensor& x, const Tensor& y);
+// add_relu.cu
+void add_relu_forward(const Tensor& a, const Tensor& b, const Tensor& y);
 void relu_backward(const Tensor& dy, const Tensor& y, const Tensor& dx);
 
 // max_pool2d.cu, global_avg_pool2d.cu
