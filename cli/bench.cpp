@@ -2,6 +2,7 @@
 //   thaw bench conv-cpu    CPU conv2d forward GFLOP/s on the ResNet18 3x3 shapes (bench/conv_cpu.h)
 //   thaw bench resnet      ResNet18/50 images/s on the CPU or a GPU (bench/resnet.h)
 //   thaw bench loader      the data loader's images/s per epoch (bench/loader.h)
+//   thaw bench train       a training run end to end, timed and taken apart (bench/train_run.h)
 //   thaw bench kernels     every kernel of a training step checked and timed against cuDNN: runs the program
 //                          thaw-bench-kernels (bench/kernels/main.cpp)
 #include <unistd.h>
@@ -16,8 +17,10 @@
 #include "bench/conv_cpu.h"
 #include "bench/loader.h"
 #include "bench/resnet.h"
+#include "bench/train_run.h"
 #include "cli/commands.h"
 #include "core/error.h"
+#include "train/config.h"
 
 namespace thaw::cli {
 
@@ -74,6 +77,31 @@ void add_bench_loader_command(CLI::App& bench) {
   cmd->callback([opt] { bench::run_loader(*opt); });
 }
 
+void add_bench_train_command(CLI::App& bench) {
+  auto opt = std::make_shared<bench::TrainBenchOptions>();
+  auto* cmd = bench.add_subcommand(
+      "train",
+      "a thaw train run end to end (decode, augment, train, evaluate): images/s and where the time went");
+  cmd->allow_extras();
+  cmd->footer(
+      "Any config key of thaw train can follow CONFIG as --key value, e.g.\n"
+      "  thaw bench train --data DIR --weights none --layers 3 --augment true --epochs 2 --device cuda\n"
+      "The run goes to a temporary directory, removed afterwards. bench/train_pipeline.py runs it beside "
+      "PyTorch.");
+  cmd->add_option("--json", opt->json_path, "also write the report as JSON to this file");
+  cmd->callback([cmd, opt] {
+    // [CONFIG] [--key value ...]: CONFIG is optional, so it is taken from the extras here (a CLI11
+    // positional would take the value of the first --key instead).
+    std::vector<std::string> args = cmd->remaining();
+    if (!args.empty() && !args.front().starts_with("-")) {
+      opt->config_path = args.front();
+      args.erase(args.begin());
+    }
+    opt->overrides = train::overrides_from_args(args);
+    bench::run_train_bench(*opt);
+  });
+}
+
 }  // namespace
 
 void add_bench_command(CLI::App& app) {
@@ -104,6 +132,7 @@ void add_bench_command(CLI::App& app) {
   resnet->add_option("--json", ropt->json_path, "also write the result as JSON to this file");
   resnet->callback([ropt] { bench::run_resnet(*ropt); });
   add_bench_loader_command(*bench);
+  add_bench_train_command(*bench);
   add_bench_kernels_command(*bench);
 }
 

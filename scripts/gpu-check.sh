@@ -8,8 +8,9 @@
 #   mkdir -p .deps && (cd .deps && apt-get download libstb-dev libstb0 libtomlplusplus-dev)
 # (.deps/ is in .gitignore), then through the device tool:
 #   scripts/gpu-check.sh        (with .deps/ copied along to the GPU machine)
-# Stages: THAW_GPU_STAGES="build tests bench parity memcheck kernels demo weights" (default: all, in
-# that order).
+# Stages: THAW_GPU_STAGES="build tests bench parity memcheck kernels demo pipeline weights" (default: all,
+# in that order). The pipeline stage needs real JPEGs carried along: scripts/gpu-data.sh PETS_MINI_DIR makes
+# .gpu-data/pets (ignored by git); carry .gpu-data with the call.
 # Each stage has a time limit so that the summary prints inside the device call; each summary line is also
 # printed as soon as it is known, so a call cut short still shows how far it got.
 set -uo pipefail
@@ -17,7 +18,7 @@ cd "$(dirname "$0")/.."
 
 out=${OUT:-gpu-check-logs}
 mkdir -p "$out"
-stages=${THAW_GPU_STAGES:-build tests bench parity memcheck kernels demo weights}
+stages=${THAW_GPU_STAGES:-build tests bench parity memcheck kernels demo pipeline weights}
 build=build-gpu
 jobs=$(nproc)
 summary=()
@@ -80,6 +81,7 @@ if has_stage tests; then
     "loader: batches on a CUDA device equal the CPU's"
   run_tests "tensor tests (CUDA copies)" 30 "$log" "$build/tests/test_tensor"
   run_tests "training run on CUDA vs CPU" 90 "$log" "$build/tests/test_train" "[cuda]"
+  run_tests "feature cache on CUDA" 60 "$log" "$build/tests/test_feature_cache" "[cuda]"
 fi
 
 # Runs one benchmark script with a time limit, its output in $out/LOG; records ok or failed.
@@ -141,6 +143,25 @@ if has_stage demo; then
   fi
 fi
 
+# The data path on the GPU (docs/data.md, "A whole pipeline"): thaw bench train on real JPEGs beside the
+# report's PyTorch loop (DataLoader with 0 and 16 workers), ResNet18 l = 3 with the report's augmentation at
+# 224; then the head-only run with the feature cache (train/feature_cache.h), 10 epochs.
+if has_stage pipeline; then
+  if [ -f .gpu-data/pets/annotations/trainval.txt ]; then
+    run_bench "pipeline: thaw vs the report's DataLoader loop" 240 pipeline.log bench/train_pipeline.py \
+      --thaw "$build/thaw" --data .gpu-data/pets --device cuda --threads 16 --workers 0 16 --epochs 2
+    t0=$(date +%s)
+    if timeout 120 "$build/thaw" bench train --data .gpu-data/pets --weights none --device cuda --threads 16 \
+      --bn-mode frozen --epochs 10 >"$out/feature-cache.log" 2>&1; then
+      note "head only, feature cache, 10 epochs" "passed in $(elapsed "$t0")"
+    else
+      note "head only, feature cache, 10 epochs" "FAILED or timed out in $(elapsed "$t0"): see feature-cache.log"
+    fi
+  else
+    note "pipeline" "skipped: no .gpu-data/pets (scripts/gpu-data.sh PETS_MINI_DIR, and carry .gpu-data)"
+  fi
+fi
+
 # Are torchvision's pretrained weights on this machine (it has no network)? They are what `thaw reproduce`
 # needs besides the full dataset.
 if has_stage weights; then
@@ -164,6 +185,14 @@ fi
 if [ -s "$out/bench.log" ]; then
   echo "---- bench/resnet_gpu.py ----"
   cat "$out/bench.log"
+fi
+if [ -s "$out/pipeline.log" ]; then
+  echo "---- bench/train_pipeline.py on CUDA ----"
+  tail -16 "$out/pipeline.log"
+fi
+if [ -s "$out/feature-cache.log" ]; then
+  echo "---- thaw bench train, head only with the feature cache ----"
+  grep -vE "^epoch [0-9]+/" "$out/feature-cache.log" | tail -18
 fi
 if [ -s "$out/demo.log" ]; then
   echo "---- thaw demo --device cuda ----"

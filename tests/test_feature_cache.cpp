@@ -15,6 +15,7 @@
 #include "nn/layers.h"
 #include "optim/freeze.h"
 #include "tests/support/catch.h"
+#include "tests/support/cuda.h"
 #include "tests/support/scratch.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
@@ -249,5 +250,39 @@ TEST_CASE(
           "feature cache: not used: the outputs of stem..layer2 for 118 images need 3.7 MiB (train and val "
           "together), over feature_cache_mib = 1");
     CHECK(metric_rows(tmp.path / "bound") == metric_rows(tmp.path / "unbound"));  // the uncached path itself
+  }
+}
+
+// The cache lives on the host and its batches are copied to the device: on CUDA the cached run equals the
+// uncached one within float32 rounding as on the CPU (and the cached outputs are the device's own).
+TEST_CASE("train on CUDA: the feature cache gives the uncached run within float32 rounding", "[cuda]") {
+  THAW_SKIP_WITHOUT_CUDA("the feature cache on CUDA");
+  test::TempDir tmp;
+  const fs::path data = make_patterns(tmp.path, 32);
+  auto config = [&](const std::string& name, const std::string& cache) {
+    return load_train_config("", {{"name", name},
+                                  {"runs_dir", tmp.path.string()},
+                                  {"data", data.string()},
+                                  {"weights", "none"},
+                                  {"device", "cuda"},
+                                  {"image_size", "32"},
+                                  {"batch_size", "16"},
+                                  {"epochs", "3"},
+                                  {"threads", "2"},
+                                  {"lr", "0.01"},
+                                  {"bn_mode", "frozen"},
+                                  {"feature_cache", cache}});
+  };
+  REQUIRE(run_training(config("cached", "true"), false, {.quiet = true}) == TrainStatus::Completed);
+  REQUIRE(run_training(config("plain", "false"), false, {.quiet = true}) == TrainStatus::Completed);
+  CHECK_THAT(summary_of(tmp.path / "cached")["feature_cache"].get<std::string>(),
+             ContainsSubstring("stem..avgpool is frozen"));
+  const auto a = metric_rows(tmp.path / "cached"), b = metric_rows(tmp.path / "plain");
+  REQUIRE(a.size() == 3);
+  REQUIRE(b.size() == 3);
+  for (size_t e = 0; e < 3; ++e) {
+    INFO("epoch " << e + 1);
+    CHECK(std::abs(a[e][0] - b[e][0]) <= 1e-4 * std::abs(b[e][0]));
+    CHECK(std::abs(a[e][2] - b[e][2]) <= 1e-4 * std::abs(b[e][2]));
   }
 }

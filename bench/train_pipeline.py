@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""A whole training pipeline, JPEGs in: `thaw bench train` beside the report's own PyTorch loop, same images.
+
+The report's code (docs/the-report.md) trained from a torchvision Dataset and a DataLoader with the default
+num_workers=0: every JPEG decoded and augmented in the training process, between the steps. This script runs
+that loop (with --workers 0, and with more DataLoader workers as a well-tuned PyTorch user would) and
+`thaw bench train` with the same config on the same folder, on the same device, and prints the training
+images/s of each and thaw's ratio to each. The figure is training images over the time of the training loops
+(both sides: loader waits included, validation excluded); thaw's line also says where its time went.
+
+Config: ResNet18 or 50 from random init (throughput does not depend on the weights), the last --layers layers
+trainable (the report's l), SGD lr 1e-3 momentum 0.9 Nesterov, batch --batch, --size crops, with the report's
+augmentation (RandomResizedCrop, flip, rotation 20, colour jitter 0.2) unless --no-augment. PyTorch trains on
+every trainval image, thaw on its 80% split: images/s compares them.
+
+Needs Debian's PyTorch and torchvision: run it with /usr/bin/python3.
+    /usr/bin/python3 bench/train_pipeline.py --thaw build/thaw --data ../shared/data/pets-mini --threads 2
+    /usr/bin/python3 bench/train_pipeline.py --thaw build/thaw --data DIR --device cuda --workers 0 16
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+
+
+def read_trainval(root):
+    samples = []
+    with open(os.path.join(root, "annotations", "trainval.txt")) as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            fields = line.split()
+            samples.append((os.path.join(root, "images", fields[0] + ".jpg"), int(fields[1]) - 1))
+    return samples
+
+
+def run_thaw(args):
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "bench.json")
+        command = [args.thaw, "bench", "train", "--data", os.path.abspath(args.data), "--weights", "none",
+                   "--arch", args.arch, "--layers", str(args.layers), "--augment", str(args.augment).lower(),
+                   "--batch-size", str(args.batch), "--image-size", str(args.size), "--epochs", str(args.epochs),
+                   "--device", args.device, "--threads", str(args.threads), "--schedule", "none",
+                   "--json", out]
+        result = subprocess.run(command, check=True, capture_output=True, text=True)
+        with open(out) as f:
+            report = json.load(f)
+        report["text"] = result.stdout
+        return report
+
+
+def run_torch(args, workers):
+    import warnings
+
+    import torch
+    import torchvision
+    from PIL import Image
+    from torchvision import transforms as T
+
+    warnings.filterwarnings("ignore", message="This DataLoader will create")
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(42)
+    normalize = T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+    if args.augment:
+        transform = T.Compose([T.RandomResizedCrop(args.size), T.RandomHorizontalFlip(), T.RandomRotation(20),
+                               T.ColorJitter(0.2, 0.2, 0.2), T.ToTensor(), normalize])
+    else:
+        transform = T.Compose([T.Resize(args.size * 256 // 224), T.CenterCrop(args.size), T.ToTensor(), normalize])
+
+    class Pets(torch.utils.data.Dataset):
+        def __init__(self, samples):
+            self.samples = samples
+
+        def __len__(self):
+            return len(self.samples)
+
+        def __getitem__(self, i):
+            path, label = self.samples[i]
+            return transform(Image.open(path).convert("RGB")), label
+
+    device = torch.device(args.device)
+    model = getattr(torchvision.models, args.arch)(num_classes=37).to(device)
+    trainable = ["fc", "layer4", "layer3", "layer2", "layer1"][:args.layers]
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.split(".")[0] in trainable)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-3, momentum=0.9,
+                          nesterov=True)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    loader = torch.utils.data.DataLoader(Pets(read_trainval(args.data)), batch_size=args.batch, shuffle=True,
+                                         num_workers=workers, persistent_workers=workers > 0)
+    model.train()
+    images, seconds = 0, 0.0
+    for _ in range(args.epochs):
+        start = time.perf_counter()
+        for x, y in loader:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            loss = loss_fn(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            loss.item()
+            images += x.shape[0]
+        seconds += time.perf_counter() - start
+    return images / seconds
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--thaw", default="build/thaw")
+    parser.add_argument("--data", required=True, help="a folder in the Oxford-IIIT Pet layout")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--arch", default="resnet18", choices=["resnet18", "resnet50"])
+    parser.add_argument("--layers", type=int, default=3, help="the report's l: 1 = fc only .. 5")
+    parser.add_argument("--no-augment", dest="augment", action="store_false")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads of both sides")
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 16], help="PyTorch DataLoader workers")
+    parser.add_argument("--runs", type=int, default=1, help="alternating runs per row (median reported)")
+    args = parser.parse_args()
+
+    thaw_runs, torch_runs = [], {w: [] for w in args.workers}
+    report = None
+    for _ in range(args.runs):
+        report = run_thaw(args)
+        thaw_runs.append(report["images_per_s"])
+        for w in args.workers:
+            torch_runs[w].append(run_torch(args, w))
+    import torch
+
+    print(f"{args.arch}, l = {args.layers}, {args.size}x{args.size}, batch {args.batch}, augment "
+          f"{'on' if args.augment else 'off'}, {args.device}, {args.threads} threads, {args.epochs} epoch(s), "
+          f"median of {args.runs} run(s) (PyTorch {torch.__version__})")
+    print(report["text"])
+    thaw = statistics.median(thaw_runs)
+    print(f"{'pipeline':<36} {'train img/s':>12} {'thaw / it':>10}")
+    print(f"{'thaw bench train':<36} {thaw:>12.1f} {'':>10}")
+    for w in args.workers:
+        value = statistics.median(torch_runs[w])
+        print(f"{f'PyTorch DataLoader, {w} workers':<36} {value:>12.1f} {thaw / value:>9.2f}x")
+
+
+if __name__ == "__main__":
+    main()
