@@ -13,9 +13,14 @@ trainable (the report's l), SGD lr 1e-3 momentum 0.9 Nesterov, batch --batch, --
 augmentation (RandomResizedCrop, flip, rotation 20, colour jitter 0.2) unless --no-augment. PyTorch trains on
 every trainval image, thaw on its 80% split: images/s compares them.
 
+--cycle-to N repeats the trainval images (symbolic links under new numbers, in a temporary folder in the same
+layout) until there are N of them: pets-mini's 640 cycled to the full dataset's 3,680, so that an epoch is
+as long as the report's.
+
 Needs Debian's PyTorch and torchvision: run it with /usr/bin/python3.
     /usr/bin/python3 bench/train_pipeline.py --thaw build/thaw --data ../shared/data/pets-mini --threads 2
-    /usr/bin/python3 bench/train_pipeline.py --thaw build/thaw --data DIR --device cuda --workers 0 16
+    /usr/bin/python3 bench/train_pipeline.py --thaw build/thaw --data DIR --device cuda --workers 0 16 \
+        --cycle-to 3680
 """
 import argparse
 import json
@@ -35,6 +40,35 @@ def read_trainval(root):
             fields = line.split()
             samples.append((os.path.join(root, "images", fields[0] + ".jpg"), int(fields[1]) - 1))
     return samples
+
+
+def cycled_dataset(root, count, into):
+    """`into`: root's layout with trainval repeated to `count` images (links named <breed>_<n + 100000 k>)."""
+    os.makedirs(os.path.join(into, "images"))
+    os.makedirs(os.path.join(into, "annotations"))
+
+    def lines(name):
+        with open(os.path.join(root, "annotations", name)) as f:
+            return [line.split() for line in f if line.strip() and not line.startswith("#")]
+
+    def link(name, new_name):
+        os.symlink(os.path.abspath(os.path.join(root, "images", name + ".jpg")),
+                   os.path.join(into, "images", new_name + ".jpg"))
+
+    trainval, test = lines("trainval.txt"), lines("test.txt")
+    cycled = []
+    for k in range((count + len(trainval) - 1) // len(trainval)):
+        for fields in trainval[:count - len(cycled)]:
+            breed, number = fields[0].rsplit("_", 1)
+            new_name = f"{breed}_{int(number) + 100000 * k}"
+            link(fields[0], new_name)
+            cycled.append([new_name] + fields[1:])
+    for fields in test:
+        link(fields[0], fields[0])
+    for name, rows in (("trainval.txt", cycled), ("test.txt", test), ("list.txt", cycled + test)):
+        with open(os.path.join(into, "annotations", name), "w") as f:
+            f.writelines(" ".join(r) + "\n" for r in rows)
+    return into
 
 
 def run_thaw(args):
@@ -121,7 +155,11 @@ def main():
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads of both sides")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 16], help="PyTorch DataLoader workers")
     parser.add_argument("--runs", type=int, default=1, help="alternating runs per row (median reported)")
+    parser.add_argument("--cycle-to", type=int, default=0, help="repeat trainval to this many images")
     args = parser.parse_args()
+    cycle_dir = tempfile.TemporaryDirectory()
+    if args.cycle_to > 0:
+        args.data = cycled_dataset(args.data, args.cycle_to, os.path.join(cycle_dir.name, "pets"))
 
     thaw_runs, torch_runs = [], {w: [] for w in args.workers}
     report = None
@@ -134,7 +172,8 @@ def main():
 
     print(f"{args.arch}, l = {args.layers}, {args.size}x{args.size}, batch {args.batch}, augment "
           f"{'on' if args.augment else 'off'}, {args.device}, {args.threads} threads, {args.epochs} epoch(s), "
-          f"median of {args.runs} run(s) (PyTorch {torch.__version__})")
+          f"median of {args.runs} run(s), {len(read_trainval(args.data))} trainval images "
+          f"(PyTorch {torch.__version__})")
     print(report["text"])
     thaw = statistics.median(thaw_runs)
     print(f"{'pipeline':<36} {'train img/s':>12} {'thaw / it':>10}")

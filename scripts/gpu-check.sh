@@ -149,7 +149,8 @@ fi
 if has_stage pipeline; then
   if [ -f .gpu-data/pets/annotations/trainval.txt ]; then
     run_bench "pipeline: thaw vs the report's DataLoader loop" 240 pipeline.log bench/train_pipeline.py \
-      --thaw "$build/thaw" --data .gpu-data/pets --device cuda --threads 16 --workers 0 16 --epochs 2
+      --thaw "$build/thaw" --data .gpu-data/pets --device cuda --threads 16 --workers 0 16 --epochs 2 \
+      --cycle-to 3680
     t0=$(date +%s)
     if timeout 120 "$build/thaw" bench train --data .gpu-data/pets --weights none --device cuda --threads 16 \
       --bn-mode frozen --epochs 10 >"$out/feature-cache.log" 2>&1; then
