@@ -72,12 +72,13 @@ BatchNormForward batch_norm_forward(const Tensor& x, const Tensor& gamma, const 
 
 BatchNormBackward batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
                                       const Tensor& mean, const Tensor& invstd, bool used_batch_stats,
-                                      bool need_dx) {
+                                      bool need_dx, bool need_affine) {
   detail::check_batch_norm_backward("batch_norm_backward", dy, x, gamma, mean, invstd);
   const Shape channels{x.size(1)};
+  const bool sums = need_affine || used_batch_stats;  // with batch statistics dx needs them too
   BatchNormBackward out{need_dx ? Tensor::empty(x.shape(), x.dtype(), x.device()) : Tensor(),
-                        Tensor::empty(channels, x.dtype(), x.device()),
-                        Tensor::empty(channels, x.dtype(), x.device())};
+                        sums ? Tensor::empty(channels, x.dtype(), x.device()) : Tensor(),
+                        sums ? Tensor::empty(channels, x.dtype(), x.device()) : Tensor()};
   THAW_RUN(x.device(), batch_norm_backward, dy, x, gamma, mean, invstd, used_batch_stats, out.dx, out.dgamma,
            out.dbeta);
   return out;

@@ -26,17 +26,19 @@ BatchNormForward batch_norm_relu_forward(const Tensor& x, const Tensor& gamma, c
 
 BatchNormBackward batch_norm_relu_backward(const Tensor& dy, const Tensor& y, const Tensor& x,
                                            const Tensor& gamma, const Tensor& mean, const Tensor& invstd,
-                                           bool used_batch_stats, bool need_dx) {
+                                           bool used_batch_stats, bool need_dx, bool need_affine) {
   if (!x.device().is_cpu())
-    return batch_norm_backward(relu_backward(dy, y), x, gamma, mean, invstd, used_batch_stats, need_dx);
+    return batch_norm_backward(relu_backward(dy, y), x, gamma, mean, invstd, used_batch_stats, need_dx,
+                               need_affine);
   const char* op = "batch_norm_relu_backward";
   detail::check_batch_norm_backward(op, dy, x, gamma, mean, invstd);
   detail::check_shape(y, x.shape(), op, "y");
   detail::check_same(x, "x", {{&y, "y"}}, op);
   const Shape channels{x.size(1)};
+  const bool sums = need_affine || used_batch_stats;  // as in batch_norm_backward
   BatchNormBackward out{need_dx ? Tensor::empty(x.shape(), x.dtype(), x.device()) : Tensor(),
-                        Tensor::empty(channels, x.dtype(), x.device()),
-                        Tensor::empty(channels, x.dtype(), x.device())};
+                        sums ? Tensor::empty(channels, x.dtype(), x.device()) : Tensor(),
+                        sums ? Tensor::empty(channels, x.dtype(), x.device()) : Tensor()};
   cpu::batch_norm_relu_backward(dy, y, x, gamma, mean, invstd, used_batch_stats, out.dx, out.dgamma,
                                 out.dbeta);
   return out;

@@ -70,15 +70,16 @@ BatchNormForward batch_norm_forward(const Tensor& x, const Tensor& gamma, const 
                                     bool use_batch_stats, double momentum, double eps);
 struct BatchNormBackward {
   Tensor dx;      // like x; undefined unless need_dx
-  Tensor dgamma;  // (C,) sum dy * xhat
-  Tensor dbeta;   // (C,) sum dy
+  Tensor dgamma;  // (C,) sum dy * xhat; undefined unless need_affine or used_batch_stats
+  Tensor dbeta;   // (C,) sum dy; the same
 };
 // mean, invstd: as returned by the forward. used_batch_stats: whether the forward normalised with batch
-// statistics (then dx includes the terms through mean and var) or with running statistics (dx = dy gamma
-// invstd).
+// statistics (then dx includes the terms through mean and var, which are dbeta and dgamma) or with running
+// statistics (dx = dy gamma invstd). need_affine false (gamma and beta frozen) with running statistics
+// skips the two per-channel sums: dx alone is one elementwise pass.
 BatchNormBackward batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
                                       const Tensor& mean, const Tensor& invstd, bool used_batch_stats,
-                                      bool need_dx);
+                                      bool need_dx, bool need_affine = true);
 
 // ---- batch_norm_relu: batch_norm2d then relu, fused ------------------------------------------------------
 // y = max(batch_norm(x), 0), with the statistics, running updates and checks of batch_norm_forward; mean and
@@ -92,7 +93,7 @@ BatchNormForward batch_norm_relu_forward(const Tensor& x, const Tensor& gamma, c
 // batch_norm_backward(relu_backward(dy, y), ...).
 BatchNormBackward batch_norm_relu_backward(const Tensor& dy, const Tensor& y, const Tensor& x,
                                            const Tensor& gamma, const Tensor& mean, const Tensor& invstd,
-                                           bool used_batch_stats, bool need_dx);
+                                           bool used_batch_stats, bool need_dx, bool need_affine = true);
 
 // ---- relu -------------------------------------------------------------------------------------------
 Tensor relu_forward(const Tensor& x);                     // y = max(x, 0)

@@ -76,7 +76,10 @@ const std::vector<ConvCase> kConvCases = {
     {{2, 4, 70, 66}, {8, 4, 1, 1}, {1, 1, 0, 0}, "1x1 over one large image at a time (the direct path)"},
     {{2, 5, 70, 70}, {6, 5, 3, 3}, {1, 1, 1, 1}, "3x3 over large images: forward in tiles of output rows"},
     {{2, 3, 64, 50}, {5, 3, 7, 7}, {2, 2, 3, 3}, "7x7 stride 2 over large images: row tiles, not flat shift"},
-    {{1, 2, 30, 40}, {3, 2, 3, 5}, {1, 1, 2, 2}, "row tiles of a flat shift with padded rows, last tile short"},
+    {{1, 2, 30, 40},
+     {3, 2, 3, 5},
+     {1, 1, 2, 2},
+     "row tiles of a flat shift with padded rows, last tile short"},
     {{2, 3, 8, 9}, {4, 3, 2, 3}, {2, 1, 1, 0}, "asymmetric kernel, stride and padding"},
     {{2, 3, 6, 7}, {4, 3, 2, 3}, {1, 1, 0, 1}, "stride 1, as wide as the input, fewer rows (flat shift)"},
     {{1, 2, 5, 6}, {3, 2, 3, 1}, {1, 1, 2, 0}, "stride 1, padded rows beyond the kernel (flat shift)"},
@@ -217,7 +220,7 @@ TEST_CASE("CPU kernels give the same bits with 1, 2 and 3 threads") {
   ops::set_cpu_threads(before);
 }
 
-TEST_CASE("batch_norm_relu is batch_norm then relu, bit for bit, and updates the running statistics alike") {
+TEST_CASE("batch_norm_relu is batch_norm then relu, bit for bit (running statistics too); frozen gamma, beta skip sums") {
   for (const DType dtype : {DType::Float32, DType::Float64}) {
     for (const bool train : {true, false}) {
       for (const Shape& shape : {Shape{4, 5, 3, 7}, Shape{6, 5}, Shape{32, 8, 2, 2}}) {
@@ -253,6 +256,17 @@ TEST_CASE("batch_norm_relu is batch_norm then relu, bit for bit, and updates the
           REQUIRE(same(b2.dgamma, b1.dgamma));
           REQUIRE(same(b2.dbeta, b1.dbeta));
         }
+        // gamma and beta frozen: the same dx; with running statistics the sums are skipped (undefined).
+        const ops::BatchNormBackward f1 = ops::batch_norm_backward(
+            ops::relu_backward(dy, y), x, gamma, sep.mean, sep.invstd, train, true, /*need_affine=*/false);
+        const ops::BatchNormBackward f2 = ops::batch_norm_relu_backward(dy, fused.y, x, gamma, fused.mean,
+                                                                        fused.invstd, train, true, false);
+        const ops::BatchNormBackward full =
+            ops::batch_norm_backward(ops::relu_backward(dy, y), x, gamma, sep.mean, sep.invstd, train, true);
+        REQUIRE(f1.dgamma.defined() == train);
+        REQUIRE(f2.dbeta.defined() == train);
+        REQUIRE(same(f1.dx, full.dx));
+        REQUIRE(same(f2.dx, full.dx));
       }
     }
   }

@@ -165,7 +165,8 @@ TEST_CASE("CUDA caching allocator: reuse by size class, memory stats, clear out-
   REQUIRE(Tensor::full({3}, 2.0, DType::Float32, kGpu).to_vector<float>() == std::vector<float>(3, 2.0f));
 }
 
-TEST_CASE("CUDA: elementwise ops, relu, add_relu and the reductions match the CPU backend exactly", "[cuda]") {
+TEST_CASE("CUDA: elementwise ops, relu, add_relu and the reductions match the CPU backend exactly",
+          "[cuda]") {
   REQUIRE_CUDA_DEVICE();
   for (const Shape& shape : {Shape{1}, Shape{7}, Shape{2, 3, 17, 19}, Shape{64, 1000}, Shape{1000003}}) {
     INFO("shape " << shape_str(shape));
@@ -256,6 +257,14 @@ TEST_CASE("CUDA batch_norm: train and eval forward, running statistics, backward
         const double term_scale = max_abs(gamma) * max_abs(cpu.invstd) * max_abs(dy);
         if (need_dx) REQUIRE_ALLCLOSE(gback.dx, back.dx, 1e-3, 1e-5 * term_scale);
       }
+      // gamma and beta frozen: with running statistics the sums are skipped, and dx is the same.
+      const auto frozen =
+          ops::batch_norm_backward(dy.to(kGpu), x.to(kGpu), gamma.to(kGpu), gpu.mean, gpu.invstd, c.train,
+                                   /*need_dx=*/true, /*need_affine=*/false);
+      const auto full = ops::batch_norm_backward(dy.to(kGpu), x.to(kGpu), gamma.to(kGpu), gpu.mean,
+                                                 gpu.invstd, c.train, /*need_dx=*/true);
+      REQUIRE(frozen.dgamma.defined() == c.train);
+      REQUIRE_ALLCLOSE(frozen.dx, full.dx, 0, 0);
     }
   }
 }

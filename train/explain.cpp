@@ -252,7 +252,8 @@ Value StepTracer::conv2d(const std::string& layer, const std::string& module, co
 
 // nn/functional/batch_norm.cpp and batch_norm_relu.cpp: keep x, the batch's (or running) mean and inverse
 // standard deviation (fresh (C,) tensors from the forward kernel), and the fused op also y (relu's mask).
-// Backward allocates dx when x needs it, and dgamma and dbeta always (dropped unless they train).
+// Backward allocates dx when x needs it, and dgamma and dbeta when they train or the batch's statistics were
+// used (dx needs their sums then; they are dropped unless they train).
 Value StepTracer::batch_norm(const std::string& layer, const std::string& module, const nn::BatchNorm2d& m,
                              const Value& x, bool fused_relu) {
   OpExplanation& op = begin(layer, module, fused_relu ? "batch_norm_relu" : "batch_norm", x.shape, x.shape);
@@ -267,8 +268,10 @@ Value StepTracer::batch_norm(const std::string& layer, const std::string& module
         record(op, y, {x.node, sink(module + ".weight", m.weight), sink(module + ".bias", m.bias)});
     const int64_t channel_bytes = x.shape[1] * kFloatBytes;
     if (x.requires_grad()) node.allocates.push_back(x.bytes());
-    node.allocates.push_back(channel_bytes);  // dgamma
-    node.allocates.push_back(channel_bytes);  // dbeta
+    if (op.backward_weight || m.uses_batch_stats()) {
+      node.allocates.push_back(channel_bytes);  // dgamma
+      node.allocates.push_back(channel_bytes);  // dbeta
+    }
     const int first = x.requires_grad() ? 1 : 0;
     node.returns = {x.requires_grad() ? 0 : kNone, node.next[1] >= 0 ? first : kNone,
                     node.next[2] >= 0 ? first + 1 : kNone};

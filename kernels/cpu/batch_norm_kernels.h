@@ -120,6 +120,7 @@ void forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Ten
 // dbeta = sum g;  dgamma = sum g xhat;
 // batch statistics:   dx = gamma invstd / M * (M g - dbeta - xhat dgamma)
 // running statistics: dx = gamma invstd g
+// dgamma and dbeta undefined (running statistics only): the sums are skipped.
 template <typename T, bool Relu>
 void backward(const Tensor& dy, const Tensor& y, const Tensor& x, const Tensor& gamma, const Tensor& mean,
               const Tensor& invstd, bool used_batch_stats, const Tensor& dx, const Tensor& dgamma,
@@ -129,7 +130,8 @@ void backward(const Tensor& dy, const Tensor& y, const Tensor& x, const Tensor& 
   const T* py = Relu ? y.data<T>() : nullptr;
   const T *pmean = mean.data<T>(), *pinvstd = invstd.data<T>();
   T* pdx = dx.defined() ? dx.data<T>() : nullptr;
-  T *pdg = dgamma.data<T>(), *pdb = dbeta.data<T>();
+  T* pdg = dgamma.defined() ? dgamma.data<T>() : nullptr;
+  T* pdb = dbeta.defined() ? dbeta.data<T>() : nullptr;
   const double m = double(L.count());
   parallel_ranges(L.c, channel_grain(L), [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
@@ -145,15 +147,16 @@ void backward(const Tensor& dy, const Tensor& y, const Tensor& x, const Tensor& 
         }
       };
       LaneSum sum_g, sum_g_xhat;
-      for (int64_t n = 0; n < L.n; ++n) {
-        const T *dyp = pdy + offset(n), *yp = Relu ? py + offset(n) : nullptr, *in = px + offset(n);
-        add_lanes(sum_g, L.inner, [&](int64_t i) { return double(grad(dyp, yp, i)); });
-        add_lanes(sum_g_xhat, L.inner,
-                  [&](int64_t i) { return double(grad(dyp, yp, i)) * (double(in[i]) - mu) * is; });
+      if (pdg) {
+        for (int64_t n = 0; n < L.n; ++n) {
+          const T *dyp = pdy + offset(n), *yp = Relu ? py + offset(n) : nullptr, *in = px + offset(n);
+          add_lanes(sum_g, L.inner, [&](int64_t i) { return double(grad(dyp, yp, i)); });
+          add_lanes(sum_g_xhat, L.inner,
+                    [&](int64_t i) { return double(grad(dyp, yp, i)) * (double(in[i]) - mu) * is; });
+        }
       }
       const double sum_dy = sum_g.total(), sum_dy_xhat = sum_g_xhat.total();
-      pdb[c] = T(sum_dy);
-      pdg[c] = T(sum_dy_xhat);
+      if (pdg) pdb[c] = T(sum_dy), pdg[c] = T(sum_dy_xhat);
       if (!pdx) continue;
       const double scale = double(pg[c]) * is, mean_g = sum_dy / m, mean_g_xhat = sum_dy_xhat / m;
       for (int64_t n = 0; n < L.n; ++n) {

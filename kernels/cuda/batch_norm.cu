@@ -321,24 +321,28 @@ void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
   const int64_t m = L.count();
   const ChunkPlan plan = plan_chunks(L.c, m);
   const dim3 grid = chunk_grid(L, plan);
+  // dgamma and dbeta undefined (frozen, running statistics: ops::batch_norm_backward): no sums, dx alone.
+  const bool sums = dgamma.defined();
   with_index_type(x.numel(), [&](auto zero) {
     using Index = decltype(zero);
-    const Tensor part = Tensor::empty({L.c * plan.chunks * 2}, DType::Float32, x.device());
-    batch_norm_backward_sums_kernel<Index><<<grid, kThreadsPerBlock, 0, stream()>>>(
-        dy.data<float>(), x.data<float>(), mean.data<float>(), Index(L.c), Index(L.inner), Index(m),
-        Index(plan.len), part.data<float>());
-    check_launch("batch_norm_backward (sums)");
-    batch_norm_backward_finalize_kernel<<<finalize_blocks(L.c), kThreadsPerBlock, 0, stream()>>>(
-        part.data<float>(), invstd.data<float>(), L.c, plan.chunks, dgamma.data<float>(),
-        dbeta.data<float>());
-    check_launch("batch_norm_backward (finalize)");
+    if (sums) {
+      const Tensor part = Tensor::empty({L.c * plan.chunks * 2}, DType::Float32, x.device());
+      batch_norm_backward_sums_kernel<Index><<<grid, kThreadsPerBlock, 0, stream()>>>(
+          dy.data<float>(), x.data<float>(), mean.data<float>(), Index(L.c), Index(L.inner), Index(m),
+          Index(plan.len), part.data<float>());
+      check_launch("batch_norm_backward (sums)");
+      batch_norm_backward_finalize_kernel<<<finalize_blocks(L.c), kThreadsPerBlock, 0, stream()>>>(
+          part.data<float>(), invstd.data<float>(), L.c, plan.chunks, dgamma.data<float>(),
+          dbeta.data<float>());
+      check_launch("batch_norm_backward (finalize)");
+    }
     if (!dx.defined()) return;
     const auto dx_kernel = used_batch_stats ? batch_norm_backward_dx_kernel<Index, true>
                                             : batch_norm_backward_dx_kernel<Index, false>;
     dx_kernel<<<grid, kThreadsPerBlock, 0, stream()>>>(
         dy.data<float>(), x.data<float>(), gamma.data<float>(), mean.data<float>(), invstd.data<float>(),
-        dgamma.data<float>(), dbeta.data<float>(), Index(L.c), Index(L.inner), Index(m), Index(plan.len),
-        dx.data<float>());
+        sums ? dgamma.data<float>() : nullptr, sums ? dbeta.data<float>() : nullptr, Index(L.c), Index(L.inner),
+        Index(m), Index(plan.len), dx.data<float>());
     check_launch("batch_norm_backward (dx)");
   });
 }

@@ -23,8 +23,9 @@ class BatchNormReluBackward : public FunctionNode {
  protected:
   // inputs: x, gamma, beta
   std::vector<Tensor> backward(const Tensor& dy) override {
-    ops::BatchNormBackward g = ops::batch_norm_relu_backward(dy, y_, x_, gamma_, mean_, invstd_,
-                                                             used_batch_stats_, /*need_dx=*/needs_grad(0));
+    ops::BatchNormBackward g = ops::batch_norm_relu_backward(
+        dy, y_, x_, gamma_, mean_, invstd_, used_batch_stats_,
+        /*need_dx=*/needs_grad(0), /*need_affine=*/needs_grad(1) || needs_grad(2));
     return {g.dx, needs_grad(1) ? g.dgamma : Tensor(), needs_grad(2) ? g.dbeta : Tensor()};
   }
   void release() override { x_ = y_ = gamma_ = mean_ = invstd_ = Tensor(); }
