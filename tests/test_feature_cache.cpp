@@ -253,6 +253,36 @@ TEST_CASE(
   }
 }
 
+TEST_CASE(
+    "train: the feature cache with an undecodable image: skip_bad leaves it out, else the run names it") {
+  test::TempDir tmp;
+  const fs::path data = make_patterns(tmp.path, 32);
+  std::ifstream list(data / "annotations" / "trainval.txt");
+  std::string first;
+  std::getline(list, first);
+  const fs::path broken = data / "images" / (first.substr(0, first.find(' ')) + ".jpg");
+  std::ofstream(broken, std::ios::binary | std::ios::trunc).close();  // zero bytes
+  auto config = [&](const std::string& name, const std::string& skip_bad) {
+    return load_train_config("", {{"name", name},
+                                  {"runs_dir", tmp.path.string()},
+                                  {"data", data.string()},
+                                  {"weights", "none"},
+                                  {"image_size", "32"},
+                                  {"batch_size", "16"},
+                                  {"epochs", "2"},
+                                  {"threads", "2"},
+                                  {"bn_mode", "frozen"},
+                                  {"skip_bad", skip_bad}});
+  };
+  REQUIRE(run_training(config("skip", "true"), false, {.quiet = true}) == TrainStatus::Completed);
+  CHECK_THAT(summary_of(tmp.path / "skip")["feature_cache"].get<std::string>(),
+             ContainsSubstring("stem..avgpool is frozen"));
+  CHECK(fs::exists(tmp.path / "skip" / "weights.h5"));
+  const std::string message =
+      test::error_of([&] { run_training(config("stop", "false"), false, {.quiet = true}); });
+  CHECK_THAT(message, ContainsSubstring(broken.string()));
+}
+
 // The cache lives on the host and its batches are copied to the device: on CUDA the cached run equals the
 // uncached one within float32 rounding as on the CPU (and the cached outputs are the device's own).
 TEST_CASE("train on CUDA: the feature cache gives the uncached run within float32 rounding", "[cuda]") {
