@@ -55,6 +55,7 @@ void run_explain(const ExplainArgs& a, const std::vector<std::string>& extras) {
   auto model = train::make_explained_model(config, a.epoch);
   train::StepExplanation e = train::explain_step(*model, config.batch_size, config.image_size, config.loss);
   e.trainable = train::trainable_patterns(config, a.epoch);
+  e.feature_cache = train::describe_feature_cache(config, *model);
   if (a.timeline) {
     fmt::print("{}", train::format_timeline_csv(e));
     return;

@@ -303,6 +303,12 @@ TEST_CASE("explain by hand: ResNet18 head only, and everything trainable") {
   REQUIRE(head.backward_data_flops() == 0);
   REQUIRE(head.backward_weight_flops() == 2.0 * 4 * 512 * 37);
   REQUIRE(head.trainable == "fc");
+  REQUIRE(head.feature_cache == "not used: bn1 uses batch statistics (bn_mode = \"train\")");
+  c.bn_mode = "frozen";  // now the backbone's outputs are a function of the image: thaw train caches them
+  REQUIRE_THAT(train::explain_config(c).feature_cache,
+               ContainsSubstring(
+                   "stem..avgpool is computed once per image (fc trains), so a training step runs fc only"));
+  c.bn_mode = "train";
   const std::vector<train::LayerExplanation> rows = head.layers();
   REQUIRE(rows.size() == 14);  // conv1, bn1, maxpool, 8 blocks, avgpool, fc, loss
   REQUIRE(rows[0].layer == "conv1");

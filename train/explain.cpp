@@ -19,6 +19,7 @@
 #include "nn/losses.h"
 #include "optim/freeze.h"
 #include "optim/optimizer.h"
+#include "train/feature_cache.h"
 #include "train/freeze_plan.h"
 
 namespace thaw::train {
@@ -600,7 +601,22 @@ StepExplanation explain_config(const TrainConfig& config, int64_t epoch) {
   auto model = make_explained_model(config, epoch);
   StepExplanation e = explain_step(*model, config.batch_size, config.image_size, config.loss);
   e.trainable = trainable_patterns(config, epoch);
+  e.feature_cache = describe_feature_cache(config, *model);
   return e;
+}
+
+std::string describe_feature_cache(const TrainConfig& config, models::ResNet& model) {
+  if (!config.feature_cache) return "off (feature_cache = false)";
+  const PrefixCut cut = cacheable_prefix(model, config.augment);
+  if (cut.stages == 0) return "not used: " + cut.reason;
+  return fmt::format(
+      "{} is computed once per image ({}), so a training step runs {} only; the rows of {} below are what "
+      "the step would cost without the cache",
+      cut.prefix_text(), cut.reason,
+      cut.stages == models::ResNet::kStages - 1
+          ? std::string("fc")
+          : fmt::format("{}..fc", models::ResNet::stage_name(cut.stages)),
+      cut.prefix_text());
 }
 
 // ---- sums -------------------------------------------------------------------------------------------------
@@ -782,12 +798,13 @@ std::string step_header(const StepExplanation& e) {
   return fmt::format(
       "thaw explain: one training step of {} ({} output{}, {} loss), batch {} of 3x{}x{} images, float32\n"
       "trainable: {}: {} of {} parameter tensors, {} of {} values ({:.1f}%)\n"
-      "BatchNorm: {}\n\n",
+      "BatchNorm: {}\n{}\n",
       e.arch, e.num_outputs, e.num_outputs == 1 ? "" : "s", e.loss, e.batch, e.image_size, e.image_size,
       e.trainable, e.trainable_tensors, e.parameter_tensors, with_commas(e.trainable_params),
       with_commas(e.parameters), 100.0 * double(e.trainable_params) / double(e.parameters),
       e.bn_mode == "train" ? "train (batch statistics; running statistics updated)"
-                           : "frozen (running statistics, never updated)");
+                           : "frozen (running statistics, never updated)",
+      e.feature_cache.empty() ? "" : "feature cache: " + e.feature_cache + "\n");
 }
 
 std::string layer_table(const StepExplanation& e) {

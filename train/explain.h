@@ -102,6 +102,9 @@ struct StepExplanation {
   int64_t parameters = 0, trainable_params = 0;  // their values
   std::vector<OpExplanation> ops;                // in the order the forward pass runs them
   std::vector<MemoryEvent> timeline;             // the step's memory, event by event
+  // explain_config: what thaw train's feature cache (train/feature_cache.h) does with this config at this
+  // epoch, as the run would say it; "" from explain_step. The table explains the whole step either way.
+  std::string feature_cache;
 
   std::vector<LayerExplanation> layers() const;  // the rows, in forward order
   int64_t recorded_nodes() const;                // function nodes (one per recorded op)
@@ -134,7 +137,11 @@ std::string trainable_patterns(const TrainConfig& config, int64_t epoch = 1);
 StepExplanation explain_step(models::ResNet& model, int64_t batch, int64_t image_size,
                              const std::string& loss);
 
-// make_explained_model + explain_step at config's batch_size and image_size.
+// What thaw train's feature cache (train/feature_cache.h) does for config with `model` as the epoch sets it
+// up: "off (...)", "not used: <reason>", or which prefix it computes once and what a step then runs.
+std::string describe_feature_cache(const TrainConfig& config, models::ResNet& model);
+
+// make_explained_model + explain_step at config's batch_size and image_size, with feature_cache set.
 StepExplanation explain_config(const TrainConfig& config, int64_t epoch = 1);
 
 // Real training steps, for comparison with the explanation: the median time and the peak memory.
