@@ -220,7 +220,7 @@ TEST_CASE("CPU kernels give the same bits with 1, 2 and 3 threads") {
   ops::set_cpu_threads(before);
 }
 
-TEST_CASE("batch_norm_relu is batch_norm then relu, bit for bit (running statistics too); frozen gamma, beta skip sums") {
+TEST_CASE("batch_norm_relu is batch_norm then relu bit for bit, and frozen gamma and beta skip their sums") {
   for (const DType dtype : {DType::Float32, DType::Float64}) {
     for (const bool train : {true, false}) {
       for (const Shape& shape : {Shape{4, 5, 3, 7}, Shape{6, 5}, Shape{32, 8, 2, 2}}) {
