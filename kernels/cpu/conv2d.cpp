@@ -104,19 +104,6 @@ void patch_rows(const T* plane, const ConvGeometry& geo, int64_t r, int64_t s, i
   }
 }
 
-// Rows [row0, row1) of col (CRS, g*PQ) for images [n0, n0 + g).
-template <typename T>
-void im2col_rows(const T* x, const ConvGeometry& geo, int64_t n0, int64_t g, int64_t row0, int64_t row1,
-                 T* col) {
-  const int64_t pq = geo.pq(), width = g * pq;
-  for (int64_t row = row0; row < row1; ++row) {
-    const int64_t c = row / (geo.r * geo.s), r = (row / geo.s) % geo.r, s = row % geo.s;
-    for (int64_t img = 0; img < g; ++img)
-      patch_rows(x + ((n0 + img) * geo.c + c) * geo.h * geo.w, geo, r, s, 0, geo.p,
-                 col + row * width + img * pq);
-  }
-}
-
 // The fast path of im2col / col2im for is_flat_shift() convolutions. With stride 1 and Q == W, output pixel
 // j = op*W + oq of tap (r, s) reads input pixel j + off, off = (r - pad_h) W + (s - pad_w), of the flattened
 // plane, except where that read leaves the plane or wraps into the row above or below: the rows before
@@ -139,46 +126,42 @@ struct FlatShift {
   }
 };
 
-// The columns of a patch (P*Q, Q == W) that wrapped into the next or previous row: set to 0, column by
-// column (at most pad_w of them; a loop per row would be P calls of memset for one value each).
+// Output rows [op0, op1) of a patch (Q == W) whose row 0 is output row op0: the columns that wrapped into the
+// next or previous row set to 0, column by column (at most pad_w of them; a loop per row would be P calls of
+// memset for one value each).
 template <typename T>
-void zero_wrapped_columns(const FlatShift& f, int64_t w, T* patch) {
+void zero_wrapped_columns(const FlatShift& f, int64_t w, int64_t op0, int64_t op1, T* patch) {
+  const int64_t lo = std::max(f.op_lo, op0), hi = std::min(f.op_hi, op1);
   for (int64_t j = 0; j < f.col_lo; ++j)
-    for (int64_t op = f.op_lo; op < f.op_hi; ++op)
-      patch[op * w + j] = T(0);
+    for (int64_t op = lo; op < hi; ++op)
+      patch[(op - op0) * w + j] = T(0);
   for (int64_t j = f.col_hi; j < w; ++j)
-    for (int64_t op = f.op_lo; op < f.op_hi; ++op)
-      patch[op * w + j] = T(0);
+    for (int64_t op = lo; op < hi; ++op)
+      patch[(op - op0) * w + j] = T(0);
 }
 
-// Patch (c, r, s) of one image: out (P*Q) from plane (H*W).
+// Output rows [op0, op1) of patch (c, r, s) of one image, flat shift: out ((op1 - op0)*W), pixels
+// [op0*W, op1*W) of the whole patch, from plane (H*W).
 template <typename T>
-void im2col_flat(const T* plane, const ConvGeometry& geo, int64_t r, int64_t s, T* out) {
-  const FlatShift f(geo, r, s);
-  const int64_t pq = geo.pq();
-  std::fill(out, out + f.begin, T(0));
-  std::memcpy(out + f.begin, plane + f.begin + f.off, size_t(f.end - f.begin) * sizeof(T));
-  std::fill(out + f.end, out + pq, T(0));
-  zero_wrapped_columns(f, geo.w, out);
-}
-
-// Output rows [op0, op1) of patch (c, r, s): out ((op1 - op0)*W), pixels [op0*W, op1*W) of im2col_flat's.
-template <typename T>
-void im2col_flat_rows(const T* plane, const ConvGeometry& geo, int64_t r, int64_t s, int64_t op0, int64_t op1,
-                      T* out) {
+void im2col_flat(const T* plane, const ConvGeometry& geo, int64_t r, int64_t s, int64_t op0, int64_t op1,
+                 T* out) {
   const FlatShift f(geo, r, s);
   const int64_t j0 = op0 * geo.w, j1 = op1 * geo.w;
   const int64_t b = std::clamp(f.begin, j0, j1), e = std::clamp(f.end, b, j1);
   std::fill(out, out + (b - j0), T(0));
   std::memcpy(out + (b - j0), plane + b + f.off, size_t(e - b) * sizeof(T));
   std::fill(out + (e - j0), out + (j1 - j0), T(0));
-  for (int64_t op = std::max(f.op_lo, op0); op < std::min(f.op_hi, op1); ++op) {
-    T* row = out + (op - op0) * geo.w;
-    for (int64_t j = 0; j < f.col_lo; ++j)
-      row[j] = T(0);
-    for (int64_t j = f.col_hi; j < geo.w; ++j)
-      row[j] = T(0);
-  }
+  zero_wrapped_columns(f, geo.w, op0, op1, out);
+}
+
+// Output rows [op0, op1) of patch (c, r, s) of one image, by the fast path when the shape has one.
+template <typename T>
+void patch_of(const T* plane, const ConvGeometry& geo, int64_t r, int64_t s, int64_t op0, int64_t op1,
+              T* out) {
+  if (geo.is_flat_shift())
+    im2col_flat(plane, geo, r, s, op0, op1, out);
+  else
+    patch_rows(plane, geo, r, s, op0, op1, out);
 }
 
 // Output rows [op0, op1) of one image's patches: col (CRS, (op1 - op0)*Q), on the calling thread.
@@ -187,30 +170,22 @@ void im2col_row_tile(const T* image, const ConvGeometry& geo, int64_t op0, int64
   const int64_t width = (op1 - op0) * geo.q, hw = geo.h * geo.w;
   for (int64_t row = 0; row < geo.crs(); ++row) {
     const int64_t c = row / (geo.r * geo.s), r = (row / geo.s) % geo.r, s = row % geo.s;
-    if (geo.is_flat_shift())
-      im2col_flat_rows(image + c * hw, geo, r, s, op0, op1, col + row * width);
-    else
-      patch_rows(image + c * hw, geo, r, s, op0, op1, col + row * width);
+    patch_of(image + c * hw, geo, r, s, op0, op1, col + row * width);
   }
 }
 
 // Patches of images [n0, n0 + g) into col (CRS, g*PQ), in parallel over rows.
 template <typename T>
 void im2col(const T* x, const ConvGeometry& geo, int64_t n0, int64_t g, T* col) {
-  const int64_t grain = std::max<int64_t>(1, 16384 / (g * geo.pq()));
-  if (geo.is_flat_shift()) {
-    const int64_t pq = geo.pq(), width = g * pq;
-    parallel_ranges(geo.crs(), grain, [&](int64_t row0, int64_t row1) {
-      for (int64_t row = row0; row < row1; ++row) {
-        const int64_t c = row / (geo.r * geo.s), r = (row / geo.s) % geo.r, s = row % geo.s;
-        for (int64_t img = 0; img < g; ++img)
-          im2col_flat(x + ((n0 + img) * geo.c + c) * geo.h * geo.w, geo, r, s, col + row * width + img * pq);
-      }
-    });
-    return;
-  }
-  parallel_ranges(geo.crs(), grain,
-                  [&](int64_t row0, int64_t row1) { im2col_rows(x, geo, n0, g, row0, row1, col); });
+  const int64_t pq = geo.pq(), width = g * pq;
+  parallel_ranges(geo.crs(), std::max<int64_t>(1, 16384 / width), [&](int64_t row0, int64_t row1) {
+    for (int64_t row = row0; row < row1; ++row) {
+      const int64_t c = row / (geo.r * geo.s), r = (row / geo.s) % geo.r, s = row % geo.s;
+      for (int64_t img = 0; img < g; ++img)
+        patch_of(x + ((n0 + img) * geo.c + c) * geo.h * geo.w, geo, r, s, 0, geo.p,
+                 col + row * width + img * pq);
+    }
+  });
 }
 
 // dx for images [n0, n0 + g) from col (CRS, g*PQ), the transpose of im2col: each (image, channel) plane is
@@ -232,7 +207,7 @@ void col2im(T* col, const ConvGeometry& geo, int64_t n0, int64_t g, T* dx) {
           for (int64_t s = 0; s < geo.s; ++s) {
             const FlatShift f(geo, r, s);
             T* __restrict in = col + ((c * geo.r + r) * geo.s + s) * width + img * pq;
-            zero_wrapped_columns(f, geo.w, in);
+            zero_wrapped_columns(f, geo.w, 0, geo.p, in);
             T* __restrict out = plane + (f.begin + f.off);  // gets in[f.begin ..]
             const T* __restrict src = in + f.begin;
 #pragma omp simd
