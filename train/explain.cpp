@@ -612,11 +612,7 @@ std::string describe_feature_cache(const TrainConfig& config, models::ResNet& mo
   return fmt::format(
       "{} is computed once per image ({}), so a training step runs {} only; the rows of {} below are what "
       "the step would cost without the cache",
-      cut.prefix_text(), cut.reason,
-      cut.stages == models::ResNet::kStages - 1
-          ? std::string("fc")
-          : fmt::format("{}..fc", models::ResNet::stage_name(cut.stages)),
-      cut.prefix_text());
+      cut.prefix_text(), cut.reason, cut.rest_text(), cut.prefix_text());
 }
 
 // ---- sums -------------------------------------------------------------------------------------------------

@@ -31,6 +31,11 @@ std::string PrefixCut::prefix_text() const {
   return fmt::format("{}..{}", ResNet::stage_name(0), ResNet::stage_name(stages - 1));
 }
 
+std::string PrefixCut::rest_text() const {
+  if (stages >= ResNet::kStages - 1) return ResNet::stage_name(ResNet::kStages - 1);
+  return fmt::format("{}..{}", ResNet::stage_name(stages), ResNet::stage_name(ResNet::kStages - 1));
+}
+
 PrefixCut cacheable_prefix(ResNet& model, bool augment) {
   if (augment) return {0, "augment = true: the training images change every epoch"};
   const nn::NamedTensors params = model.named_parameters();
@@ -127,6 +132,16 @@ std::vector<std::vector<int64_t>> batches_of(const std::vector<int64_t>& order, 
     batches.emplace_back(order.begin() + int64_t(i), order.begin() + int64_t(end));
   }
   return batches;
+}
+
+CachedBatches::CachedBatches(const FeatureCache& cache, const std::vector<int64_t>& order, int64_t batch_size,
+                             bool drop_last, Device device)
+    : cache_(&cache), batches_(batches_of(order, batch_size, drop_last)), device_(device) {}
+
+bool CachedBatches::next(data::Batch& batch) {
+  while (cursor_ < batches_.size())
+    if (cache_->batch(batches_[cursor_++], device_, batch)) return true;
+  return false;
 }
 
 }  // namespace thaw::train

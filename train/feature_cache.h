@@ -34,6 +34,7 @@ struct PrefixCut {
   int stages = 0;
   std::string reason;
   std::string prefix_text() const;  // "stem..layer2", "stem..avgpool" (= everything but fc)
+  std::string rest_text() const;    // what runs on the cached outputs: "layer3..fc", or "fc"
 };
 PrefixCut cacheable_prefix(models::ResNet& model, bool augment);
 
@@ -74,5 +75,23 @@ class FeatureCache {
 // last one shorter unless drop_last drops it.
 std::vector<std::vector<int64_t>> batches_of(const std::vector<int64_t>& order, int64_t batch_size,
                                              bool drop_last);
+
+// One pass over a cache's batches, as a loader's epoch: `order` cut by batches_of, each batch gathered on
+// `device` by FeatureCache::batch; a batch none of whose images is cached (skip_bad left them all out) is
+// skipped, as the loader skips it. The cache must outlive the pass.
+class CachedBatches {
+ public:
+  CachedBatches() = default;
+  CachedBatches(const FeatureCache& cache, const std::vector<int64_t>& order, int64_t batch_size,
+                bool drop_last, Device device);
+  bool next(data::Batch& batch);                             // false at the end of the pass
+  int64_t size() const { return int64_t(batches_.size()); }  // batches, before skipping
+
+ private:
+  const FeatureCache* cache_ = nullptr;
+  std::vector<std::vector<int64_t>> batches_;
+  size_t cursor_ = 0;
+  Device device_ = Device::cpu();
+};
 
 }  // namespace thaw::train

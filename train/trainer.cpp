@@ -435,15 +435,14 @@ struct Run {
   std::unique_ptr<data::WeightedSampler> sampler;  // oversample = true
   CheckpointState state;
   // The feature cache (train/feature_cache.h): the frozen prefix's outputs for the train and val images,
-  // while the epoch's model allows one. With it an epoch's batches are the cached ones (cached_batches, from
-  // cached_cursor on) instead of the train loader's. feature_cache_note: the last line said about it.
+  // while the epoch's model allows one. With it an epoch's batches are the cached ones (cached_epoch)
+  // instead of the train loader's. feature_cache_note: the last line said about it.
   FeatureCache train_features, val_features;
   int refused_stages = -1;  // a prefix the bound refused: not tried again
-  std::vector<std::vector<int64_t>> cached_batches;
-  size_t cached_cursor = 0;
+  CachedBatches cached_epoch;
   std::string feature_cache_note;
   bool said_cache_full = false;  // the decoded-image cache's bound
-  double feature_cache_s = 0;  // spent computing caches, in this process
+  double feature_cache_s = 0;    // spent computing caches, in this process
 
   int64_t num_classes() const { return int64_t(run_data.class_names.size()); }
   void print(const std::string& text) const {
@@ -595,19 +594,15 @@ void prepare_run(Run& run, bool resume) {
 // Says what it did, or why there is no cache, whenever that changes (unless brief).
 void update_feature_cache(Run& run) {
   const TrainConfig& c = run.config;
-  if (!c.feature_cache) {
-    if (run.feature_cache_note.empty() && !run.hooks.brief)
-      run.print("feature cache: off (feature_cache = false)\n");
-    run.feature_cache_note = "feature cache: off (feature_cache = false)";
-    return;
-  }
   models::ResNet& model = *run.training.model;
-  const PrefixCut cut = cacheable_prefix(model, c.augment);
+  const PrefixCut cut = c.feature_cache ? cacheable_prefix(model, c.augment) : PrefixCut{};
   if (cut.stages > 0 && (cut.stages == run.train_features.stages() || cut.stages == run.refused_stages))
     return;
   run.train_features = run.val_features = FeatureCache{};
   std::string note;
-  if (cut.stages == 0) {
+  if (!c.feature_cache) {
+    note = "feature cache: off (feature_cache = false)";
+  } else if (cut.stages == 0) {
     note = fmt::format("feature cache: not used: {}", cut.reason);
   } else {
     const size_t bound = size_t(c.feature_cache_mib) << 20;
@@ -625,13 +620,9 @@ void update_feature_cache(Run& run) {
     } else {
       note = fmt::format(
           "feature cache: {} is frozen and uses running BatchNorm statistics ({}): its outputs for {} train "
-          "and "
-          "{} val images were computed once ({:.1f} MiB, {:.1f} s); the epochs run {} on them",
+          "and {} val images were computed once ({:.1f} MiB, {:.1f} s); the epochs run {} on them",
           cut.prefix_text(), cut.reason, train.size(), val.size(),
-          double(train.bytes() + val.bytes()) / 1048576.0, train.seconds() + val.seconds(),
-          cut.stages == models::ResNet::kStages - 1
-              ? std::string("fc alone")
-              : fmt::format("{}..fc", models::ResNet::stage_name(cut.stages)));
+          double(train.bytes() + val.bytes()) / 1048576.0, train.seconds() + val.seconds(), cut.rest_text());
       run.feature_cache_s += train.seconds() + val.seconds();
       run.train_features = std::move(train);
       run.val_features = std::move(val);
@@ -641,15 +632,10 @@ void update_feature_cache(Run& run) {
   run.feature_cache_note = note;
 }
 
-// The next training batch of the epoch: the train loader's, or with the feature cache the next of
-// cached_batches that holds a cached image. False at the end of the epoch.
+// The next training batch of the epoch: the train loader's, or with the feature cache the cached epoch's.
+// False at the end of the epoch.
 bool next_train_batch(Run& run, data::Batch& batch) {
-  if (run.train_features.empty()) return run.train_loader->next(batch);
-  while (run.cached_cursor < run.cached_batches.size())
-    if (run.train_features.batch(run.cached_batches[run.cached_cursor++], Device::parse(run.config.device),
-                                 batch))
-      return true;
-  return false;
+  return run.train_features.empty() ? run.train_loader->next(batch) : run.cached_epoch.next(batch);
 }
 
 // The stage the batches' images enter the model at: 0 for images, the cached prefix's length with the cache.
@@ -677,12 +663,12 @@ int64_t start_epoch(Run& run, int64_t epoch) {
     const std::vector<int64_t> order = run.sampler
                                            ? run.sampler->epoch(uint64_t(epoch))
                                            : data::shuffled_order(run.train_loader->size(), c.seed, epoch);
-    run.cached_batches = batches_of(order, c.batch_size, run.train_loader->options().drop_last);
-    run.cached_cursor = 0;
+    run.cached_epoch = CachedBatches(run.train_features, order, c.batch_size,
+                                     run.train_loader->options().drop_last, Device::parse(c.device));
     data::Batch skipped;
     for (int64_t skip = 0; skip < run.state.step; ++skip)
       next_train_batch(run, skipped);
-    return int64_t(run.cached_batches.size());
+    return run.cached_epoch.size();
   }
   if (run.sampler) {
     run.train_loader->start_epoch(epoch, run.sampler->epoch(uint64_t(epoch)));
@@ -738,30 +724,29 @@ void checkpoint_interrupted_epoch(Run& run, int64_t epoch, int64_t steps_done) {
                   checkpoint_path(run.dir), epoch + 1, steps_done));
 }
 
-// evaluate() on `loader` for the run's `part` ("val", "test") after epoch `epoch` (0-based); for val with
-// the feature cache, on the cached val batches instead. Outputs that are NaN or Inf (or an image that cannot
-// be read) stop the run naming where, and the last good checkpoint.
-EvalResult evaluate_part(Run& run, data::Loader& loader, const char* part, int64_t epoch) {
+// The evaluation of the run's val images after an epoch: on the feature cache's val outputs when it holds
+// them, else on the val loader's images.
+EvalResult evaluate_val(Run& run) {
+  const FeatureCache& cache = run.val_features;
+  if (cache.empty())
+    return evaluate(*run.training.model, *run.val_loader, run.training.loss, run.num_classes());
+  std::vector<int64_t> order(size_t(cache.size()));
+  std::iota(order.begin(), order.end(), int64_t(0));
+  CachedBatches batches(cache, order, run.config.batch_size, false, Device::parse(run.config.device));
+  return evaluate_batches(
+      *run.training.model, [&](data::Batch& batch) { return batches.next(batch); },
+      [&](const Tensor& x) {
+        return run.training.model->forward_stages(x, cache.stages(), models::ResNet::kStages);
+      },
+      cache.samples(), run.training.loss, run.num_classes());
+}
+
+// evaluate_it() for the run's `part` ("val", "test") after epoch `epoch` (0-based); outputs that are NaN or
+// Inf (or an image that cannot be read) stop the run naming where, and the last good checkpoint.
+EvalResult evaluate_part(Run& run, const char* part, int64_t epoch,
+                         const std::function<EvalResult()>& evaluate_it) {
   try {
-    const FeatureCache& cache = run.val_features;
-    if (&loader != run.val_loader.get() || cache.empty())
-      return evaluate(*run.training.model, loader, run.training.loss, run.num_classes());
-    std::vector<int64_t> order(size_t(cache.size()));
-    std::iota(order.begin(), order.end(), int64_t(0));
-    const auto batches = batches_of(order, run.config.batch_size, false);
-    const Device device = Device::parse(run.config.device);
-    size_t cursor = 0;
-    return evaluate_batches(
-        *run.training.model,
-        [&](data::Batch& batch) {
-          while (cursor < batches.size())
-            if (cache.batch(batches[cursor++], device, batch)) return true;
-          return false;
-        },
-        [&](const Tensor& x) {
-          return run.training.model->forward_stages(x, cache.stages(), models::ResNet::kStages);
-        },
-        cache.samples(), run.training.loss, run.num_classes());
+    return evaluate_it();
   } catch (const Error& e) {
     if (run.tty) run.print("\n");
     fail("{} after epoch {}: {}; the run stops; last good checkpoint: {}", part, epoch + 1, e.what(),
@@ -811,7 +796,7 @@ EpochMetrics epoch_metrics(const CheckpointState& state, int64_t epoch, const Ev
 // and prints the epoch line.
 void record_epoch(Run& run, int64_t epoch) {
   Training& t = run.training;
-  const EvalResult val = evaluate_part(run, *run.val_loader, "val", epoch);
+  const EvalResult val = evaluate_part(run, "val", epoch, [&] { return evaluate_val(run); });
   CheckpointState& state = run.state;
   state.metrics.push_back(epoch_metrics(state, epoch, val, t.optimizer->groups()[0].lr));
   state.epoch = epoch + 1, state.step = 0;
@@ -822,9 +807,10 @@ void record_epoch(Run& run, int64_t epoch) {
   run.print(epoch_line(state.metrics.back(), run.config.epochs, lrs_text(*t.optimizer)));
   const data::LoaderStats stats = run.train_loader->stats();
   if (stats.cache_full_decodes > 0 && !run.said_cache_full) {
-    run.print(fmt::format("cache: full at cache_mib = {} ({} images, {:.1f} MiB kept); the other training images "
-                          "are decoded every epoch, to the same batches\n",
-                          run.config.cache_mib, stats.cached_images, double(stats.cached_bytes) / 1048576.0));
+    run.print(
+        fmt::format("cache: full at cache_mib = {} ({} images, {:.1f} MiB kept); the other training images "
+                    "are decoded every epoch, to the same batches\n",
+                    run.config.cache_mib, stats.cached_images, double(stats.cached_bytes) / 1048576.0));
     run.said_cache_full = true;
   }
 }
@@ -843,7 +829,9 @@ bool interrupted_after_epoch(const Run& run, int64_t epoch) {
 void finish_run(Run& run) {
   const TrainConfig& c = run.config;
   data::Loader test_loader(run.run_data.test, loader_options(c, false));
-  const EvalResult test = evaluate_part(run, test_loader, "test", c.epochs - 1);
+  const EvalResult test = evaluate_part(run, "test", c.epochs - 1, [&] {
+    return evaluate(*run.training.model, test_loader, run.training.loss, run.num_classes());
+  });
   std::set<std::string> bad_files;  // every loader's, and the feature caches' (which read the images too)
   for (const data::Loader* loader : {run.train_loader.get(), run.val_loader.get(), &test_loader})
     for (const std::string& file : loader->stats().bad_files)
