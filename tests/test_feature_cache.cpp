@@ -79,6 +79,31 @@ std::vector<std::vector<double>> metric_rows(
   return rows;
 }
 
+// A thaw train run on the generated dataset at `data`, into `runs`/name: the head alone (layers = 1, the
+// default), BatchNorm frozen, 3 epochs of 16-image batches at 32x32, SGD at lr 0.01; `extra` overrides.
+TrainConfig pattern_config(const fs::path& runs, const fs::path& data, const std::string& name,
+                           const Overrides& extra = {}) {
+  Overrides o = {
+      {"name", name},       {"runs_dir", runs.string()}, {"data", data.string()}, {"weights", "none"},
+      {"image_size", "32"}, {"batch_size", "16"},        {"epochs", "3"},         {"threads", "2"},
+      {"lr", "0.01"},       {"bn_mode", "frozen"}};
+  o.insert(o.end(), extra.begin(), extra.end());
+  return load_train_config("", o);
+}
+
+// Two 3-epoch runs agree within float32 rounding: each epoch's train and val loss within 1e-4 (the bound's
+// reasoning is above the test that compares cached and uncached runs).
+void require_close_runs(const fs::path& a, const fs::path& b) {
+  const auto ra = metric_rows(a), rb = metric_rows(b);
+  REQUIRE(ra.size() == 3);
+  REQUIRE(rb.size() == 3);
+  for (size_t e = 0; e < 3; ++e) {
+    INFO(a.filename().string() << " vs " << b.filename().string() << ", epoch " << e + 1);
+    CHECK(std::abs(ra[e][0] - rb[e][0]) <= 1e-4 * std::abs(rb[e][0]));  // train loss
+    CHECK(std::abs(ra[e][2] - rb[e][2]) <= 1e-4 * std::abs(rb[e][2]));  // val loss
+  }
+}
+
 }  // namespace
 
 TEST_CASE(
@@ -174,32 +199,16 @@ TEST_CASE(
     "train: the feature cache gives the uncached run within float32 rounding, and says why when unused") {
   test::TempDir tmp;
   const fs::path data = make_patterns(tmp.path, 64);
-  auto config = [&](const std::string& name, Overrides extra) {
-    Overrides o = {{"name", name},          {"runs_dir", tmp.path.string()},
-                   {"data", data.string()}, {"weights", "none"},
-                   {"image_size", "32"},    {"batch_size", "16"},
-                   {"epochs", "3"},         {"threads", "2"},
-                   {"lr", "0.01"},          {"bn_mode", "frozen"}};
-    o.insert(o.end(), extra.begin(), extra.end());
-    return load_train_config("", o);
+  auto config = [&](const std::string& name, const Overrides& extra) {
+    return pattern_config(tmp.path, data, name, extra);
   };
   const TrainHooks quiet{.quiet = true};
-  auto require_close_runs = [&](const std::string& a, const std::string& b) {
-    const auto ra = metric_rows(tmp.path / a), rb = metric_rows(tmp.path / b);
-    REQUIRE(ra.size() == 3);
-    REQUIRE(rb.size() == 3);
-    for (size_t e = 0; e < 3; ++e) {
-      INFO(a << " vs " << b << ", epoch " << e + 1);
-      CHECK(std::abs(ra[e][0] - rb[e][0]) <= 1e-4 * std::abs(rb[e][0]));  // train loss
-      CHECK(std::abs(ra[e][2] - rb[e][2]) <= 1e-4 * std::abs(rb[e][2]));  // val loss
-    }
-  };
 
   SECTION("head only: everything but fc cached, for train and val") {
     REQUIRE(run_training(config("cached", {}), false, quiet) == TrainStatus::Completed);
     REQUIRE(run_training(config("plain", {{"feature_cache", "false"}}), false, quiet) ==
             TrainStatus::Completed);
-    require_close_runs("cached", "plain");
+    require_close_runs(tmp.path / "cached", tmp.path / "plain");
     CHECK_THAT(
         summary_of(tmp.path / "cached")["feature_cache"].get<std::string>(),
         ContainsSubstring("stem..avgpool is frozen and uses running BatchNorm statistics (fc trains): its "
@@ -226,7 +235,7 @@ TEST_CASE(
         run_training(
             config("plain", {{"trainable", "gradual"}, {"unfreeze_every", "1"}, {"feature_cache", "false"}}),
             false, quiet) == TrainStatus::Completed);
-    require_close_runs("cached", "plain");
+    require_close_runs(tmp.path / "cached", tmp.path / "plain");
     // Epoch 3 trains layer3, layer4 and fc: layer2's outputs were cached last.
     CHECK_THAT(summary_of(tmp.path / "cached")["feature_cache"].get<std::string>(),
                ContainsSubstring("feature cache: stem..layer2 is frozen"));
@@ -263,16 +272,7 @@ TEST_CASE(
   const fs::path broken = data / "images" / (first.substr(0, first.find(' ')) + ".jpg");
   std::ofstream(broken, std::ios::binary | std::ios::trunc).close();  // zero bytes
   auto config = [&](const std::string& name, const std::string& skip_bad) {
-    return load_train_config("", {{"name", name},
-                                  {"runs_dir", tmp.path.string()},
-                                  {"data", data.string()},
-                                  {"weights", "none"},
-                                  {"image_size", "32"},
-                                  {"batch_size", "16"},
-                                  {"epochs", "2"},
-                                  {"threads", "2"},
-                                  {"bn_mode", "frozen"},
-                                  {"skip_bad", skip_bad}});
+    return pattern_config(tmp.path, data, name, {{"epochs", "2"}, {"skip_bad", skip_bad}});
   };
   REQUIRE(run_training(config("skip", "true"), false, {.quiet = true}) == TrainStatus::Completed);
   CHECK_THAT(summary_of(tmp.path / "skip")["feature_cache"].get<std::string>(),
@@ -290,29 +290,11 @@ TEST_CASE("train on CUDA: the feature cache gives the uncached run within float3
   test::TempDir tmp;
   const fs::path data = make_patterns(tmp.path, 32);
   auto config = [&](const std::string& name, const std::string& cache) {
-    return load_train_config("", {{"name", name},
-                                  {"runs_dir", tmp.path.string()},
-                                  {"data", data.string()},
-                                  {"weights", "none"},
-                                  {"device", "cuda"},
-                                  {"image_size", "32"},
-                                  {"batch_size", "16"},
-                                  {"epochs", "3"},
-                                  {"threads", "2"},
-                                  {"lr", "0.01"},
-                                  {"bn_mode", "frozen"},
-                                  {"feature_cache", cache}});
+    return pattern_config(tmp.path, data, name, {{"device", "cuda"}, {"feature_cache", cache}});
   };
   REQUIRE(run_training(config("cached", "true"), false, {.quiet = true}) == TrainStatus::Completed);
   REQUIRE(run_training(config("plain", "false"), false, {.quiet = true}) == TrainStatus::Completed);
   CHECK_THAT(summary_of(tmp.path / "cached")["feature_cache"].get<std::string>(),
              ContainsSubstring("stem..avgpool is frozen"));
-  const auto a = metric_rows(tmp.path / "cached"), b = metric_rows(tmp.path / "plain");
-  REQUIRE(a.size() == 3);
-  REQUIRE(b.size() == 3);
-  for (size_t e = 0; e < 3; ++e) {
-    INFO("epoch " << e + 1);
-    CHECK(std::abs(a[e][0] - b[e][0]) <= 1e-4 * std::abs(b[e][0]));
-    CHECK(std::abs(a[e][2] - b[e][2]) <= 1e-4 * std::abs(b[e][2]));
-  }
+  require_close_runs(tmp.path / "cached", tmp.path / "plain");
 }
