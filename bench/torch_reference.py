@@ -1,4 +1,6 @@
-"""What the bench/ scripts share on the PyTorch side: the training step they time, and the import checks."""
+"""What the bench/ scripts share on the PyTorch side: the training step they time, the import checks, and the
+images of a folder in the Oxford-IIIT Pet layout as a torch Dataset."""
+import os
 import sys
 
 # Trainable top-level children of each training mode; None: every parameter.
@@ -43,3 +45,34 @@ def resnet_step(model, mode, x, y):
         loss_fn(model(x), y).backward()
         opt.step()
     return step
+
+
+def read_list(root, name):
+    """(path, 0-based class id) per line of annotations/<name>, as data/pets.cpp reads it."""
+    samples = []
+    with open(os.path.join(root, "annotations", name)) as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            fields = line.split()
+            samples.append((os.path.join(root, "images", fields[0] + ".jpg"), int(fields[1]) - 1))
+    return samples
+
+
+def image_files(samples, transform):
+    """A torch Dataset of (transform(the RGB image), label) over (path, label) samples: each image decoded with
+    Pillow when it is read, as the report's code (and torchvision's ImageFolder) do."""
+    import torch
+    from PIL import Image
+
+    class ImageFiles(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(samples)
+
+        def __getitem__(self, i):
+            path, label = samples[i]
+            with open(path, "rb") as f:
+                image = Image.open(f).convert("RGB")
+            return transform(image), label
+
+    return ImageFiles()

@@ -36,6 +36,8 @@ import sys
 import tempfile
 import time
 
+from torch_reference import image_files, read_list
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 NUM_BREEDS = 37
 
@@ -92,18 +94,6 @@ def random_split(n, val_fraction, seed):
     return sorted(order[:n_train]), sorted(order[n_train:])
 
 
-def read_list(root, name):
-    """(path, 0-based class id) per line of annotations/<name>, as data/pets.cpp reads it."""
-    samples = []
-    with open(os.path.join(root, "annotations", name)) as f:
-        for line in f:
-            if line.startswith("#") or not line.strip():
-                continue
-            fields = line.split()
-            samples.append((os.path.join(root, "images", fields[0] + ".jpg"), int(fields[1]) - 1))
-    return samples
-
-
 # ---- the two sides ---------------------------------------------------------------------------------------
 
 def thaw_config(args, mode, weights, runs_dir, name, epochs, lr):
@@ -146,7 +136,6 @@ def torch_run(args, mode, init_pth, train, val):
 
     import torch
     import torchvision
-    from PIL import Image
     from torchvision import transforms as T
 
     warnings.filterwarnings("ignore", message="This DataLoader will create")
@@ -156,21 +145,8 @@ def torch_run(args, mode, init_pth, train, val):
     transform = T.Compose([T.Resize(resize), T.CenterCrop(args.size), T.ToTensor(),
                            T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
 
-    class Files(torch.utils.data.Dataset):
-        def __init__(self, samples):
-            self.samples = samples
-
-        def __len__(self):
-            return len(self.samples)
-
-        def __getitem__(self, i):
-            path, label = self.samples[i]
-            with open(path, "rb") as f:
-                image = Image.open(f).convert("RGB")
-            return transform(image), label
-
     def loader(samples, shuffle):
-        return torch.utils.data.DataLoader(Files(samples), batch_size=args.batch, shuffle=shuffle,
+        return torch.utils.data.DataLoader(image_files(samples, transform), batch_size=args.batch, shuffle=shuffle,
                                            num_workers=args.loader_threads, persistent_workers=True)
 
     model = getattr(torchvision.models, args.arch)(num_classes=NUM_BREEDS)

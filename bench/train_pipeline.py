@@ -30,16 +30,7 @@ import subprocess
 import tempfile
 import time
 
-
-def read_trainval(root):
-    samples = []
-    with open(os.path.join(root, "annotations", "trainval.txt")) as f:
-        for line in f:
-            if line.startswith("#") or not line.strip():
-                continue
-            fields = line.split()
-            samples.append((os.path.join(root, "images", fields[0] + ".jpg"), int(fields[1]) - 1))
-    return samples
+from torch_reference import image_files, read_list
 
 
 def cycled_dataset(root, count, into):
@@ -91,7 +82,6 @@ def run_torch(args, workers):
 
     import torch
     import torchvision
-    from PIL import Image
     from torchvision import transforms as T
 
     warnings.filterwarnings("ignore", message="This DataLoader will create")
@@ -104,17 +94,6 @@ def run_torch(args, workers):
     else:
         transform = T.Compose([T.Resize(args.size * 256 // 224), T.CenterCrop(args.size), T.ToTensor(), normalize])
 
-    class Pets(torch.utils.data.Dataset):
-        def __init__(self, samples):
-            self.samples = samples
-
-        def __len__(self):
-            return len(self.samples)
-
-        def __getitem__(self, i):
-            path, label = self.samples[i]
-            return transform(Image.open(path).convert("RGB")), label
-
     device = torch.device(args.device)
     model = getattr(torchvision.models, args.arch)(num_classes=37).to(device)
     trainable = ["fc", "layer4", "layer3", "layer2", "layer1"][:args.layers]
@@ -123,7 +102,7 @@ def run_torch(args, workers):
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-3, momentum=0.9,
                           nesterov=True)
     loss_fn = torch.nn.CrossEntropyLoss()
-    loader = torch.utils.data.DataLoader(Pets(read_trainval(args.data)), batch_size=args.batch, shuffle=True,
+    loader = torch.utils.data.DataLoader(image_files(read_list(args.data, "trainval.txt"), transform), batch_size=args.batch, shuffle=True,
                                          num_workers=workers, persistent_workers=workers > 0)
     model.train()
     images, seconds = 0, 0.0
@@ -172,7 +151,7 @@ def main():
 
     print(f"{args.arch}, l = {args.layers}, {args.size}x{args.size}, batch {args.batch}, augment "
           f"{'on' if args.augment else 'off'}, {args.device}, {args.threads} threads, {args.epochs} epoch(s), "
-          f"median of {args.runs} run(s), {len(read_trainval(args.data))} trainval images "
+          f"median of {args.runs} run(s), {len(read_list(args.data, 'trainval.txt'))} trainval images "
           f"(PyTorch {torch.__version__})")
     print(report["text"])
     thaw = statistics.median(thaw_runs)
