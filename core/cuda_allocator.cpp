@@ -1,21 +1,23 @@
 // The CUDA caching allocator: cudaMalloc is slow (it can synchronise the device), and a training step asks
-// for the same activation sizes again and again, so freed blocks are kept in per-size-class free lists and
-// handed out again instead of being returned to the driver.
+// for the same activation sizes again and again, so freed blocks are kept and handed out again instead of
+// being returned to the driver.
 //
-// Size classes: up to 1 MiB, multiples of 512 bytes; above, 8 classes per power of two (1 MiB, 1.125 MiB,
-// 1.25 MiB, ...), so at most 12.5% of a large block is rounding. A block serves only requests of its own
-// class, which keeps the bookkeeping a map from class to a stack of pointers, at the price of not splitting
-// big cached blocks for small requests. Safe without events because all of thaw's device work runs on one
+// The bookkeeping is a BlockPool per device (core/block_pool.h, where the policy is stated): cudaMalloc'd
+// segments (2 MiB for requests up to 1 MiB, 20 MiB for requests up to 10 MiB, else the request rounded up to
+// 2 MiB) are split into pieces rounded to 512 bytes, best fit, and a released piece coalesces with its free
+// neighbours, so the memory reserved from the driver follows what the tensors hold instead of growing a free
+// list per size. This file adds the CUDA side: cudaMalloc/cudaFree as the pool's backing store, the lock,
+// poisoning and the out-of-memory message. Safe without events because all of thaw's device work runs on one
 // stream (kernels/cuda/launch.h): a kernel that uses a reused block is queued after every kernel that used
 // it before.
 #include <cuda_runtime_api.h>
 
 #include <atomic>
-#include <map>
+#include <memory>
 #include <mutex>
 #include <unordered_map>
-#include <vector>
 
+#include "core/block_pool.h"
 #include "core/cuda_runtime.h"
 #include "core/error.h"
 
@@ -24,120 +26,93 @@ namespace {
 
 constexpr size_t kMiB = size_t(1) << 20;
 
-size_t size_class(size_t bytes) {
-  constexpr size_t kSmallGranule = 512;
-  if (bytes <= kMiB) return (bytes + kSmallGranule - 1) / kSmallGranule * kSmallGranule;
-  size_t power = kMiB;
-  while (power * 2 < bytes)
-    power *= 2;  // power < bytes <= 2 power
-  const size_t step = power / 8;
-  return (bytes + step - 1) / step * step;
-}
-
 void check(cudaError_t status, const char* what) {
   if (status != cudaSuccess) fail("CUDA error in {}: {} ({})", what, cudaGetErrorString(status), int(status));
 }
 
-struct DeviceCache {
-  std::map<size_t, std::vector<void*>> free_blocks;  // class -> cached blocks of that class
-  std::unordered_map<void*, size_t> block_class;     // every live or cached block -> its class
-  MemoryStats stats;
-
-  void free_cached() {
-    for (auto& [cls, blocks] : free_blocks) {
-      for (void* ptr : blocks) {
-        cudaFree(ptr);
-        block_class.erase(ptr);
-        stats.reserved -= cls;
-      }
+// The backing store of one device's pool. Out of memory is nullptr (the pool then empties its cache and
+// retries); any other CUDA error throws.
+BlockPool::Backing device_backing(int device) {
+  auto allocate = [device](size_t bytes) -> void* {
+    check(cudaSetDevice(device), "cudaSetDevice");
+    void* ptr = nullptr;
+    const cudaError_t status = cudaMalloc(&ptr, bytes);
+    if (status == cudaErrorMemoryAllocation) {
+      cudaGetLastError();  // clear it: the pool may retry, and the next CUDA call must not see it
+      return nullptr;
     }
-    free_blocks.clear();
-  }
-};
+    check(status, "cudaMalloc");
+    return ptr;
+  };
+  auto release = [device](void* ptr, size_t) {
+    cudaSetDevice(device);
+    cudaFree(ptr);
+  };
+  return {allocate, release};
+}
+
+MemoryStats memory_stats_of(const BlockPool& pool) {
+  const BlockPool::Stats& s = pool.stats();
+  return {s.in_use, s.peak_in_use, s.reserved, s.peak_reserved, s.backing_allocs, s.cache_hits};
+}
+
+[[noreturn]] void fail_out_of_memory(size_t requested, int device, const BlockPool& pool) {
+  cudaSetDevice(device);
+  size_t free_bytes = 0, total_bytes = 0;
+  cudaMemGetInfo(&free_bytes, &total_bytes);
+  fail(
+      "CUDA out of memory on cuda:{}: tried to allocate {:.1f} MiB with {:.1f} MiB free of {:.1f} MiB "
+      "({:.1f} MiB held by thaw's tensors); lower the batch size",
+      device, requested / double(kMiB), free_bytes / double(kMiB), total_bytes / double(kMiB),
+      pool.stats().in_use / double(kMiB));
+}
 
 class CachingAllocator {
  public:
   void* allocate(size_t bytes, int device) {
     if (bytes == 0) return nullptr;
-    const size_t cls = size_class(bytes);
     std::lock_guard<std::mutex> lock(mutex_);
-    DeviceCache& cache = caches_[device];
-    void* ptr = nullptr;
-    auto it = cache.free_blocks.find(cls);
-    if (it != cache.free_blocks.end() && !it->second.empty()) {
-      ptr = it->second.back();
-      it->second.pop_back();
-      ++cache.stats.cache_hits;
-    } else {
-      check(cudaSetDevice(device), "cudaSetDevice");
-      ptr = device_malloc(cls, bytes, device, cache);
-      cache.block_class[ptr] = cls;
-      ++cache.stats.cuda_mallocs;
-      cache.stats.reserved += cls;
-      cache.stats.peak_reserved = std::max(cache.stats.peak_reserved, cache.stats.reserved);
-    }
-    cache.stats.in_use += cls;
-    cache.stats.peak_in_use = std::max(cache.stats.peak_in_use, cache.stats.in_use);
-    if (poison_) check(cudaMemsetAsync(ptr, 0xFF, cls, nullptr), "cudaMemsetAsync (poison)");
-    return ptr;
+    BlockPool& pool = pool_of(device);
+    const BlockPool::Piece piece = pool.allocate(bytes);  // out of memory: has emptied the cache and retried
+    if (piece.ptr == nullptr) fail_out_of_memory(bytes, device, pool);
+    if (poison_) check(cudaMemsetAsync(piece.ptr, 0xFF, piece.size, nullptr), "cudaMemsetAsync (poison)");
+    return piece.ptr;
   }
 
   void release(void* ptr, int device) noexcept {
     if (ptr == nullptr) return;
     std::lock_guard<std::mutex> lock(mutex_);
-    DeviceCache& cache = caches_[device];
-    auto it = cache.block_class.find(ptr);
-    if (it == cache.block_class.end()) return;  // not ours: never happens; do not free what we did not give
-    cache.free_blocks[it->second].push_back(ptr);
-    cache.stats.in_use -= it->second;
+    auto it = pools_.find(device);
+    // A pointer that is not ours never comes here; the pool ignores it (never free what we did not give).
+    if (it != pools_.end()) it->second->release(ptr);
   }
 
   MemoryStats stats(int device) {
     std::lock_guard<std::mutex> lock(mutex_);
-    return caches_[device].stats;
+    return memory_stats_of(pool_of(device));
   }
 
   void reset_peak(int device) {
     std::lock_guard<std::mutex> lock(mutex_);
-    MemoryStats& s = caches_[device].stats;
-    s.peak_in_use = s.in_use;
-    s.peak_reserved = s.reserved;
+    pool_of(device).reset_peak();
   }
 
   void set_poison(bool on) { poison_ = on; }
 
   void empty_cache(int device) {
     std::lock_guard<std::mutex> lock(mutex_);
-    cudaSetDevice(device);
-    caches_[device].free_cached();
+    pool_of(device).empty_cache();
   }
 
  private:
-  // cudaMalloc of one block of class cls; on out-of-memory frees the cache and tries once more.
-  static void* device_malloc(size_t cls, size_t requested, int device, DeviceCache& cache) {
-    void* ptr = nullptr;
-    cudaError_t status = cudaMalloc(&ptr, cls);
-    if (status == cudaErrorMemoryAllocation) {
-      cudaGetLastError();  // clear it, then retry with the cached blocks handed back to the driver
-      cache.free_cached();
-      status = cudaMalloc(&ptr, cls);
-    }
-    if (status == cudaErrorMemoryAllocation) {
-      cudaGetLastError();
-      size_t free_bytes = 0, total_bytes = 0;
-      cudaMemGetInfo(&free_bytes, &total_bytes);
-      fail(
-          "CUDA out of memory on cuda:{}: tried to allocate {:.1f} MiB with {:.1f} MiB free of {:.1f} MiB "
-          "({:.1f} MiB held by thaw's tensors); lower the batch size",
-          device, requested / double(kMiB), free_bytes / double(kMiB), total_bytes / double(kMiB),
-          cache.stats.in_use / double(kMiB));
-    }
-    check(status, "cudaMalloc");
-    return ptr;
+  BlockPool& pool_of(int device) {
+    std::unique_ptr<BlockPool>& pool = pools_[device];
+    if (pool == nullptr) pool = std::make_unique<BlockPool>(device_backing(device));
+    return *pool;
   }
 
   std::mutex mutex_;
-  std::unordered_map<int, DeviceCache> caches_;
+  std::unordered_map<int, std::unique_ptr<BlockPool>> pools_;
   std::atomic<bool> poison_{false};
 };
 
