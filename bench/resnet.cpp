@@ -15,6 +15,7 @@
 #include "kernels/ops.h"
 #include "models/resnet.h"
 #include "nn/losses.h"
+#include "nn/precision.h"
 #include "optim/freeze.h"
 #include "optim/optimizer.h"
 
@@ -47,6 +48,8 @@ void run_resnet(const ResnetBenchOptions& opt) {
   Generator gen(0);
   auto model = models::make_resnet(models::parse_arch(opt.arch), 1000, gen);
   model->to(device);
+  const Precision precision = ops::conv2d_precision(parse_precision(opt.precision), device);
+  nn::set_precision(*model, precision);
   const Tensor x = Tensor::normal({opt.batch, 3, opt.size, opt.size}, 0, 1, gen).to(device);
   std::vector<int64_t> labels(static_cast<size_t>(opt.batch));
   for (auto& y : labels)
@@ -82,7 +85,10 @@ void run_resnet(const ResnetBenchOptions& opt) {
   const cuda_runtime::MemoryStats memory =
       device.is_cuda() ? cuda_runtime::memory_stats(device.index) : cuda_runtime::MemoryStats{};
   const std::string where =
-      device.is_cuda() ? device.str() : fmt::format("cpu, {} threads", ops::cpu_threads());
+      (device.is_cuda() ? device.str() : fmt::format("cpu, {} threads", ops::cpu_threads())) +
+      (opt.precision == "fp32"
+           ? ""
+           : fmt::format(", {} computed in {}", opt.precision, precision_name(precision)));
   fmt::print("thaw {} {} batch {} {}x{}, {}: {:.4f} s per step, {:.1f} img/s (median of {})", opt.arch,
              opt.mode, opt.batch, opt.size, opt.size, where, median, images_per_s, opt.repeat);
   if (device.is_cuda())
@@ -93,6 +99,8 @@ void run_resnet(const ResnetBenchOptions& opt) {
     write_text_atomic(opt.json_path, nlohmann::json{{"arch", opt.arch},
                                                     {"mode", opt.mode},
                                                     {"device", device.str()},
+                                                    {"precision", opt.precision},
+                                                    {"computed_precision", precision_name(precision)},
                                                     {"batch", opt.batch},
                                                     {"size", opt.size},
                                                     {"threads", ops::cpu_threads()},

@@ -12,6 +12,7 @@ struct ResnetBenchOptions {
   std::string arch = "resnet18";
   std::string mode = "inference";  // inference | train-head | train-l3 | train-full
   std::string device = "cpu";
+  std::string precision = "fp32";  // of the convolutions (core/precision.h)
   int64_t batch = 16, size = 224;
   int repeat = 3, threads = 0;
   std::string json_path;

@@ -121,6 +121,7 @@ void add_bench_command(CLI::App& app) {
       "resnet", "ResNet18/50 images/s on the CPU or a GPU: inference and training steps");
   resnet->alias("resnet-cpu");
   resnet->add_option("--device", ropt->device, "cpu or cuda[:N]");
+  add_precision_option(resnet, &ropt->precision);
   resnet->add_option("--arch", ropt->arch, "resnet18 or resnet50");
   resnet->add_option("--mode", ropt->mode,
                      "inference, train-head (fc trainable), train-l3 (layer3, layer4, fc) or train-full");

@@ -18,4 +18,14 @@ void add_demo_command(CLI::App& app);       // cli/demo.cpp: the README's main c
 void add_reproduce_command(CLI::App& app);  // cli/reproduce.cpp (the tables: report/report_tables.h)
 void add_explain_command(CLI::App& app);    // cli/explain.cpp (train/explain.h)
 
+// --precision fp32|tf32|bf16 (core/precision.h) on a command that runs a model, into *value.
+inline CLI::Option* add_precision_option(CLI::App* cmd, std::string* value) {
+  return cmd
+      ->add_option(
+          "--precision", *value,
+          "convolution arithmetic on CUDA: fp32 (exact), tf32 or bf16 (tensor cores); the CPU computes "
+          "float32 in every precision")
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
+}
+
 }  // namespace thaw::cli

@@ -33,7 +33,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct DemoOptions {
-  std::string out = "runs/demo", data, device = "cpu";
+  std::string out = "runs/demo", data, device = "cpu", precision = "fp32";
   int64_t threads = 0, image_size = 32, source_per_class = 60, target_per_class = 10, test_per_class = 10;
   int64_t source_epochs = 3, target_epochs = 8;
   uint64_t seed = 1;
@@ -107,6 +107,7 @@ train::TrainConfig demo_config(const DemoOptions& o, const std::string& name, co
                           {"data", data},
                           {"weights", weights},
                           {"device", o.device},
+                          {"precision", o.precision},
                           {"arch", "resnet18"},
                           {"task", "breeds"},
                           {"image_size", std::to_string(o.image_size)},
@@ -141,6 +142,11 @@ std::string percent_list(const std::vector<double>& fractions) {
   return fmt::format("{}", fmt::join(parts, " "));
 }
 
+// "cpu", or "cuda, tf32" when a precision other than fp32 was asked for.
+std::string where(const DemoOptions& o) {
+  return o.precision == "fp32" ? o.device : o.device + ", " + o.precision;
+}
+
 int run_demo(const DemoOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   prepare_out_dir(o.out);
@@ -148,7 +154,7 @@ int run_demo(const DemoOptions& o) {
   const std::string target_dir = o.data.empty() ? generated_target : o.data;
 
   fmt::print("thaw demo: pretrain a ResNet18 on one task, fine-tune it on another ({}, {} threads)\n",
-             o.device, train::apply_threads(o.threads));
+             where(o), train::apply_threads(o.threads));
   data::write_synthetic_dataset(
       source_dir, {data::PatternSet::Source, o.image_size, o.source_per_class, o.test_per_class, o.seed});
   fmt::print("  source: {} (37 pattern classes, {} + {} images each, {}x{})\n", source_dir,
@@ -203,7 +209,7 @@ int run_demo(const DemoOptions& o) {
       o.out + "/demo.md",
       fmt::format("# thaw demo\n\n{}\n{}\n\nValidation accuracy per run: comparison.svg. Each run's curves "
                   "and confusion matrix: <run>/index.html. Total time {:.0f} s on {}.\n",
-                  table, verdict, total_s, o.device));
+                  table, verdict, total_s, where(o)));
   fmt::print(
       "{}\nwritten: {}/demo.md, {}/comparison.svg, and per run {}/<run>/index.html  ({:.0f} s in all)\n",
       verdict, o.out, o.out, o.out, total_s);
@@ -222,6 +228,7 @@ void add_demo_command(CLI::App& app) {
   cmd->add_option("--data", o->data,
                   "fine-tune on this dataset (Oxford-IIIT layout) instead of a generated one");
   cmd->add_option("--device", o->device, "cpu or cuda");
+  add_precision_option(cmd, &o->precision);
   cmd->add_option("--threads", o->threads, "CPU threads: compute and loader (0: all this process may use)")
       ->check(CLI::Range(0, 256));
   cmd->add_option("--seed", o->seed, "seed of the datasets, initialisation and shuffling");

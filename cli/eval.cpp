@@ -7,6 +7,8 @@
 
 #include "cli/commands.h"
 #include "core/device.h"
+#include "core/precision.h"
+#include "kernels/ops.h"
 #include "train/config.h"
 #include "train/trained_model.h"
 
@@ -15,16 +17,23 @@ namespace thaw::cli {
 namespace {
 
 struct EvalArgs {
-  std::string weights, data, device = "cpu";
+  std::string weights, data, device = "cpu", precision = "fp32";
   train::EvalWeightsOptions options;
 };
 
 void run_eval(const EvalArgs& a) {
   train::EvalWeightsOptions options = a.options;
   options.device = Device::parse(a.device);
+  options.precision = parse_precision(a.precision);
   const train::EvalWeightsResult r = train::evaluate_weights(a.weights, a.data, options);
-  fmt::print("thaw eval {}: {} {} on the {} split of {} ({} images, {}x{}, {})\n", a.weights, r.arch, r.task,
-             r.split, a.data, r.samples, r.image_size, r.image_size, options.device.str());
+  const Precision computed = ops::conv2d_precision(options.precision, options.device);
+  fmt::print(
+      "thaw eval {}: {} {} on the {} split of {} ({} images, {}x{}, {}{})\n", a.weights, r.arch, r.task,
+      r.split, a.data, r.samples, r.image_size, r.image_size, options.device.str(),
+      options.precision == Precision::FP32 ? ""
+      : computed == options.precision
+          ? fmt::format(", {}", precision_name(computed))
+          : fmt::format(", {} computed in {}", precision_name(options.precision), precision_name(computed)));
   if (!r.bad_files.empty())
     fmt::print("skip_bad: left out {} undecodable files: {}\n", r.bad_files.size(),
                fmt::join(r.bad_files, ", "));
@@ -42,10 +51,12 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--split", a->options.split, "test or trainval")
       ->check(CLI::IsMember({"test", "trainval"}));
   cmd->add_option("--device", a->device, "cpu, cuda or cuda:N");
+  add_precision_option(cmd, &a->precision);
   cmd->add_option("--batch-size", a->options.batch_size, "images per batch")->check(CLI::Range(1, 65536));
   cmd->add_option("--image-size", a->options.image_size, "crop size (default: the weights file's image_size)")
       ->check(CLI::Range(train::kMinImageSize, train::kMaxImageSize));
-  cmd->add_option("--threads", a->options.threads, "CPU threads: compute and loader (0: all this process may use)")
+  cmd->add_option("--threads", a->options.threads,
+                  "CPU threads: compute and loader (0: all this process may use)")
       ->check(CLI::Range(0, 256));
   cmd->add_flag("--skip-bad", a->options.skip_bad,
                 "leave undecodable image files out (and list them) instead of stopping at the first");

@@ -33,6 +33,15 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
   return y;
 }
 
+Precision conv2d_precision(Precision requested, Device device) {
+  if (device.is_cpu()) return cpu::conv2d_precision(requested);
+#if THAW_WITH_CUDA
+  return cuda::conv2d_precision(requested);  // of the current device, where thaw's kernels run
+#else
+  return Precision::FP32;  // unreachable: a CPU-only build has no CUDA tensors
+#endif
+}
+
 Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape, const Conv2dParams& p) {
   check_float(dy, "conv2d_backward_data", "dy", 4);
   check_float(w, "conv2d_backward_data", "w", 4);

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 
+#include "core/precision.h"
 #include "core/tensor.h"
 
 namespace thaw::ops {
@@ -41,6 +42,8 @@ Tensor sum_to_channels(const Tensor& dy);
 struct Conv2dParams {
   int64_t stride_h = 1, stride_w = 1;
   int64_t pad_h = 0, pad_w = 0;
+  // The arithmetic of the CUDA kernels (core/precision.h); the CPU backend computes float32 whatever it is.
+  Precision precision = Precision::FP32;
 };
 // (N, K, P, Q) with P = (H + 2 pad_h - R) / stride_h + 1, Q likewise; checks the shapes fit.
 Shape conv2d_output_shape(const Shape& x, const Shape& w, const Conv2dParams& p);
@@ -51,6 +54,10 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const C
 Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape, const Conv2dParams& p);
 // dw = d(sum y*dy)/dw.  dy: (N, K, P, Q), x: (N, C, H, W)  ->  dw: w_shape.  (db = sum_to_channels(dy))
 Tensor conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Shape& w_shape, const Conv2dParams& p);
+// The precision conv2d runs in on device for a requested one: fp32 on the CPU (the reference computes
+// float32 whatever is asked) and on CUDA cards without tensor cores for tf32/bf16 (compute capability < 8.0);
+// else the requested one.
+Precision conv2d_precision(Precision requested, Device device);
 
 // ---- batch_norm2d ------------------------------------------------------------------------------------
 struct BatchNormForward {

@@ -252,6 +252,11 @@ std::string index_html(const std::vector<EpochMetrics>& metrics, const RunSummar
     html += fmt::format("<tr><th>best val accuracy</th><td>{} (epoch {})</td></tr>\n", pct(best->val_acc),
                         best->epoch);
   }
+  if (!summary.precision_requested.empty()) {
+    const bool same = summary.precision_computed == summary.precision_requested;
+    html += fmt::format("<tr><th>precision</th><td>{}{}</td></tr>\n", xml_escape(summary.precision_requested),
+                        same ? "" : fmt::format(" (computed in {})", xml_escape(summary.precision_computed)));
+  }
   html +=
       "</table>\n<h2>Loss</h2>\n<img src=\"loss.svg\" alt=\"train and val loss per epoch\">\n"
       "<h2>Accuracy</h2>\n<img src=\"accuracy.svg\" alt=\"train and val accuracy per epoch\">\n"
@@ -393,6 +398,18 @@ RunSummary read_run_summary(const std::string& path) {
       THAW_CHECK(times.contains(key), "{}: 'times' has no '{}' key", path, key);
     s.train_seconds = number(times.at("train_data_s"), "times.train_data_s") +
                       number(times.at("train_compute_s"), "times.train_compute_s");
+  }
+  if (j.contains("precision")) {
+    const nlohmann::json& p = j.at("precision");
+    auto text = [&](const char* key) {
+      THAW_CHECK(
+          p.is_object() && p.contains(key) && p.at(key).is_string(),
+          "{}: 'precision' needs a string '{}' (e.g. {{\"requested\": \"tf32\", \"computed\": \"tf32\"}})",
+          path, key);
+      return p.at(key).get<std::string>();
+    };
+    s.precision_requested = text("requested");
+    s.precision_computed = text("computed");
   }
   if (j.contains("history")) {
     const nlohmann::json& history = array(j.at("history"), "'history'");

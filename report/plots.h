@@ -39,6 +39,9 @@ struct RunSummary {
   std::vector<std::vector<int64_t>> confusion;
   double train_seconds = NAN;        // times.train_data_s + times.train_compute_s; NaN without 'times'
   std::vector<double> val_accuracy;  // history[e].val_acc per epoch (NaN where null); empty without 'history'
+  // precision.requested and precision.computed (core/precision.h), e.g. "tf32" and "fp32" on the CPU; empty
+  // when the file has no 'precision' (runs from before it existed).
+  std::string precision_requested, precision_computed;
 };
 
 // Throws thaw::Error naming the file (and the line for a JSON syntax error) on a missing key, a wrong type

@@ -8,8 +8,9 @@
 #   mkdir -p .deps && (cd .deps && apt-get download libstb-dev libstb0 libtomlplusplus-dev)
 # (.deps/ is in .gitignore), then through the device tool:
 #   scripts/gpu-check.sh        (with .deps/ copied along to the GPU machine)
-# Stages: THAW_GPU_STAGES="build tests bench parity memcheck kernels demo pipeline weights" (default: all,
-# in that order). The pipeline stage needs real JPEGs carried along: scripts/gpu-data.sh PETS_MINI_DIR makes
+# Stages: THAW_GPU_STAGES="build tests precision bench parity memcheck kernels demo precision-demo pipeline
+# weights" (default: all, in that order; together they take longer than one device call, so pick: e.g.
+# THAW_GPU_STAGES="build tests precision" for the tensor-core kernels, about 8 minutes). The pipeline stage needs real JPEGs carried along: scripts/gpu-data.sh PETS_MINI_DIR makes
 # .gpu-data/pets (ignored by git); carry .gpu-data with the call.
 # Each stage has a time limit so that the summary prints inside the device call; each summary line is also
 # printed as soon as it is known, so a call cut short still shows how far it got.
@@ -18,7 +19,7 @@ cd "$(dirname "$0")/.."
 
 out=${OUT:-gpu-check-logs}
 mkdir -p "$out"
-stages=${THAW_GPU_STAGES:-build tests bench parity memcheck kernels demo pipeline weights}
+stages=${THAW_GPU_STAGES:-build tests precision bench parity memcheck kernels demo precision-demo pipeline weights}
 build=build-gpu
 jobs=$(nproc)
 summary=()
@@ -97,6 +98,32 @@ run_bench() {
   fi
 }
 
+# The tensor-core convolutions (docs/precision.md): HMMA instructions in the SASS, racecheck on them, the
+# conv rows of bench kernels against cuDNN TF32, and the ResNet steps against PyTorch in tf32 and bf16.
+if has_stage precision; then
+  cuobjdump=$(command -v cuobjdump || echo /usr/local/cuda/bin/cuobjdump)
+  if [ -x "$cuobjdump" ]; then
+    sass=$(for f in "$build"/kernels/CMakeFiles/thaw_kernels.dir/cuda/conv2d_*.cu.o; do
+      "$cuobjdump" -sass "$f"; done 2>/dev/null | grep -oE "HMMA\.[0-9A-Z.]+" | sort | uniq -c | tr -s ' ' |
+      paste -sd, -)
+    note "conv SASS tensor-core instructions" "${sass:-NONE: see cuobjdump}"
+  else
+    note "conv SASS tensor-core instructions" "not checked: no cuobjdump here"
+  fi
+  log="$out/precision.log"
+  : >"$log"
+  sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  run_tests "racecheck: conv in tf32 and bf16" 150 "$log" "$sanitizer" --tool racecheck --error-exitcode 3 \
+    "$build/tests/test_cuda_parity" "CUDA conv2d in tf32 and bf16*"
+  run_tests "kernels vs cuDNN TF32 (conv rows)" 200 "$log" "$build/thaw" bench kernels --precision tf32 \
+    --filter conv2d --model resnet18,resnet50 --batch 64 --repeat 5 --out "$out/kernels-tf32"
+  note "kernels tf32: verdicts" "$(grep -E '^verdicts:' "$log" | tail -1 | sed 's/^verdicts: //')"
+  for p in tf32 bf16; do
+    run_bench "ResNet bench, thaw $p" 150 "bench-$p.log" bench/resnet_gpu.py --thaw "$build/thaw" \
+      --precision "$p" --repeat 5
+  done
+fi
+
 if has_stage bench; then
   run_bench "ResNet bench (bench/resnet_gpu.py)" 200 bench.log bench/resnet_gpu.py --thaw "$build/thaw" \
     --json-out /tmp/thaw-bench.json
@@ -143,6 +170,19 @@ if has_stage demo; then
   fi
 fi
 
+# thaw demo in tf32 and bf16: the accuracy beside fp32's (the demo stage) within the demo's run-to-run noise.
+if has_stage precision-demo; then
+  for p in tf32 bf16; do
+    t0=$(date +%s)
+    if timeout 180 "$build/thaw" demo --device cuda --precision "$p" --out "/tmp/thaw-demo-$p" \
+      >"$out/demo-$p.log" 2>&1; then
+      note "demo on CUDA in $p" "passed in $(elapsed "$t0")"
+    else
+      note "demo on CUDA in $p" "FAILED or timed out in $(elapsed "$t0"): see demo-$p.log"
+    fi
+  done
+fi
+
 # The data path on the GPU (docs/data.md, "A whole pipeline"): thaw bench train on real JPEGs beside the
 # report's PyTorch loop (DataLoader with 0 and 16 workers), ResNet18 l = 3 with the report's augmentation at
 # 224; then the head-only run with the feature cache (train/feature_cache.h), 10 epochs.
@@ -170,7 +210,7 @@ if has_stage weights; then
   note "torchvision ResNet weights" "${found:-none found on this machine}"
 fi
 
-for log in "$out/tests.log" "$out/parity.log" "$out/memcheck.log"; do
+for log in "$out/tests.log" "$out/precision.log" "$out/parity.log" "$out/memcheck.log"; do
   if [ -f "$log" ] && grep -q "FAILED:" "$log"; then
     echo "---- first failures in $(basename "$log") ----"
     grep -B3 -A14 "FAILED:" "$log" | cut -c1-200 | head -90
@@ -195,6 +235,22 @@ if [ -s "$out/feature-cache.log" ]; then
   echo "---- thaw bench train, head only with the feature cache ----"
   grep -vE "^epoch [0-9]+/" "$out/feature-cache.log" | tail -18
 fi
+for p in tf32 bf16; do
+  if [ -s "$out/bench-$p.log" ]; then
+    echo "---- bench/resnet_gpu.py --precision $p ----"
+    cat "$out/bench-$p.log"
+  fi
+done
+if [ -s "$out/kernels-tf32/report.txt" ]; then
+  echo "---- bench kernels --precision tf32: conv totals ----"
+  grep -iE "total|conv2d" "$out/kernels-tf32/report.txt" | tail -12
+fi
+for p in tf32 bf16; do
+  if [ -s "$out/demo-$p.log" ]; then
+    echo "---- thaw demo --device cuda --precision $p ----"
+    sed -n '/^| run/,$p' "$out/demo-$p.log" | head -8
+  fi
+done
 if [ -s "$out/demo.log" ]; then
   echo "---- thaw demo --device cuda ----"
   sed -n '/^| run/,$p' "$out/demo.log" | head -20

@@ -17,6 +17,7 @@
 
 #include "bench/kernels/problems.h"
 #include "core/cuda_runtime.h"
+#include "core/precision.h"
 #include "core/rng.h"
 #include "kernels/ops.h"
 #include "tests/support/allclose.h"
@@ -196,8 +197,13 @@ TEST_CASE("CUDA: elementwise ops, relu, add_relu and the reductions match the CP
   }
 }
 
-TEST_CASE("CUDA conv2d: forward, backward-data and backward-weight on every ResNet shape, exactly",
-          "[cuda]") {
+// Integers in [-8, 8] are exact in TF32 (10 mantissa bits) and bf16 (7), so the tensor-core kernels must
+// give the same bits as the CPU's float32 too: any wrong fragment index, lost k-step or unwritten element
+// shows.
+TEST_CASE(
+    "CUDA conv2d: forward, backward-data and backward-weight on every ResNet shape, in every precision, "
+    "exactly",
+    "[cuda]") {
   REQUIRE_CUDA_DEVICE();
   uint64_t seed = 100;
   const std::vector<ConvCase> cases = conv_cases();
@@ -210,12 +216,112 @@ TEST_CASE("CUDA conv2d: forward, backward-data and backward-weight on every ResN
       const Tensor b = c.bias ? integer_valued({c.k}, ++seed) : Tensor();
       const Tensor y = ops::conv2d_forward(x, w, b, p);
       const Tensor dy = integer_valued(y.shape(), ++seed);
+      const Tensor dx = ops::conv2d_backward_data(dy, w, x.shape(), p);
+      const Tensor dw = ops::conv2d_backward_weight(dy, x, w.shape(), p);
       const Tensor gx = x.to(kGpu), gw = w.to(kGpu), gdy = dy.to(kGpu);
-      REQUIRE_ALLCLOSE(ops::conv2d_forward(gx, gw, c.bias ? b.to(kGpu) : Tensor(), p), y, 0, 0);
-      REQUIRE_ALLCLOSE(ops::conv2d_backward_data(gdy, gw, x.shape(), p),
-                       ops::conv2d_backward_data(dy, w, x.shape(), p), 0, 0);
-      REQUIRE_ALLCLOSE(ops::conv2d_backward_weight(gdy, gx, w.shape(), p),
-                       ops::conv2d_backward_weight(dy, x, w.shape(), p), 0, 0);
+      for (const Precision precision : {Precision::FP32, Precision::TF32, Precision::BF16}) {
+        INFO("precision " << precision_name(precision));
+        ops::Conv2dParams pp = p;
+        pp.precision = precision;
+        REQUIRE_ALLCLOSE(ops::conv2d_forward(gx, gw, c.bias ? b.to(kGpu) : Tensor(), pp), y, 0, 0);
+        REQUIRE_ALLCLOSE(ops::conv2d_backward_data(gdy, gw, x.shape(), pp), dx, 0, 0);
+        REQUIRE_ALLCLOSE(ops::conv2d_backward_weight(gdy, gx, w.shape(), pp), dw, 0, 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("CUDA conv2d: this card runs tf32 and bf16 on tensor cores (compute capability 8.0 or newer)",
+          "[cuda]") {
+  REQUIRE_CUDA_DEVICE();
+  // The H100/H200 the project measures on are 9.0. A card below 8.0 computes fp32 and says so; this test
+  // names the case instead of letting the precision tests below pass on fp32 arithmetic.
+  for (const Precision precision : {Precision::TF32, Precision::BF16}) {
+    INFO("precision " << precision_name(precision));
+    CHECK(ops::conv2d_precision(precision, kGpu) == precision);
+  }
+}
+
+// On random inputs the rounding shows, and it must be exactly the rounding core/precision.h documents
+// (round_to: TF32 to nearest with ties away, bf16 to nearest even). So the reference is the float64
+// convolution of the rounded operands, and what is left is the float32 accumulation: for one output, a sum
+// of n products, at most gamma(n) * sum |products|, gamma(n) = n e / (1 - n e), where e is the error of one
+// addition. The tensor cores' accumulation is not documented to round to nearest (measurements of earlier
+// cards found truncation after aligning the addends), so e = 2^-22, four float32 roundings, and n = Kd
+// plus the split-K partial sums (backward-weight), at most Kd + 1024 here. sum |products| is the same
+// convolution of the operands' magnitudes, in float64. A NaN fails; a kernel that rounds differently (or
+// not at all) fails the small-Kd cases, where gamma(n) is far below the rounding of one operand.
+TEST_CASE(
+    "CUDA conv2d in tf32 and bf16: the float64 result of the rounded operands, within float32 "
+    "accumulation",
+    "[cuda]") {
+  REQUIRE_CUDA_DEVICE();
+  const std::vector<ConvCase> all = conv_cases();
+  std::vector<ConvCase> cases(all.end() - 9, all.end());                 // the edge cases
+  for (const size_t i : {size_t(0), size_t(7), size_t(15), size_t(28)})  // and a few ResNet shapes
+    cases.push_back(all[i]);
+  // float64 copies of t on the CPU: rounded to precision, and their magnitudes.
+  auto rounded = [](const Tensor& t, Precision precision) {
+    std::vector<double> v;
+    for (const float x : t.to_vector<float>())
+      v.push_back(double(round_to(precision, x)));
+    return Tensor::from_data<double>(t.shape(), v);
+  };
+  auto magnitude = [](const Tensor& t64) {
+    std::vector<double> v = t64.to_vector<double>();
+    for (double& x : v)
+      x = std::abs(x);
+    return Tensor::from_data<double>(t64.shape(), v);
+  };
+  uint64_t seed = 900;
+  for (const ConvCase& c : cases) {
+    DYNAMIC_SECTION(c.name) {
+      const ops::Conv2dParams p{c.stride_h, c.stride_w, c.pad_h, c.pad_w};
+      const Tensor x = normal({c.n, c.c, c.h, c.w}, 0, 1, ++seed);
+      const Tensor w = normal({c.k, c.c, c.r, c.s}, 0, 0.1, ++seed);
+      const Shape y_shape = ops::conv2d_output_shape(x.shape(), w.shape(), p);
+      const Tensor dy = normal(y_shape, 0, 1, ++seed);
+      const Tensor gx = x.to(kGpu), gw = w.to(kGpu), gdy = dy.to(kGpu);
+      for (const Precision precision : {Precision::TF32, Precision::BF16}) {
+        ops::Conv2dParams pp = p;
+        pp.precision = precision;
+        const Tensor rx = rounded(x, precision), rw = rounded(w, precision), rdy = rounded(dy, precision);
+        const Tensor mx = magnitude(rx), mw = magnitude(rw), mdy = magnitude(rdy);
+        struct Pass {
+          const char* name;
+          Tensor got, exact, magnitude;  // got: the GPU's; exact and magnitude: float64 on the CPU
+          int64_t terms;                 // Kd
+        };
+        const Pass passes[] = {
+            {"forward", ops::conv2d_forward(gx, gw, Tensor(), pp), ops::conv2d_forward(rx, rw, Tensor(), p),
+             ops::conv2d_forward(mx, mw, Tensor(), p), c.c * c.r * c.s},
+            {"backward-data", ops::conv2d_backward_data(gdy, gw, x.shape(), pp),
+             ops::conv2d_backward_data(rdy, rw, x.shape(), p),
+             ops::conv2d_backward_data(mdy, mw, x.shape(), p), c.k * c.r * c.s},
+            {"backward-weight", ops::conv2d_backward_weight(gdy, gx, w.shape(), pp),
+             ops::conv2d_backward_weight(rdy, rx, w.shape(), p),
+             ops::conv2d_backward_weight(mdy, mx, w.shape(), p), y_shape[0] * y_shape[2] * y_shape[3]},
+        };
+        for (const Pass& pass : passes) {
+          const double ne = double(pass.terms + 1024) * std::ldexp(1.0, -22);
+          const double gamma = ne / (1 - ne);
+          const std::vector<double> got = pass.got.to(Device::cpu()).to(DType::Float64).to_vector<double>();
+          const std::vector<double> exact = pass.exact.to_vector<double>();
+          const std::vector<double> sum_abs = pass.magnitude.to_vector<double>();
+          size_t bad = 0, worst = 0;
+          double worst_use = 0;
+          for (size_t i = 0; i < got.size(); ++i) {
+            const double use = std::abs(got[i] - exact[i]) / (gamma * sum_abs[i] + 1e-300);
+            if (!(use <= 1)) ++bad;  // NaN counts as bad
+            if (!(use <= worst_use)) worst_use = use, worst = i;
+          }
+          INFO(precision_name(precision)
+               << " " << pass.name << ": element " << worst << " got " << got[worst]
+               << ", float64 of the rounded operands " << exact[worst] << ", bound " << gamma * sum_abs[worst]
+               << " (" << worst_use << " of it); elements over the bound: " << bad);
+          CHECK(bad == 0);
+        }
+      }
     }
   }
 }

@@ -221,3 +221,26 @@ TEST_CASE("read_run_summary reads times and history when present and read_run_ou
   CHECK_THROWS_WITH(report::read_run_summary(path.string()),
                     ContainsSubstring("history[0] has no 'val_acc'"));
 }
+
+TEST_CASE("index.html names the precision, and the one computed where it differs") {
+  test::TempDir dir;
+  write(dir.path / "metrics.csv", kMetrics);
+  std::string summary = kSummary;
+  summary.pop_back();  // the closing brace
+  write(dir.path / "summary.json", summary + R"(, "precision": {"requested": "tf32", "computed": "fp32"}})");
+  report::write_run_plots(dir.path.string());
+  CHECK_THAT(read(dir.path / "index.html"),
+             ContainsSubstring("<tr><th>precision</th><td>tf32 (computed in fp32)</td></tr>"));
+
+  write(dir.path / "summary.json", summary + R"(, "precision": {"requested": "bf16", "computed": "bf16"}})");
+  report::write_run_plots(dir.path.string());
+  CHECK_THAT(read(dir.path / "index.html"), ContainsSubstring("<tr><th>precision</th><td>bf16</td></tr>"));
+
+  // A run from before the key existed shows no row; a malformed one is named.
+  write(dir.path / "summary.json", kSummary);
+  report::write_run_plots(dir.path.string());
+  CHECK_THAT(read(dir.path / "index.html"), !ContainsSubstring("precision"));
+  write(dir.path / "summary.json", summary + R"(, "precision": "tf32"})");
+  CHECK_THROWS_WITH(report::write_run_plots(dir.path.string()),
+                    ContainsSubstring("summary.json: 'precision' needs a string 'requested'"));
+}

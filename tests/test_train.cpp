@@ -494,3 +494,39 @@ TEST_CASE("train on CUDA: a short run matches the same run on the CPU", "[cuda]"
     CHECK(worst <= 1e-3 * scale);
   }
 }
+
+TEST_CASE("train: precision tf32 on the CPU computes float32 and gives the fp32 run numbers and says so") {
+  test::TempDir tmp;
+  const fs::path data = tmp.path / "patterns";
+  data::write_synthetic_dataset(data.string(), {.set = data::PatternSet::Target,
+                                                .image_size = 16,
+                                                .trainval_per_class = 2,
+                                                .test_per_class = 1,
+                                                .seed = 5});
+  const auto config_in = [&](const std::string& precision) {
+    return load_train_config("", {{"name", precision},
+                                  {"runs_dir", tmp.path.string()},
+                                  {"data", data.string()},
+                                  {"weights", "none"},
+                                  {"precision", precision},
+                                  {"image_size", "16"},
+                                  {"batch_size", "16"},
+                                  {"epochs", "1"},
+                                  {"threads", "2"}});
+  };
+  REQUIRE(run_training(config_in("fp32"), false, {.quiet = true}) == TrainStatus::Completed);
+  REQUIRE(run_training(config_in("tf32"), false, {.quiet = true}) == TrainStatus::Completed);
+  const auto fp32 = nlohmann::json::parse(read_text(tmp.path / "fp32" / "summary.json"));
+  const auto tf32 = nlohmann::json::parse(read_text(tmp.path / "tf32" / "summary.json"));
+  CHECK(fp32.at("precision") == nlohmann::json{{"requested", "fp32"}, {"computed", "fp32"}});
+  CHECK(tf32.at("precision") == nlohmann::json{{"requested", "tf32"}, {"computed", "fp32"}});
+  const auto rows_fp32 = read_csv(tmp.path / "fp32" / "metrics.csv");
+  const auto rows_tf32 = read_csv(tmp.path / "tf32" / "metrics.csv");
+  REQUIRE(rows_fp32.size() == 2);
+  REQUIRE(rows_tf32.size() == 2);
+  for (size_t column : {1, 2, 3, 4})  // train_loss, train_acc, val_loss, val_acc: the same bits
+    CHECK(rows_tf32[1][column] == rows_fp32[1][column]);
+  require_same_weights(tmp.path / "fp32" / "weights.h5", tmp.path / "tf32" / "weights.h5");
+  CHECK_THAT(read_text(tmp.path / "tf32" / "index.html"),
+             ContainsSubstring("<tr><th>precision</th><td>tf32 (computed in fp32)</td></tr>"));
+}

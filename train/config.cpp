@@ -38,6 +38,7 @@ const KeySpec kKeys[] = {
   {"weights", R"("")", "", 0, 0, "pretrained weights (thaw HDF5, e.g. from weights_tools), or \"none\" for random init; required. Their fc is kept when it fits the task (its shape, and its class_names when the file has them), else replaced by a new one"},
   {"new_head", "false", "", 0, 0, "start from a new, seeded fc even when the weights file's fc fits the task"},
   {"device", R"("cpu")", "", 0, 0, "cpu, cuda or cuda:N"},
+  {"precision", R"("fp32")", "fp32|tf32|bf16", 0, 0, "the convolutions' arithmetic on CUDA: fp32 (exact float32), tf32 or bf16 (tensor cores, float32 accumulation); the CPU computes float32 in every precision (docs/precision.md)"},
   {"image_size", "224", "", kMinImageSize, kMaxImageSize, "crop size fed to the network (thaw eval and predict take the same range)"},
   {"resize_size", "0", "", 0, 4096, "eval: shorter side resized to this before the center crop (0: image_size * 256 / 224)"},
   {"batch_size", "32", "", 1, 65536, "images per step"},
@@ -97,10 +98,11 @@ std::string known_keys() {
 template <typename Config, typename F>
 void visit_fields(Config& c, F&& f) {
   f("name", c.name), f("runs_dir", c.runs_dir), f("arch", c.arch), f("task", c.task), f("data", c.data);
-  f("weights", c.weights), f("new_head", c.new_head), f("device", c.device), f("image_size", c.image_size);
+  f("weights", c.weights), f("new_head", c.new_head), f("device", c.device), f("precision", c.precision);
+  f("image_size", c.image_size);
   f("resize_size", c.resize_size), f("batch_size", c.batch_size), f("epochs", c.epochs), f("seed", c.seed);
-  f("threads", c.threads), f("cache", c.cache), f("cache_mib", c.cache_mib), f("skip_bad", c.skip_bad), f("limit", c.limit),
-      f("loss", c.loss);
+  f("threads", c.threads), f("cache", c.cache), f("cache_mib", c.cache_mib), f("skip_bad", c.skip_bad),
+      f("limit", c.limit), f("loss", c.loss);
   f("optimizer", c.optimizer), f("lr", c.lr), f("momentum", c.momentum), f("nesterov", c.nesterov);
   f("weight_decay", c.weight_decay), f("betas", c.betas), f("eps", c.eps), f("schedule", c.schedule);
   f("step_size", c.step_size), f("gamma", c.gamma), f("trainable", c.trainable), f("layers", c.layers);

@@ -24,6 +24,7 @@ struct TrainConfig {
   std::string weights;            // torchvision weights (HDF5) or "none" for random init (required)
   bool new_head = false;          // a new fc even when the file's fits the task (trainer.cpp choose_head)
   std::string device = "cpu";
+  std::string precision = "fp32";  // fp32 | tf32 | bf16 (core/precision.h)
   int64_t image_size = 224, resize_size = 256, batch_size = 32, epochs = 10, threads = 0, limit = 0;
   uint64_t seed = 42;
   bool cache = false;

@@ -12,6 +12,7 @@
 #include "data/image.h"
 #include "data/transforms.h"
 #include "models/resnet.h"
+#include "nn/precision.h"
 #include "train/config.h"
 #include "train/trained_model.h"
 
@@ -90,6 +91,7 @@ PredictResult predict_images(const std::string& weights, const std::vector<std::
     result.class_names.push_back(fmt::format("class {}", c));
   const std::shared_ptr<models::ResNet> model = trained.model;
   model->to(options.device);
+  nn::set_precision(*model, options.precision);
   model->eval();
 
   data::TransformConfig transform;

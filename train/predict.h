@@ -13,12 +13,14 @@
 #include <vector>
 
 #include "core/device.h"
+#include "core/precision.h"
 
 namespace thaw::train {
 
 struct PredictOptions {
   Device device = Device::cpu();
-  int64_t top = 5;         // classes listed per image (at most the number of classes)
+  Precision precision = Precision::FP32;  // of the convolutions (core/precision.h)
+  int64_t top = 5;                        // classes listed per image (at most the number of classes)
   int64_t image_size = 0;  // crop size, kMinImageSize..kMaxImageSize; 0: the file's image_size, else 224
   int64_t batch = 16;      // images per forward pass
 };

@@ -9,6 +9,7 @@
 #include "data/pets.h"
 #include "models/weights.h"
 #include "nn/losses.h"
+#include "nn/precision.h"
 #include "train/config.h"
 
 namespace thaw::train {
@@ -68,6 +69,7 @@ EvalWeightsResult evaluate_weights(const std::string& weights, const std::string
                                  : "class_names");
   const data::Task task = data::parse_task(m.task);
   m.model->to(o.device);
+  nn::set_precision(*m.model, o.precision);
 
   EvalWeightsResult r;
   r.arch = m.arch;

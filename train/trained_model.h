@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/device.h"
+#include "core/precision.h"
 #include "models/resnet.h"
 #include "train/evaluate.h"
 
@@ -40,9 +41,10 @@ TrainedModel load_trained_model(const std::string& path);
 struct EvalWeightsOptions {
   std::string split = "test";  // test | trainval
   Device device = Device::cpu();
-  int64_t batch_size = 64, threads = 0;  // threads: train/config.h apply_threads
-  int64_t image_size = 0;  // 0: the file's image_size
-  bool skip_bad = false;   // leave undecodable images out (listed in bad_files) instead of stopping
+  Precision precision = Precision::FP32;  // of the convolutions (core/precision.h)
+  int64_t batch_size = 64, threads = 0;   // threads: train/config.h apply_threads
+  int64_t image_size = 0;                 // 0: the file's image_size
+  bool skip_bad = false;  // leave undecodable images out (listed in bad_files) instead of stopping
 };
 
 struct EvalWeightsResult {

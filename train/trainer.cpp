@@ -22,11 +22,14 @@
 #include "core/atomic_write.h"
 #include "core/cuda_runtime.h"
 #include "core/error.h"
+#include "core/precision.h"
 #include "data/pets.h"
 #include "data/splits.h"
+#include "kernels/ops.h"
 #include "models/weights.h"
 #include "nn/layers.h"
 #include "nn/losses.h"
+#include "nn/precision.h"
 #include "optim/freeze.h"
 #include "optim/lr_schedule.h"
 #include "report/plots.h"
@@ -240,6 +243,7 @@ Training build_training(const TrainConfig& c, const RunData& d, std::shared_ptr<
   t.model = std::move(model);
   const Device device = Device::parse(c.device);
   t.model->to(device);
+  nn::set_precision(*t.model, parse_precision(c.precision));
   const nn::NamedTensors params = t.model->named_parameters();
   std::vector<optim::ParamGroup> groups;
   if (c.trainable == "gradual") {
@@ -323,6 +327,9 @@ void write_summary(const TrainConfig& c, const RunData& d, const EvalResult& tes
   j["arch"] = c.arch;
   j["task"] = c.task;
   j["device"] = c.device;
+  j["precision"] = {{"requested", c.precision},
+                    {"computed", precision_name(ops::conv2d_precision(parse_precision(c.precision),
+                                                                      Device::parse(c.device)))}};
   j["epochs"] = c.epochs;
   j["images"] = {{"train", d.train.size()}, {"val", d.val.size()}, {"test", d.test.size()}};
   j["test_accuracy"] = test.accuracy;
@@ -570,6 +577,18 @@ void start_or_resume(Run& run, bool resume) {
   write_text_atomic(run.dir + "/config.toml", config_toml);
 }
 
+// "" for fp32 (the default says nothing); " in tf32", or " in tf32 (computed in fp32: ...)" where the
+// device cannot (the CPU, a card without tensor cores).
+std::string precision_note(const TrainConfig& c) {
+  const Precision requested = parse_precision(c.precision);
+  if (requested == Precision::FP32) return "";
+  const Precision computed = ops::conv2d_precision(requested, Device::parse(c.device));
+  if (computed == requested) return fmt::format(" in {}", precision_name(requested));
+  return fmt::format(" in {} (computed in {}: {})", precision_name(requested), precision_name(computed),
+                     Device::parse(c.device).is_cpu() ? "the CPU backend computes float32"
+                                                      : "this card has no tensor cores for it");
+}
+
 // Prepares the run up to its first step: check_before_reading, open_run, start_or_resume, and the header
 // line (unless brief).
 void prepare_run(Run& run, bool resume) {
@@ -580,9 +599,9 @@ void prepare_run(Run& run, bool resume) {
   if (!run.hooks.brief) {
     const RunData& d = run.run_data;
     run.print(fmt::format(
-        "thaw train {}: {} {} on {}, {} train / {} val / {} test images, {}x{}, batch {}, {} epochs\n",
-        c.name, c.arch, c.task, Device::parse(c.device).str(), d.train.size(), d.val.size(), d.test.size(),
-        c.image_size, c.image_size, c.batch_size, c.epochs));
+        "thaw train {}: {} {} on {}{}, {} train / {} val / {} test images, {}x{}, batch {}, {} epochs\n",
+        c.name, c.arch, c.task, Device::parse(c.device).str(), precision_note(c), d.train.size(),
+        d.val.size(), d.test.size(), c.image_size, c.image_size, c.batch_size, c.epochs));
   }
   run.tty = !run.hooks.quiet && isatty(fileno(stdout));
 }

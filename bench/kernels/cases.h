@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bench/kernels/problems.h"
+#include "core/precision.h"
 #include "core/tensor.h"
 
 namespace thaw::bench {
@@ -27,7 +28,9 @@ struct Case {
 // Builds the inputs of p from seed (the same values on every device: drawn on the CPU, then copied), and
 // the inputs a backward needs from thaw's own forward on that device (BN's mean and invstd, max-pool's
 // argmax, relu's y, softmax's probs). batch_norm_forward updates running_mean/var in place at every call.
-Case make_case(const Problem& p, Device device, uint64_t seed);
+// Convolutions run in precision (core/precision.h; the CPU computes fp32 whatever it is), and their tolerance
+// widens with it.
+Case make_case(const Problem& p, Device device, uint64_t seed, Precision precision = Precision::FP32);
 
 struct Comparison {
   double error = 0;    // max over outputs of max |got - ref| / max |ref|

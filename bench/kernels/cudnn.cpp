@@ -175,9 +175,9 @@ const char* algo_name(cudnnConvolutionBwdFilterAlgo_t a) {
 
 // One of cuDNN's algorithm searches: max_count(int*) is its Get*AlgorithmMaxCount, find(n, int* returned,
 // Perf*) its Find*AlgorithmEx on the row's tensors (cuDNN runs every algorithm and sorts them by time).
-// Returns the fastest that succeeded, fits the workspace and computes in plain float32 (no tensor cores).
+// Returns the fastest that succeeded, fits the workspace and, unless tensor_cores, computes in plain float32.
 template <typename Perf, typename MaxCount, typename Find>
-Perf search(const char* call, MaxCount&& max_count, Find&& find) {
+Perf search(const char* call, bool allow_tensor_cores, MaxCount&& max_count, Find&& find) {
   int count = 0, returned = 0;
   ok(max_count(&count), call);
   std::vector<Perf> perfs(size_t(std::max(count, 1)));
@@ -186,15 +186,20 @@ Perf search(const char* call, MaxCount&& max_count, Find&& find) {
     const Perf& p = perfs[size_t(i)];
     const bool tensor_cores =
         p.mathType == CUDNN_TENSOR_OP_MATH || p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
-    if (p.status == CUDNN_STATUS_SUCCESS && p.memory <= context().workspace_bytes && !tensor_cores) return p;
+    if (p.status == CUDNN_STATUS_SUCCESS && p.memory <= context().workspace_bytes &&
+        (allow_tensor_cores || !tensor_cores))
+      return p;
   }
-  fail("bench kernels: {} found no float32 algorithm for this shape ({} tried)", call, returned);
+  fail("bench kernels: {} found no {} algorithm for this shape ({} tried)", call,
+       allow_tensor_cores ? "usable" : "float32 (FMA)", returned);
 }
 
 // ---- convolution: the three passes share the descriptors --------------------------------------------
 class ConvCase : public ReferenceCase {
  public:
-  ConvCase(const Problem& p, const Case& c)
+  // tf32: cuDNN's default math, which runs float32 convolutions on TF32 tensor cores where it finds that
+  // faster (PyTorch's default, torch.backends.cudnn.allow_tf32); else FMA math only.
+  ConvCase(const Problem& p, const Case& c, bool tf32)
       : op_(p.op),
         x_desc_(p.x_shape()),
         y_desc_(p.y_shape()),
@@ -206,8 +211,8 @@ class ConvCase : public ReferenceCase {
     ok(cudnnSetConvolution2dDescriptor(conv_desc_, int(p.pad), int(p.pad), int(p.stride), int(p.stride), 1, 1,
                                        CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
        "cudnnSetConvolution2dDescriptor");
-    ok(cudnnSetConvolutionMathType(conv_desc_, CUDNN_FMA_MATH),
-       "cudnnSetConvolutionMathType(CUDNN_FMA_MATH)");
+    ok(cudnnSetConvolutionMathType(conv_desc_, tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH),
+       "cudnnSetConvolutionMathType");
     int n = 0, k = 0, h = 0, w = 0;
     ok(cudnnGetConvolution2dForwardOutputDim(conv_desc_, x_desc_, w_desc_, &n, &k, &h, &w),
        "cudnnGetConvolution2dForwardOutputDim");
@@ -220,7 +225,7 @@ class ConvCase : public ReferenceCase {
     if (op_ == OpKind::ConvForward) {
       x_ = c.in.at("x"), w_ = c.in.at("w"), out_ = empty_like_shape(p.y_shape());
       const auto best = search<cudnnConvolutionFwdAlgoPerf_t>(
-          "cudnnFindConvolutionForwardAlgorithmEx",
+          "cudnnFindConvolutionForwardAlgorithmEx", tf32,
           [&](int* n) { return cudnnGetConvolutionForwardAlgorithmMaxCount(ctx.handle, n); },
           [&](int n, int* got, cudnnConvolutionFwdAlgoPerf_t* perfs) {
             return cudnnFindConvolutionForwardAlgorithmEx(ctx.handle, x_desc_, ptr(x_), w_desc_, ptr(w_),
@@ -232,7 +237,7 @@ class ConvCase : public ReferenceCase {
     } else if (op_ == OpKind::ConvBackwardData) {
       dy_ = c.in.at("dy"), w_ = c.in.at("w"), out_ = empty_like_shape(p.x_shape());
       const auto best = search<cudnnConvolutionBwdDataAlgoPerf_t>(
-          "cudnnFindConvolutionBackwardDataAlgorithmEx",
+          "cudnnFindConvolutionBackwardDataAlgorithmEx", tf32,
           [&](int* n) { return cudnnGetConvolutionBackwardDataAlgorithmMaxCount(ctx.handle, n); },
           [&](int n, int* got, cudnnConvolutionBwdDataAlgoPerf_t* perfs) {
             return cudnnFindConvolutionBackwardDataAlgorithmEx(ctx.handle, w_desc_, ptr(w_), y_desc_,
@@ -244,7 +249,7 @@ class ConvCase : public ReferenceCase {
     } else {
       dy_ = c.in.at("dy"), x_ = c.in.at("x"), out_ = empty_like_shape(p.w_shape());
       const auto best = search<cudnnConvolutionBwdFilterAlgoPerf_t>(
-          "cudnnFindConvolutionBackwardFilterAlgorithmEx",
+          "cudnnFindConvolutionBackwardFilterAlgorithmEx", tf32,
           [&](int* n) { return cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(ctx.handle, n); },
           [&](int n, int* got, cudnnConvolutionBwdFilterAlgoPerf_t* perfs) {
             return cudnnFindConvolutionBackwardFilterAlgorithmEx(ctx.handle, x_desc_, ptr(x_), y_desc_,
@@ -552,12 +557,14 @@ std::string cudnn_description() {
                      CUDNN_MAJOR, CUDNN_MINOR, CUDNN_PATCHLEVEL);
 }
 
-std::unique_ptr<ReferenceCase> make_cudnn_case(const Problem& p, const Case& thaw_case) {
+std::unique_ptr<ReferenceCase> make_cudnn_case(const Problem& p, const Case& thaw_case, Precision precision) {
   switch (p.op) {
     case OpKind::ConvForward:
     case OpKind::ConvBackwardData:
     case OpKind::ConvBackwardWeight:
-      return std::make_unique<ConvCase>(p, thaw_case);
+      THAW_CHECK(precision != Precision::BF16,
+                 "bench kernels: no cuDNN bf16 reference (its bf16 convolutions take bf16 tensors)");
+      return std::make_unique<ConvCase>(p, thaw_case, precision == Precision::TF32);
     case OpKind::BatchNormForward:
     case OpKind::BatchNormBackward:
       return std::make_unique<BatchNormCase>(p, thaw_case);

@@ -3,8 +3,8 @@
 // into libthaw or the thaw binary), else bench_kernels_cudnn_none.cpp says it is missing.
 //
 //   conv2d_forward / backward_data / backward_weight  cudnnConvolutionForward / BackwardData / BackwardFilter
-//       with the fastest algorithm of cudnnFind*AlgorithmEx (cuDNN runs each one); float32 FMA math only
-//       (no TF32 tensor cores): the same arithmetic as thaw.
+//       with the fastest algorithm of cudnnFind*AlgorithmEx (cuDNN runs each one); in fp32 FMA math only
+//       (no TF32 tensor cores): the same arithmetic as thaw; in tf32 cuDNN's default math (TF32 allowed).
 //   batch_norm_forward / backward                      cudnnBatchNormalizationForwardTraining / Backward
 //   relu_forward / backward                           cudnnActivationForward / Backward (RELU)
 //   max_pool2d, global_avg_pool2d forward / backward      cudnnPoolingForward / Backward (MAX; AVERAGE)
@@ -40,6 +40,9 @@ std::string cudnn_description();  // "cuDNN 9.14.0 (built against 9.19.0)"; thro
 // cuDNN's case for p on thaw's inputs (thaw_case.in, on the GPU). Copies every input that it updates in
 // place (BN's running statistics), so build it before thaw's first call. A shape or algorithm cuDNN does
 // not support throws thaw::Error naming the call: the row's verdict is then "unsupported".
-std::unique_ptr<ReferenceCase> make_cudnn_case(const Problem& p, const Case& thaw_case);
+// Convolutions in precision: fp32 with FMA math only (no tensor cores), tf32 with cuDNN's default math
+// (TF32 tensor cores allowed, the fastest algorithm found either way). bf16 throws: cuDNN's bf16 needs bf16
+// tensors, which thaw does not store yet.
+std::unique_ptr<ReferenceCase> make_cudnn_case(const Problem& p, const Case& thaw_case, Precision precision);
 
 }  // namespace thaw::bench

@@ -11,7 +11,7 @@ bool cudnn_built() {
 std::string cudnn_description() {
   fail("bench kernels: cuDNN was not found when thaw-bench-kernels was built (see docs/benchmarks.md)");
 }
-std::unique_ptr<ReferenceCase> make_cudnn_case(const Problem&, const Case&) {
+std::unique_ptr<ReferenceCase> make_cudnn_case(const Problem&, const Case&, Precision) {
   fail("bench kernels: cuDNN was not found when thaw-bench-kernels was built (see docs/benchmarks.md)");
 }
 

@@ -50,17 +50,18 @@ void print_list(const std::vector<Problem>& problems) {
 int run(Options& opt) {
   THAW_CHECK(opt.precision == "fp32" || opt.precision == "tf32" || opt.precision == "bf16",
              "bench kernels: --precision must be fp32, tf32 or bf16 (got '{}')", opt.precision);
-  THAW_CHECK(
-      opt.precision == "fp32",
-      "bench kernels: --precision {}: thaw has float32 kernels only so far; TF32 and bf16 rows come with "
-      "those kernels",
-      opt.precision);
+  opt.run.precision = parse_precision(opt.precision);
   THAW_CHECK(opt.reference.empty() || opt.reference == "cudnn" || opt.reference == "cpu",
              "bench kernels: --reference must be cudnn or cpu (got '{}')", opt.reference);
   THAW_CHECK(!(opt.reference == "cudnn" && !cudnn_built()),
              "bench kernels: --reference cudnn, but cuDNN was not found when thaw-bench-kernels was built "
              "(configure with -DTHAW_CUDNN=ON, and -DTHAW_CUDNN_ROOT=DIR if it is not in a system folder)");
   opt.run.cpu_reference = opt.reference == "cpu" || !cudnn_built();
+  THAW_CHECK(
+      opt.run.precision != Precision::BF16 || opt.run.cpu_reference,
+      "bench kernels: --precision bf16 has no cuDNN reference yet (cuDNN's bf16 convolutions take bf16 "
+      "tensors, and thaw still stores activations in float32); --reference cpu checks thaw's bf16 "
+      "kernels against the CPU backend");
   // The CPU reference computes every row on the host: small shapes unless the user chose a batch.
   if (opt.run.cpu_reference && !opt.batch_given) opt.table.batches = {2};
 
@@ -158,7 +159,8 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", opt.run.warmup, "untimed runs before timing")->check(CLI::Range(0, 100));
   app.add_option("--out", opt.out, "folder for report.txt, report.md and report.json");
   app.add_option("--precision", opt.precision,
-                 "fp32 (tf32 and bf16: not yet, thaw has float32 kernels only)");
+                 "convolution rows in fp32 (FMA on both sides), tf32 (tensor cores on both sides) or bf16 "
+                 "(thaw's tensor cores against the CPU backend: --reference cpu)");
   app.add_option("--reference", opt.reference,
                  "cudnn (default when built with it) or cpu (thaw's CPU backend)");
   app.add_flag("--list", opt.list,

@@ -15,7 +15,7 @@ namespace {
 RowResult run_row(const Problem& p, uint64_t seed, const RunOptions& options) {
   RowResult row;
   row.problem = p;
-  Case thaw = make_case(p, Device::cuda(), seed);
+  Case thaw = make_case(p, Device::cuda(), seed, options.precision);
   row.tolerance = thaw.tolerance;
 
   // The reference's outputs; cuDNN's case is built before thaw's first call (it copies what thaw updates).
@@ -27,7 +27,7 @@ RowResult run_row(const Problem& p, uint64_t seed, const RunOptions& options) {
       ref = make_case(p, Device::cpu(), seed).run();
       row.algorithm = "thaw CPU backend";
     } else {
-      cudnn = make_cudnn_case(p, thaw);
+      cudnn = make_cudnn_case(p, thaw, options.precision);
       row.algorithm = cudnn->algorithm();
     }
   } catch (const Error& e) {

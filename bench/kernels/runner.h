@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "bench/kernels/report.h"
+#include "core/precision.h"
 
 namespace thaw::bench {
 
@@ -13,6 +14,7 @@ struct RunOptions {
   int repeat = 10;             // timed runs per side; the median is reported
   int warmup = 2;              // untimed runs before them (thaw's conv picks its tile on its first call)
   bool cpu_reference = false;  // compare with thaw's CPU backend (untimed) instead of cuDNN
+  Precision precision = Precision::FP32;  // of the convolution rows, on both sides
 };
 
 // For each problem, on the first CUDA device: builds its inputs (seeded by the row's index), runs thaw's

@@ -21,6 +21,10 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const ops
                     const Tensor& y);
 void conv2d_backward_data(const Tensor& dy, const Tensor& w, const ops::Conv2dParams& p, const Tensor& dx);
 void conv2d_backward_weight(const Tensor& dy, const Tensor& x, const ops::Conv2dParams& p, const Tensor& dw);
+// Always fp32: the CPU backend is the reference and ignores Conv2dParams::precision.
+inline Precision conv2d_precision(Precision) {
+  return Precision::FP32;
+}
 
 void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
                         const Tensor& running_var, bool use_batch_stats, double momentum, double eps,

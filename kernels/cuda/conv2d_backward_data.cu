@@ -1,5 +1,6 @@
-// conv2d backward-data on CUDA (float32) as tiled implicit GEMMs, one per stride phase; the tile machinery
-// is in conv2d_tiles.cuh. dx is written (=), not accumulated into.
+// conv2d backward-data on CUDA as tiled implicit GEMMs, one per stride phase, in the precision of the params
+// (fp32 FMAs, or tf32 / bf16 tensor cores with float32 accumulation); the tile machinery is in
+// conv2d_tiles.cuh. dx is written (=), not accumulated into.
 //
 //   dx[n, c, h, w] = sum_{k, r, s} dy[n, k, (h + pad_h - r) / stride_h, (w + pad_w - s) / stride_w]
 //                                   * w[k, c, r, s]
@@ -118,43 +119,42 @@ struct BackwardDataOperands {
 
 // C (C x N*Hph*Wph) of a phase with stride > 1 into dx: column (n, a, b) is pixel (h0 + stride_h a,
 // w0 + stride_w b). Scalar stores (the phase's pixels are not adjacent); stride 1 uses store_nchw.
-template <int BM, int BN>
-__device__ __forceinline__ void store_phase(const float (&acc)[Tile<BM, BN>::kTM][Tile<BM, BN>::kTN],
-                                            const BackwardDataArgs& args, int m0, int n0) {
-  constexpr int TM = Tile<BM, BN>::kTM, TN = Tile<BM, BN>::kTN;
+template <class Acc>
+__device__ __forceinline__ void store_phase(const Acc& acc, const BackwardDataArgs& args, int m0, int n0) {
   const Phase& ph = args.phase;
-  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16, plane = ph.hph * ph.wph, hw = args.h * args.w_;
+  const int plane = ph.hph * ph.wph, hw = args.h * args.w_;
 #pragma unroll
-  for (int j = 0; j < TN; ++j) {
-    const int col = n0 + micro_offset(j, tx);
+  for (int j = 0; j < Acc::kCols; ++j) {
+    const int col = n0 + acc.col(j);
     if (col >= args.cols) continue;
     const int img = col / plane, pixel = col - img * plane;
     const int ah = pixel / ph.wph, aw = pixel - ah * ph.wph;
     float* base = args.dx + int64_t(img) * args.c * hw + (ph.h0 + args.stride_h * ah) * args.w_ + ph.w0 +
                   args.stride_w * aw;
 #pragma unroll
-    for (int i = 0; i < TM; ++i) {
-      const int m = m0 + micro_offset(i, ty);
-      if (m < args.c) base[int64_t(m) * hw] = acc[i][j];
+    for (int i = 0; i < Acc::kRows; ++i) {
+      const int m = m0 + acc.row(i);
+      if (m < args.c) base[int64_t(m) * hw] = acc.v[i][j];
     }
   }
 }
 
-template <int BM, int BN, bool kUnitStride>
+template <int BM, int BN, Precision P, bool kUnitStride>
 __global__ void __launch_bounds__(kThreads, 2) conv2d_backward_data_kernel(const BackwardDataArgs args) {
-  __shared__ __align__(16) Smem<BM, BN> sm;
+  using Acc = typename Accumulator<BM, BN, P>::type;
+  __shared__ __align__(16) Smem<BM, BN, Acc::kPad> sm;
   const int m0 = int(blockIdx.x % unsigned(args.tiles_m)) * BM;
   const int n0 = int(blockIdx.x / unsigned(args.tiles_m)) * BN;
   BackwardDataOperands<BM, BN> ops(args, m0, n0);
-  float acc[Tile<BM, BN>::kTM][Tile<BM, BN>::kTN];
+  Acc acc;
   gemm_mainloop<BM, BN>(ops, (args.kd + kTileK - 1) / kTileK, sm, acc);
   if (kUnitStride)
-    store_nchw<BM, BN>(acc, args.dx, nullptr, args.c, args.cols, args.h * args.w_, m0, n0);
+    store_nchw(acc, args.dx, nullptr, args.c, args.cols, args.h * args.w_, m0, n0);
   else
-    store_phase<BM, BN>(acc, args, m0, n0);
+    store_phase(acc, args, m0, n0);
 }
 
-template <int BM, int BN>
+template <int BM, int BN, Precision P>
 void launch_phase(BackwardDataArgs args) {
   const int64_t tiles_m = (args.c + BM - 1) / BM, tiles_n = (int64_t(args.cols) + BN - 1) / BN;
   if (tiles_m * tiles_n > INT32_MAX)
@@ -166,9 +166,9 @@ void launch_phase(BackwardDataArgs args) {
   }
   const unsigned blocks = unsigned(tiles_m * tiles_n);
   if (args.stride_h == 1 && args.stride_w == 1)
-    conv2d_backward_data_kernel<BM, BN, true><<<blocks, kThreads, 0, stream()>>>(args);
+    conv2d_backward_data_kernel<BM, BN, P, true><<<blocks, kThreads, 0, stream()>>>(args);
   else
-    conv2d_backward_data_kernel<BM, BN, false><<<blocks, kThreads, 0, stream()>>>(args);
+    conv2d_backward_data_kernel<BM, BN, P, false><<<blocks, kThreads, 0, stream()>>>(args);
   check_launch("conv2d_backward_data");
 }
 
@@ -185,7 +185,8 @@ AxisPhase axis_phase(int p, int stride, int pad, int size, int filter) {
 
 }  // namespace
 
-// dy: (N, K, P, Q), w: (K, C, R, S)  ->  dx: (N, C, H, W), overwritten.
+// dy: (N, K, P, Q), w: (K, C, R, S)  ->  dx: (N, C, H, W), overwritten; in p.precision where the card has
+// tensor cores, else fp32 (effective_precision).
 void conv2d_backward_data(const Tensor& dy, const Tensor& w, const ops::Conv2dParams& p, const Tensor& dx) {
   if (dx.numel() == 0) return;
   if (w.numel() == 0) {  // R*S == 0: no term reaches dx
@@ -218,10 +219,8 @@ void conv2d_backward_data(const Tensor& dy, const Tensor& w, const ops::Conv2dPa
       const AxisPhase y = axis_phase(ph, args.stride_h, int(p.pad_h), args.h, r);
       const AxisPhase x = axis_phase(pw, args.stride_w, int(p.pad_w), args.w_, s);
       if (y.pixels == 0 || x.pixels == 0) continue;  // e.g. a 1-pixel image with stride 2
-      phases.push_back({{y.first, x.first, y.pixels, x.pixels, y.taps, x.taps, y.quotient, x.quotient},
-                        ph,
-                        pw,
-                        offset});
+      phases.push_back(
+          {{y.first, x.first, y.pixels, x.pixels, y.taps, x.taps, y.quotient, x.quotient}, ph, pw, offset});
       offset += int64_t(args.c) * args.k * y.taps * x.taps;
       widest = std::max(widest, int64_t(args.n) * y.pixels * x.pixels);
     }
@@ -236,18 +235,21 @@ void conv2d_backward_data(const Tensor& dy, const Tensor& w, const ops::Conv2dPa
     check_launch("conv2d_backward_data (transpose filters)");
   }
 
-  const ProblemKey key{1, args.n, args.c, args.h, args.w_, args.k, r, s, args.stride_h, args.stride_w,
-                       int(p.pad_h), int(p.pad_w)};
+  const Precision precision = effective_precision(p.precision);
+  const ProblemKey key{1, args.n,        args.c,        args.h,       args.w_,      args.k,        r,
+                       s, args.stride_h, args.stride_w, int(p.pad_h), int(p.pad_w), int(precision)};
   launch_fastest_tile(key, args.c, widest, [&](TileShape shape) {
     with_tile(shape, [&](auto bm, auto bn) {
-      for (const PhaseWork& work : phases) {
-        BackwardDataArgs phase_args = args;
-        phase_args.phase = work.phase;
-        phase_args.wt = wt.data<float>() + work.offset;
-        phase_args.kd = args.k * work.phase.ri * work.phase.sj;
-        phase_args.cols = args.n * work.phase.hph * work.phase.wph;
-        launch_phase<decltype(bm)::value, decltype(bn)::value>(phase_args);
-      }
+      with_precision(precision, [&](auto pr) {
+        for (const PhaseWork& work : phases) {
+          BackwardDataArgs phase_args = args;
+          phase_args.phase = work.phase;
+          phase_args.wt = wt.data<float>() + work.offset;
+          phase_args.kd = args.k * work.phase.ri * work.phase.sj;
+          phase_args.cols = args.n * work.phase.hph * work.phase.wph;
+          launch_phase<decltype(bm)::value, decltype(bn)::value, decltype(pr)::value>(phase_args);
+        }
+      });
     });
   });
 }

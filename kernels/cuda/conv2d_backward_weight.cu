@@ -1,5 +1,6 @@
-// conv2d backward-weight on CUDA (float32) as a tiled implicit GEMM with split-K; the tile machinery is in
-// conv2d_tiles.cuh. dw is written (=), not accumulated into.
+// conv2d backward-weight on CUDA as a tiled implicit GEMM with split-K, in the precision of the params (fp32
+// FMAs, or tf32 / bf16 tensor cores with float32 accumulation); the tile machinery is in conv2d_tiles.cuh.
+// dw is written (=), not accumulated into.
 //
 // dw[k, c, r, s] = sum_{n, p, q} dy[n, k, p, q] * x[n, c, p*stride_h - pad_h + r, q*stride_w - pad_w + s]
 // As a GEMM:
@@ -110,36 +111,35 @@ struct BackwardWeightOperands {
   }
 };
 
-// C tile to the row-major (M x cols) slice out; float4 stores where cols % 4 == 0.
-template <int BM, int BN>
-__device__ __forceinline__ void store_rowmajor(const float (&acc)[Tile<BM, BN>::kTM][Tile<BM, BN>::kTN],
-                                               float* out, int m_total, int cols, int m0, int n0) {
-  constexpr int TM = Tile<BM, BN>::kTM, TN = Tile<BM, BN>::kTN;
-  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-  const bool vector = cols % 4 == 0 && reinterpret_cast<uintptr_t>(out) % 16 == 0;
+// C tile to the row-major (M x cols) slice out; a run of Acc::kColRun columns at once where cols allows.
+template <class Acc>
+__device__ __forceinline__ void store_rowmajor(const Acc& acc, float* out, int m_total, int cols, int m0,
+                                               int n0) {
+  constexpr int RUN = Acc::kColRun;
+  const bool vector = cols % RUN == 0 && reinterpret_cast<uintptr_t>(out) % (4 * RUN) == 0;
 #pragma unroll
-  for (int i = 0; i < TM; ++i) {
-    const int m = m0 + micro_offset(i, ty);
+  for (int i = 0; i < Acc::kRows; ++i) {
+    const int m = m0 + acc.row(i);
     if (m >= m_total) continue;
     float* row = out + int64_t(m) * cols;
 #pragma unroll
-    for (int g = 0; g < TN / 4; ++g) {
-      const int col0 = n0 + g * 64 + tx * 4;
-      if (vector && col0 + 3 < cols) {
-        *reinterpret_cast<float4*>(row + col0) =
-            make_float4(acc[i][4 * g], acc[i][4 * g + 1], acc[i][4 * g + 2], acc[i][4 * g + 3]);
+    for (int j0 = 0; j0 < Acc::kCols; j0 += RUN) {
+      const int col0 = n0 + acc.col(j0);
+      if (vector && col0 + RUN - 1 < cols) {
+        store_run<RUN>(row + col0, &acc.v[i][j0], 0.0f);
       } else {
 #pragma unroll
-        for (int jj = 0; jj < 4; ++jj)
-          if (col0 + jj < cols) row[col0 + jj] = acc[i][4 * g + jj];
+        for (int jj = 0; jj < RUN; ++jj)
+          if (col0 + jj < cols) row[col0 + jj] = acc.v[i][j0 + jj];
       }
     }
   }
 }
 
-template <int BM, int BN>
+template <int BM, int BN, Precision P>
 __global__ void __launch_bounds__(kThreads, 2) conv2d_backward_weight_kernel(const BackwardWeightArgs args) {
-  __shared__ __align__(16) Smem<BM, BN> sm;
+  using Acc = typename Accumulator<BM, BN, P>::type;
+  __shared__ __align__(16) Smem<BM, BN, Acc::kPad> sm;
   const int m0 = int(blockIdx.x % unsigned(args.tiles_m)) * BM;
   const int n0 = int(blockIdx.x / unsigned(args.tiles_m)) * BN;
   const int split = int(blockIdx.y);
@@ -149,9 +149,9 @@ __global__ void __launch_bounds__(kThreads, 2) conv2d_backward_weight_kernel(con
   fill_tables(tab, args, m0, n0);
   __syncthreads();
   BackwardWeightOperands<BM, BN> ops(args, tab, k_begin);
-  float acc[Tile<BM, BN>::kTM][Tile<BM, BN>::kTN];
+  Acc acc;
   gemm_mainloop<BM, BN>(ops, (k_len + kTileK - 1) / kTileK, sm, acc);
-  store_rowmajor<BM, BN>(acc, args.out + int64_t(split) * args.k * args.cols, args.k, args.cols, m0, n0);
+  store_rowmajor(acc, args.out + int64_t(split) * args.k * args.cols, args.k, args.cols, m0, n0);
 }
 
 // dw[i] = sum over z of partial[z, i], z in order (deterministic).
@@ -183,8 +183,9 @@ int choose_splits(int64_t tiles, int64_t k_tiles, int64_t per_wave, int64_t part
   return 1;
 }
 
-template <int BM, int BN>
-void launch_backward_weight(BackwardWeightArgs args, int per_sm, const Tensor& dw) {
+template <int BM, int BN, Precision P>
+void launch_backward_weight(BackwardWeightArgs args, const Tensor& dw) {
+  static const int per_sm = blocks_per_sm(conv2d_backward_weight_kernel<BM, BN, P>);
   const int64_t tiles_m = (args.k + BM - 1) / BM, tiles_n = (int64_t(args.cols) + BN - 1) / BN;
   const int64_t tiles = tiles_m * tiles_n;
   if (tiles > INT32_MAX) fail("conv2d_backward_weight: {} x {} tiles are too many blocks", tiles_m, tiles_n);
@@ -204,7 +205,7 @@ void launch_backward_weight(BackwardWeightArgs args, int per_sm, const Tensor& d
   } else {
     args.out = dw.data<float>();
   }
-  conv2d_backward_weight_kernel<BM, BN>
+  conv2d_backward_weight_kernel<BM, BN, P>
       <<<dim3(unsigned(tiles), unsigned(splits)), kThreads, 0, stream()>>>(args);
   check_launch("conv2d_backward_weight");
   if (splits > 1) {
@@ -216,7 +217,8 @@ void launch_backward_weight(BackwardWeightArgs args, int per_sm, const Tensor& d
 
 }  // namespace
 
-// dy: (N, K, P, Q), x: (N, C, H, W)  ->  dw: (K, C, R, S), overwritten.
+// dy: (N, K, P, Q), x: (N, C, H, W)  ->  dw: (K, C, R, S), overwritten; in p.precision where the card has
+// tensor cores, else fp32 (effective_precision).
 void conv2d_backward_weight(const Tensor& dy, const Tensor& x, const ops::Conv2dParams& p, const Tensor& dw) {
   if (dw.numel() == 0) return;
   if (dw.size(2) >= (1 << 15) || dw.size(3) >= (1 << 15))
@@ -236,12 +238,11 @@ void conv2d_backward_weight(const Tensor& dy, const Tensor& x, const ops::Conv2d
   args.kd = args.n * args.p * args.q;
   args.cols = args.c * args.r * args.s;
 
-  static const int occupancy[3] = {blocks_per_sm(conv2d_backward_weight_kernel<128, 128>),
-                                   blocks_per_sm(conv2d_backward_weight_kernel<64, 128>),
-                                   blocks_per_sm(conv2d_backward_weight_kernel<64, 64>)};
   const TileShape shape = choose_tile(args.k, args.cols, /*whole_blocks=*/false).shape;
   with_tile(shape, [&](auto bm, auto bn) {
-    launch_backward_weight<decltype(bm)::value, decltype(bn)::value>(args, occupancy[int(shape)], dw);
+    with_precision(effective_precision(p.precision), [&](auto pr) {
+      launch_backward_weight<decltype(bm)::value, decltype(bn)::value, decltype(pr)::value>(args, dw);
+    });
   });
 }
 

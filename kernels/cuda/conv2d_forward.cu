@@ -1,4 +1,5 @@
-// conv2d forward on CUDA (float32) as a tiled implicit GEMM; the tile machinery is in conv2d_tiles.cuh.
+// conv2d forward on CUDA as a tiled implicit GEMM, in the precision of the params (fp32 FMAs, or tf32 / bf16
+// tensor cores with float32 accumulation); the tile machinery is in conv2d_tiles.cuh.
 //
 //   y (K, N*P*Q) = W (K, CRS) @ col (CRS, N*P*Q)      then + b[k]
 //   A = W viewed as a row-major (K x CRS) matrix: A[k][(c*R + r)*S + s] = w[k, c, r, s]
@@ -75,18 +76,19 @@ struct ForwardOperands {
   }
 };
 
-template <int BM, int BN>
+template <int BM, int BN, Precision P>
 __global__ void __launch_bounds__(kThreads, 2) conv2d_forward_kernel(const ForwardArgs args) {
-  __shared__ __align__(16) Smem<BM, BN> sm;
+  using Acc = typename Accumulator<BM, BN, P>::type;
+  __shared__ __align__(16) Smem<BM, BN, Acc::kPad> sm;
   const int m0 = int(blockIdx.x % unsigned(args.tiles_m)) * BM;
   const int n0 = int(blockIdx.x / unsigned(args.tiles_m)) * BN;
   ForwardOperands<BM, BN> ops(args, m0, n0);
-  float acc[Tile<BM, BN>::kTM][Tile<BM, BN>::kTN];
+  Acc acc;
   gemm_mainloop<BM, BN>(ops, (args.kd + kTileK - 1) / kTileK, sm, acc);
-  store_nchw<BM, BN>(acc, args.y, args.b, args.k, args.cols, args.p * args.q, m0, n0);
+  store_nchw(acc, args.y, args.b, args.k, args.cols, args.p * args.q, m0, n0);
 }
 
-template <int BM, int BN>
+template <int BM, int BN, Precision P>
 void launch_forward(ForwardArgs args) {
   const int64_t tiles_m = (args.k + BM - 1) / BM, tiles_n = (int64_t(args.cols) + BN - 1) / BN;
   if (tiles_m * tiles_n > INT32_MAX)
@@ -94,13 +96,18 @@ void launch_forward(ForwardArgs args) {
   args.tiles_m = int(tiles_m);
   args.row_step = radix_step(kThreads / BN, args.r, args.s);
   args.tile_step = radix_step(kTileK, args.r, args.s);
-  conv2d_forward_kernel<BM, BN><<<unsigned(tiles_m * tiles_n), kThreads, 0, stream()>>>(args);
+  conv2d_forward_kernel<BM, BN, P><<<unsigned(tiles_m * tiles_n), kThreads, 0, stream()>>>(args);
   check_launch("conv2d_forward");
 }
 
 }  // namespace
 
-// x: (N, C, H, W), w: (K, C, R, S), b: (K,) or undefined  ->  y: (N, K, P, Q), overwritten.
+Precision conv2d_precision(Precision requested) {
+  return effective_precision(requested);
+}
+
+// x: (N, C, H, W), w: (K, C, R, S), b: (K,) or undefined  ->  y: (N, K, P, Q), overwritten; in p.precision
+// where the card has tensor cores, else fp32 (effective_precision).
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const ops::Conv2dParams& p,
                     const Tensor& y) {
   if (y.numel() == 0) return;
@@ -120,11 +127,15 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const ops
   args.kd = args.c * args.r * args.s;
   args.cols = args.n * args.p * args.q;
 
-  const ProblemKey key{0,      args.n, args.c,        args.h,        args.w_,    args.k,
-                       args.r, args.s, args.stride_h, args.stride_w, args.pad_h, args.pad_w};
+  const Precision precision = effective_precision(p.precision);
+  const ProblemKey key{0,      args.n,        args.c,        args.h,     args.w_,    args.k,        args.r,
+                       args.s, args.stride_h, args.stride_w, args.pad_h, args.pad_w, int(precision)};
   launch_fastest_tile(key, args.k, args.cols, [&](TileShape shape) {
-    with_tile(shape,
-              [&](auto bm, auto bn) { launch_forward<decltype(bm)::value, decltype(bn)::value>(args); });
+    with_tile(shape, [&](auto bm, auto bn) {
+      with_precision(precision, [&](auto pr) {
+        launch_forward<decltype(bm)::value, decltype(bn)::value, decltype(pr)::value>(args);
+      });
+    });
   });
 }
 

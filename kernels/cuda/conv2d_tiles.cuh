@@ -6,13 +6,16 @@
 // straight from the tensors (implicit im2col, zero where the convolution reads padding). This file holds
 // what is the same for all three:
 //   - the block tiling: 256 threads, a BM x BN tile of C per block (128x128, 64x128 or 64x64), Kd walked in
-//     steps of kTileK = 8; each thread owns a TM x TN = (BM/16) x (BN/16) micro-tile of C in registers;
+//     steps of kTileK = 8;
 //   - the main loop: A and B tiles staged in shared memory, double-buffered, with the next tile's global
-//     loads in flight (in registers) while the current tile is multiplied;
+//     loads in flight (in registers) while the current tile is multiplied. The multiplication and the
+//     accumulators' layout are the precision's (conv2d_math.cuh: FMA micro-tiles for fp32, tensor-core
+//     fragments for tf32 and bf16);
 //   - a mixed-radix counter that walks Kd indices such as (c, r, s) without integer division;
 //   - the NCHW epilogue that forward and backward-data share;
-//   - the host-side choice of the tile size.
-// float32 throughout, plain FMA (no TF32), so integer-valued inputs give exact results.
+//   - the host-side choice of the tile size and of the arithmetic the card can run.
+// In fp32, integer-valued inputs give exact results; in tf32 and bf16 too when they are exact in those
+// formats (integers up to 2^11 and 2^8 in magnitude) and the sums stay below 2^24.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -25,45 +28,34 @@
 #include <string>
 #include <type_traits>
 
+#include "kernels/cuda/conv2d_math.cuh"
 #include "kernels/cuda/launch.h"
 
 namespace thaw::cuda::conv {
 
-constexpr int kThreads = 256;  // threads per block, a 16 x 16 grid of micro-tiles
-constexpr int kTileK = 8;      // Kd step of one shared-memory stage
-
 // Shapes derived from the block tile BM x BN.
 template <int BM, int BN>
 struct Tile {
-  static constexpr int kTM = BM / 16, kTN = BN / 16;      // micro-tile of one thread
   static constexpr int kALoads = BM * kTileK / kThreads;  // A elements one thread stages per k-tile
   static constexpr int kBLoads = BN * kTileK / kThreads;  // B elements one thread stages per k-tile
   static_assert(BM % 64 == 0 && BN % 64 == 0, "tile sides are 64 or 128");
 };
 
-// Two stages of the A tile (kTileK x BM) and B tile (kTileK x BN), both k-major so that a thread reads its
-// micro-tile's column of A and row of B as float4s. The +4 padding keeps the transposing stores
-// (kk-fast staging below) free of bank conflicts while keeping rows 16-byte aligned.
-template <int BM, int BN>
+// Two stages of the A tile (kTileK x BM) and B tile (kTileK x BN), both k-major, each row padded by PAD
+// floats (the accumulator's kPad, chosen so that its reads of shared memory are free of bank conflicts).
+template <int BM, int BN, int PAD>
 struct Smem {
-  float a[2][kTileK][BM + 4];
-  float b[2][kTileK][BN + 4];
+  float a[2][kTileK][BM + PAD];
+  float b[2][kTileK][BN + PAD];
 };
-
-// Row (of A / C) of micro-tile element i for thread row ty, and likewise the column of element j for
-// thread column tx: the micro-tile is split into groups of 4 spaced 64 apart, so a warp's float4 reads of
-// shared memory are contiguous (conflict-free).
-__device__ __forceinline__ int micro_offset(int i, int t16) {
-  return (i / 4) * 64 + t16 * 4 + i % 4;
-}
 
 // How a thread's staged elements map onto a (kTileK x ROWS) stage, ROWS = BM for A or BN for B.
 //   kKFast:   element i is (kk = t % 8,           row = t / 8 + 32 i)             reads along Kd coalesce
 //   kRowFast: element i is (kk = t / ROWS + (256 / ROWS) i, row = t % ROWS)       reads along rows coalesce
 enum class Staging { kKFast, kRowFast };
 
-template <Staging kStaging, int ROWS, int LOADS>
-__device__ __forceinline__ void stage(float (*dst)[ROWS + 4], const float (&v)[LOADS]) {
+template <Staging kStaging, int ROWS, int PAD, int LOADS>
+__device__ __forceinline__ void stage(float (*dst)[ROWS + PAD], const float (&v)[LOADS]) {
   const int t = threadIdx.x;
 #pragma unroll
   for (int i = 0; i < LOADS; ++i) {
@@ -139,96 +131,86 @@ struct DenseA {
 // acc = A (rows m0.., BM) @ B (columns n0.., BN) over k_tiles tiles of Kd, read through ops (which knows
 // where the tiles start). Every thread of the block must call it (it synchronises). Operands provides
 //   kAStaging, kBStaging, load(a, b): the thread's elements of the current k-tile, then advance.
-template <int BM, int BN, class Operands>
-__device__ __forceinline__ void gemm_mainloop(Operands& ops, int k_tiles, Smem<BM, BN>& sm,
-                                              float (&acc)[Tile<BM, BN>::kTM][Tile<BM, BN>::kTN]) {
-  constexpr int TM = Tile<BM, BN>::kTM, TN = Tile<BM, BN>::kTN;
-  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+// Acc is the precision's accumulator tile (conv2d_math.cuh).
+template <int BM, int BN, class Acc, class Operands>
+__device__ __forceinline__ void gemm_mainloop(Operands& ops, int k_tiles, Smem<BM, BN, Acc::kPad>& sm,
+                                              Acc& acc) {
+  constexpr int PAD = Acc::kPad;
 #pragma unroll
-  for (int i = 0; i < TM; ++i)
+  for (int i = 0; i < Acc::kRows; ++i)
 #pragma unroll
-    for (int j = 0; j < TN; ++j)
-      acc[i][j] = 0.0f;
+    for (int j = 0; j < Acc::kCols; ++j)
+      acc.v[i][j] = 0.0f;
   if (k_tiles <= 0) return;  // uniform across the block
 
   float a[Tile<BM, BN>::kALoads], b[Tile<BM, BN>::kBLoads];
   ops.load(a, b);
-  stage<Operands::kAStaging, BM>(sm.a[0], a);
-  stage<Operands::kBStaging, BN>(sm.b[0], b);
+  stage<Operands::kAStaging, BM, PAD>(sm.a[0], a);
+  stage<Operands::kBStaging, BN, PAD>(sm.b[0], b);
   __syncthreads();
 
   for (int kt = 0; kt < k_tiles; ++kt) {
     const int cur = kt & 1;
     const bool more = kt + 1 < k_tiles;
-    if (more) ops.load(a, b);  // next tile's global loads overlap this tile's FMAs
-#pragma unroll
-    for (int kk = 0; kk < kTileK; ++kk) {
-      float fa[TM], fb[TN];
-#pragma unroll
-      for (int g = 0; g < TM / 4; ++g) {
-        const float4 v = *reinterpret_cast<const float4*>(&sm.a[cur][kk][g * 64 + ty * 4]);
-        fa[4 * g] = v.x, fa[4 * g + 1] = v.y, fa[4 * g + 2] = v.z, fa[4 * g + 3] = v.w;
-      }
-#pragma unroll
-      for (int g = 0; g < TN / 4; ++g) {
-        const float4 v = *reinterpret_cast<const float4*>(&sm.b[cur][kk][g * 64 + tx * 4]);
-        fb[4 * g] = v.x, fb[4 * g + 1] = v.y, fb[4 * g + 2] = v.z, fb[4 * g + 3] = v.w;
-      }
-#pragma unroll
-      for (int i = 0; i < TM; ++i)
-#pragma unroll
-        for (int j = 0; j < TN; ++j)
-          acc[i][j] = fmaf(fa[i], fb[j], acc[i][j]);
-    }
+    if (more) ops.load(a, b);  // next tile's global loads overlap this tile's arithmetic
+    acc.multiply(sm.a[cur], sm.b[cur]);
     // Stage cur ^ 1 was last read in iteration kt - 1, which every thread has finished (the barrier
     // below it); the barrier below this store publishes it for iteration kt + 1.
     if (more) {
-      stage<Operands::kAStaging, BM>(sm.a[cur ^ 1], a);
-      stage<Operands::kBStaging, BN>(sm.b[cur ^ 1], b);
+      stage<Operands::kAStaging, BM, PAD>(sm.a[cur ^ 1], a);
+      stage<Operands::kBStaging, BN, PAD>(sm.b[cur ^ 1], b);
     }
     __syncthreads();
   }
 }
 
+// Stores RUN consecutive accumulators v[0..RUN) (+ add) at dst, which is aligned for it: one float4, one
+// float2 or one float.
+template <int RUN>
+__device__ __forceinline__ void store_run(float* dst, const float* v, float add) {
+  if constexpr (RUN == 4) {
+    *reinterpret_cast<float4*>(dst) = make_float4(v[0] + add, v[1] + add, v[2] + add, v[3] + add);
+  } else if constexpr (RUN == 2) {
+    *reinterpret_cast<float2*>(dst) = make_float2(v[0] + add, v[1] + add);
+  } else {
+    *dst = v[0] + add;
+  }
+}
+
 // Epilogue of forward and backward-data: C (M x Ncols) with column col = n * plane + pixel goes to the
-// NCHW tensor y[n, m, pixel] (plane = pixels per image), plus bias[m] when bias is not null. Writes
-// float4s where four columns are consecutive pixels of one image (plane % 4 == 0, y 16-byte aligned).
-template <int BM, int BN>
-__device__ __forceinline__ void store_nchw(const float (&acc)[Tile<BM, BN>::kTM][Tile<BM, BN>::kTN], float* y,
-                                           const float* bias, int m_total, int cols, int plane, int m0,
-                                           int n0) {
-  constexpr int TM = Tile<BM, BN>::kTM, TN = Tile<BM, BN>::kTN;
-  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-  const bool vector = plane % 4 == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0;
+// NCHW tensor y[n, m, pixel] (plane = pixels per image), plus bias[m] when bias is not null. Writes a run of
+// Acc::kColRun columns at once where they are consecutive pixels of one image (plane % run == 0, y aligned).
+template <class Acc>
+__device__ __forceinline__ void store_nchw(const Acc& acc, float* y, const float* bias, int m_total, int cols,
+                                           int plane, int m0, int n0) {
+  constexpr int RUN = Acc::kColRun;
+  const bool vector = plane % RUN == 0 && reinterpret_cast<uintptr_t>(y) % (4 * RUN) == 0;
 #pragma unroll
-  for (int g = 0; g < TN / 4; ++g) {
-    const int col0 = n0 + g * 64 + tx * 4;
+  for (int j0 = 0; j0 < Acc::kCols; j0 += RUN) {
+    const int col0 = n0 + acc.col(j0);
     if (col0 >= cols) continue;
-    if (vector && col0 + 3 < cols) {
-      // col0 % 4 == 0 and plane % 4 == 0: the four columns are pixels of one image, 16-byte aligned.
+    if (vector && col0 + RUN - 1 < cols) {
+      // col0 % RUN == 0 and plane % RUN == 0: the run's columns are pixels of one image, aligned.
       const int img = col0 / plane, pixel = col0 - img * plane;
       float* base = y + (int64_t(img) * m_total) * plane + pixel;
 #pragma unroll
-      for (int i = 0; i < TM; ++i) {
-        const int m = m0 + micro_offset(i, ty);
+      for (int i = 0; i < Acc::kRows; ++i) {
+        const int m = m0 + acc.row(i);
         if (m >= m_total) continue;
-        const float add = bias ? __ldg(bias + m) : 0.0f;
-        const float4 v = {acc[i][4 * g] + add, acc[i][4 * g + 1] + add, acc[i][4 * g + 2] + add,
-                          acc[i][4 * g + 3] + add};
-        *reinterpret_cast<float4*>(base + int64_t(m) * plane) = v;
+        store_run<RUN>(base + int64_t(m) * plane, &acc.v[i][j0], bias ? __ldg(bias + m) : 0.0f);
       }
     } else {
 #pragma unroll
-      for (int jj = 0; jj < 4; ++jj) {
+      for (int jj = 0; jj < RUN; ++jj) {
         const int col = col0 + jj;
         if (col >= cols) continue;
         const int img = col / plane, pixel = col - img * plane;
         float* base = y + (int64_t(img) * m_total) * plane + pixel;
 #pragma unroll
-        for (int i = 0; i < TM; ++i) {
-          const int m = m0 + micro_offset(i, ty);
+        for (int i = 0; i < Acc::kRows; ++i) {
+          const int m = m0 + acc.row(i);
           if (m >= m_total) continue;
-          base[int64_t(m) * plane] = acc[i][4 * g + jj] + (bias ? __ldg(bias + m) : 0.0f);
+          base[int64_t(m) * plane] = acc.v[i][j0 + jj] + (bias ? __ldg(bias + m) : 0.0f);
         }
       }
     }
@@ -312,8 +294,9 @@ inline TileChoice choose_tile(int64_t m, int64_t cols, bool whole_blocks) {
   return kChoices[best];
 }
 
-// Problem identity for the tile cache: op (0 forward, 1 backward-data), N, C, H, W, K, R, S, strides, pads.
-using ProblemKey = std::array<int, 12>;
+// Problem identity for the tile cache: op (0 forward, 1 backward-data), N, C, H, W, K, R, S, strides, pads,
+// precision.
+using ProblemKey = std::array<int, 13>;
 
 // Launches a convolution pass with the fastest tile for its problem, measured on first use (as PyTorch's
 // cudnn.benchmark does): the first call for a key runs every tile shape twice (a warm-up, then timed with
@@ -360,6 +343,35 @@ void launch_fastest_tile(const ProblemKey& key, int64_t m, int64_t cols, Launch&
   launch(best);  // the output is the same whichever tile wrote it last; this keeps the code obvious
   std::lock_guard<std::mutex> lock(mutex);
   fastest.emplace(key, best);
+}
+
+// The precision the current card runs for a requested one: tf32 and bf16 need compute capability 8.0
+// (mma.sync with those types); older cards compute fp32, which is what the caller should report.
+inline Precision effective_precision(Precision requested) {
+  if (requested == Precision::FP32) return requested;
+  int device = 0, major = 0;
+  check_cuda(cudaGetDevice(&device), "cudaGetDevice (conv2d)");
+  check_cuda(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device),
+             "cudaDeviceGetAttribute (conv2d)");
+  return major >= 8 ? requested : Precision::FP32;
+}
+
+// Calls f(std::integral_constant<Precision, P>{}) for the precision p, so that one generic lambda
+// instantiates a pass for every precision (read back as decltype(precision)::value).
+template <class F>
+void with_precision(Precision p, F&& f) {
+  using std::integral_constant;
+  switch (p) {
+    case Precision::FP32:
+      f(integral_constant<Precision, Precision::FP32>{});
+      break;
+    case Precision::TF32:
+      f(integral_constant<Precision, Precision::TF32>{});
+      break;
+    case Precision::BF16:
+      f(integral_constant<Precision, Precision::BF16>{});
+      break;
+  }
 }
 
 // Blocks of kernel resident per SM (256 threads, static shared memory only); cached by the caller.

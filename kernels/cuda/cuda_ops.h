@@ -28,6 +28,8 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const ops
                     const Tensor& y);
 void conv2d_backward_data(const Tensor& dy, const Tensor& w, const ops::Conv2dParams& p, const Tensor& dx);
 void conv2d_backward_weight(const Tensor& dy, const Tensor& x, const ops::Conv2dParams& p, const Tensor& dw);
+// The precision the current card runs for a requested one (tf32/bf16 need compute capability 8.0).
+Precision conv2d_precision(Precision requested);
 
 // batch_norm.cu
 void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
