@@ -19,6 +19,7 @@
 #include "core/cuda_runtime.h"
 #include "core/precision.h"
 #include "core/rng.h"
+#include "kernels/cuda/cuda_ops.h"
 #include "kernels/ops.h"
 #include "tests/support/allclose.h"
 #include "tests/support/catch.h"
@@ -42,6 +43,15 @@ Tensor integer_valued(const Shape& shape, uint64_t seed) {
 Tensor normal(const Shape& shape, double mean, double std, uint64_t seed) {
   Generator gen(seed);
   return Tensor::normal(shape, mean, std, gen);
+}
+
+// cuda::force_conv2d_tile where there is a CUDA backend (the tests that call it skip without one).
+void force_conv2d_tile(const char* tile) {
+#if THAW_WITH_CUDA
+  cuda::force_conv2d_tile(tile);
+#else
+  (void)tile;
+#endif
 }
 
 double max_abs(const Tensor& t) {
@@ -134,7 +144,8 @@ TEST_CASE("CUDA: .to(device) round trip is exact", "[cuda]") {
   REQUIRE(labels.to(kGpu).to(Device::cpu()).to_vector<int64_t>() == labels.to_vector<int64_t>());
 }
 
-TEST_CASE("CUDA caching allocator: reuse of freed blocks, memory stats, clear out-of-memory error", "[cuda]") {
+TEST_CASE("CUDA caching allocator: reuse of freed blocks, memory stats, clear out-of-memory error",
+          "[cuda]") {
   REQUIRE_CUDA_DEVICE();
   const cuda_runtime::MemoryStats before = cuda_runtime::memory_stats(0);
   {
@@ -239,6 +250,67 @@ TEST_CASE("CUDA conv2d: this card runs tf32 and bf16 on tensor cores (compute ca
   for (const Precision precision : {Precision::TF32, Precision::BF16}) {
     INFO("precision " << precision_name(precision));
     CHECK(ops::conv2d_precision(precision, kGpu) == precision);
+  }
+}
+
+// The rounding of ties, which integer inputs never meet and random ones rarely do: a 1x1 convolution with a
+// weight of 1 returns its input as the kernel rounded it. TF32 ties go away from zero, bf16 ties to even.
+TEST_CASE("CUDA conv2d in tf32 and bf16: operands that fall on a tie round as core/precision.h says",
+          "[cuda]") {
+  REQUIRE_CUDA_DEVICE();
+  const float tf32_half = std::ldexp(1.0f, -11), bf16_half = std::ldexp(1.0f, -8);
+  const std::vector<float> xs = {1 + tf32_half, -(1 + tf32_half),  1 + 3 * tf32_half,
+                                 1 + bf16_half, 1 + 3 * bf16_half, -(1 + 3 * bf16_half)};
+  const Tensor x = Tensor::from_data<float>({1, 1, 1, int64_t(xs.size())}, xs);
+  const Tensor w = Tensor::ones({1, 1, 1, 1});
+  for (const Precision precision : {Precision::TF32, Precision::BF16}) {
+    INFO(precision_name(precision));
+    ops::Conv2dParams p;
+    p.precision = precision;
+    const std::vector<float> y =
+        ops::conv2d_forward(x.to(kGpu), w.to(kGpu), Tensor(), p).to(Device::cpu()).to_vector<float>();
+    REQUIRE(y.size() == xs.size());
+    for (size_t i = 0; i < xs.size(); ++i) {
+      INFO("x = " << xs[i]);
+      CHECK(y[i] == round_to(precision, xs[i]));
+    }
+  }
+  // The expectations themselves, spelled out.
+  CHECK(round_to(Precision::TF32, 1 + tf32_half) == 1 + 2 * tf32_half);
+  CHECK(round_to(Precision::BF16, 1 + bf16_half) == 1.0f);
+  CHECK(round_to(Precision::BF16, 1 + 3 * bf16_half) == 1 + 4 * bf16_half);
+}
+
+// launch_fastest_tile may pick any of the three block tiles per shape, so they must give the same bits, in
+// every precision (backward-weight excepted: its split-K depends on the tile, and it does not search).
+TEST_CASE("CUDA conv2d: every block tile gives the same bits in every precision", "[cuda]") {
+  REQUIRE_CUDA_DEVICE();
+  const std::vector<ConvCase> all = conv_cases();
+  uint64_t seed = 700;
+  for (const size_t i : {size_t(0), size_t(12), size_t(29), size_t(33)}) {
+    const ConvCase& c = all[i];
+    DYNAMIC_SECTION(c.name) {
+      const ops::Conv2dParams p{c.stride_h, c.stride_w, c.pad_h, c.pad_w};
+      const Tensor x = normal({c.n, c.c, c.h, c.w}, 0, 1, ++seed).to(kGpu);
+      const Tensor w = normal({c.k, c.c, c.r, c.s}, 0, 0.1, ++seed).to(kGpu);
+      const Tensor dy = normal(ops::conv2d_output_shape(x.shape(), w.shape(), p), 0, 1, ++seed).to(kGpu);
+      for (const Precision precision : {Precision::FP32, Precision::TF32, Precision::BF16}) {
+        INFO(precision_name(precision));
+        ops::Conv2dParams pp = p;
+        pp.precision = precision;
+        std::vector<std::vector<float>> y, dx;
+        for (const char* tile : {"128x128", "64x128", "64x64"}) {
+          force_conv2d_tile(tile);
+          y.push_back(ops::conv2d_forward(x, w, Tensor(), pp).to(Device::cpu()).to_vector<float>());
+          dx.push_back(ops::conv2d_backward_data(dy, w, x.shape(), pp).to(Device::cpu()).to_vector<float>());
+        }
+        force_conv2d_tile("");
+        CHECK(y[1] == y[0]);
+        CHECK(y[2] == y[0]);
+        CHECK(dx[1] == dx[0]);
+        CHECK(dx[2] == dx[0]);
+      }
+    }
   }
 }
 

@@ -102,8 +102,32 @@ void launch_forward(ForwardArgs args) {
 
 }  // namespace
 
+namespace conv {
+
+namespace {
+// An empty kernel whose attributes say which code of this build the driver loads on the current card.
+__global__ void arch_probe_kernel() {}
+}  // namespace
+
+Precision effective_precision(Precision requested) {
+  if (requested == Precision::FP32) return requested;
+  int device = 0, major = 0;
+  check_cuda(cudaGetDevice(&device), "cudaGetDevice (conv2d)");
+  check_cuda(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device),
+             "cudaDeviceGetAttribute (conv2d)");
+  cudaFuncAttributes probe{};
+  check_cuda(cudaFuncGetAttributes(&probe, arch_probe_kernel), "cudaFuncGetAttributes (conv2d)");
+  return major >= 8 && probe.ptxVersion >= 80 && probe.binaryVersion >= 80 ? requested : Precision::FP32;
+}
+
+}  // namespace conv
+
 Precision conv2d_precision(Precision requested) {
-  return effective_precision(requested);
+  return conv::effective_precision(requested);
+}
+
+void force_conv2d_tile(const std::string& tile) {
+  forced_tile().store(tile_index(tile, "force_conv2d_tile"));
 }
 
 // x: (N, C, H, W), w: (K, C, R, S), b: (K,) or undefined  ->  y: (N, K, P, Q), overwritten; in p.precision

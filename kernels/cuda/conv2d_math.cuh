@@ -136,7 +136,9 @@ struct MmaTile {
   static constexpr int kRows = 2 * kFragM, kCols = 2 * kFragN;
   static constexpr int kColRun = 2;
   // Fragment loads read rows t (and t + 4) for tf32, rows 2t and 2t + 1 for bf16, at columns g: a row
-  // stride of 8 (mod 32 banks) for tf32 and of 4 for bf16 puts the 32 lanes on 32 different banks.
+  // stride of 8 (mod 32 banks) for tf32 and of 4 for bf16 puts the 32 lanes on 32 different banks. For tf32
+  // this costs the kk-fast staging stores a 2-way conflict (lanes kk and kk + 4 share a bank): 8 stores per
+  // k-tile against 24 conflict-free fragment loads in the 128x128 tile. An XOR swizzle would serve both.
   static constexpr int kPad = P == Precision::TF32 ? 8 : 4;
   float v[kRows][kCols];
 

@@ -21,6 +21,7 @@
 #include <cuda_runtime.h>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <map>
@@ -258,17 +259,26 @@ inline int sm_count() {
 // The tile forced by the environment variable THAW_CONV_TILE (128x128, 64x128 or 64x64), for measuring the
 // choice below (e.g. THAW_CONV_TILE=64x64 thaw bench kernels --filter conv2d); -1 when unset. Anything else
 // is an error naming the variable.
-inline int forced_tile_index() {
-  static const int index = [] {
+// The index of a tile name, -1 for "" (none forced); what names the value in a message.
+inline int tile_index(const std::string& name, const char* what) {
+  if (name.empty()) return -1;
+  if (name == "128x128") return 0;
+  if (name == "64x128") return 1;
+  if (name == "64x64") return 2;
+  fail("{}='{}': expected 128x128, 64x128 or 64x64 (or unset)", what, name);
+}
+
+// The forced tile, read from THAW_CONV_TILE on first use; force_conv2d_tile (cuda_ops.h) changes it, so
+// that a test can compare the tiles in one process.
+inline std::atomic<int>& forced_tile() {
+  static std::atomic<int> index([] {
     const char* value = std::getenv("THAW_CONV_TILE");
-    if (value == nullptr || *value == 0) return -1;
-    const std::string v(value);
-    if (v == "128x128") return 0;
-    if (v == "64x128") return 1;
-    if (v == "64x64") return 2;
-    fail("THAW_CONV_TILE='{}': expected 128x128, 64x128 or 64x64 (or unset)", v);
-  }();
+    return tile_index(value ? value : "", "THAW_CONV_TILE");
+  }());
   return index;
+}
+inline int forced_tile_index() {
+  return forced_tile().load();
 }
 
 // Picks the tile for an (M x Ncols) output by a rough cost model: the busiest SM's share of blocks,
@@ -345,16 +355,12 @@ void launch_fastest_tile(const ProblemKey& key, int64_t m, int64_t cols, Launch&
   fastest.emplace(key, best);
 }
 
-// The precision the current card runs for a requested one: tf32 and bf16 need compute capability 8.0
-// (mma.sync with those types); older cards compute fp32, which is what the caller should report.
-inline Precision effective_precision(Precision requested) {
-  if (requested == Precision::FP32) return requested;
-  int device = 0, major = 0;
-  check_cuda(cudaGetDevice(&device), "cudaGetDevice (conv2d)");
-  check_cuda(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device),
-             "cudaDeviceGetAttribute (conv2d)");
-  return major >= 8 ? requested : Precision::FP32;
-}
+// The precision the current card runs for a requested one: tf32 and bf16 need mma.sync with those types,
+// so a card of compute capability 8.0 or newer running code compiled for 8.0 or newer. Older cards compute
+// fp32, and so does a build whose code for this card is older PTX compiled at load time (e.g. a build for
+// sm_75 only, on an H100: its tensor-core kernels are traps); the caller reports what ran. Defined in
+// conv2d_forward.cu.
+Precision effective_precision(Precision requested);
 
 // Calls f(std::integral_constant<Precision, P>{}) for the precision p, so that one generic lambda
 // instantiates a pass for every precision (read back as decltype(precision)::value).

@@ -8,6 +8,8 @@
 // One op per file: kernels/cuda/<op>.cu holds the __global__ kernels, their launchers and these entries.
 #pragma once
 
+#include <string>
+
 #include "core/tensor.h"
 #include "kernels/ops.h"
 
@@ -30,6 +32,9 @@ void conv2d_backward_data(const Tensor& dy, const Tensor& w, const ops::Conv2dPa
 void conv2d_backward_weight(const Tensor& dy, const Tensor& x, const ops::Conv2dParams& p, const Tensor& dw);
 // The precision the current card runs for a requested one (tf32/bf16 need compute capability 8.0).
 Precision conv2d_precision(Precision requested);
+// Forces the block tile of every later convolution: "128x128", "64x128", "64x64", or "" for the measured
+// choice again (as the environment variable THAW_CONV_TILE does at start-up). For tests that compare tiles.
+void force_conv2d_tile(const std::string& tile);
 
 // batch_norm.cu
 void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
