@@ -39,16 +39,19 @@ TableOptions options(std::vector<std::string> models, std::vector<int64_t> batch
 }  // namespace
 
 TEST_CASE("bench kernels: one training step's op calls, counted per network") {
-  // ResNet18: conv1 + 8 blocks x 2 convs + 3 downsamples = 20 convs, each followed by a BN; relu after the
-  // stem, after each block's bn1 and after each residual add: 1 + 8 + 8 = 17; 8 residual adds.
+  // ResNet18: conv1 + 8 blocks x 2 convs + 3 downsamples = 20 convs, each followed by a BN. The ops the
+  // model runs: BN fused with the ReLU after it for the stem and each block's bn1 (1 + 8 = 9); plain BN for
+  // each block's bn2 and the 3 downsamples (11); 8 residual joins relu(a + b), each with one relu_backward.
   const std::vector<Problem> r18 = network_ops("resnet18", 64, 224, 37);
   CHECK(count_op(r18, OpKind::ConvForward) == 20);
   CHECK(count_op(r18, OpKind::ConvBackwardWeight) == 20);
   CHECK(count_op(r18, OpKind::ConvBackwardData) == 19);  // not conv1: the image needs no gradient
-  CHECK(count_op(r18, OpKind::BatchNormForward) == 20);
-  CHECK(count_op(r18, OpKind::BatchNormBackward) == 20);
-  CHECK(count_op(r18, OpKind::ReluForward) == 17);
-  CHECK(count_op(r18, OpKind::AddForward) == 8);
+  CHECK(count_op(r18, OpKind::BatchNormReluForward) == 9);
+  CHECK(count_op(r18, OpKind::BatchNormReluBackward) == 9);
+  CHECK(count_op(r18, OpKind::BatchNormForward) == 11);
+  CHECK(count_op(r18, OpKind::BatchNormBackward) == 11);
+  CHECK(count_op(r18, OpKind::AddReluForward) == 8);
+  CHECK(count_op(r18, OpKind::ReluBackward) == 8);
   CHECK(count_op(r18, OpKind::MaxPoolForward) == 1);
   CHECK(count_op(r18, OpKind::CrossEntropyBackward) == 1);
   // The forward comes first, the backward after it in reverse: the last call is conv1's weight gradient.
@@ -56,13 +59,15 @@ TEST_CASE("bench kernels: one training step's op calls, counted per network") {
   CHECK(r18.back().name() == "conv2d_backward_weight 64x3x224x224 k64 7x7/2");
   CHECK(r18.back().layers == std::vector<std::string>{"resnet18 conv1"});
 
-  // ResNet50: conv1 + 16 bottlenecks x 3 convs + 4 downsamples = 53 convs; relu 1 + 16 x 3 = 49; 16 adds.
+  // ResNet50: conv1 + 16 bottlenecks x 3 convs + 4 downsamples = 53 convs; BN+ReLU for the stem and each
+  // bottleneck's bn1 and bn2 (1 + 32 = 33), plain BN for bn3 and the downsamples (20); 16 residual joins.
   const std::vector<Problem> r50 = network_ops("resnet50", 32, 224, 37);
   CHECK(count_op(r50, OpKind::ConvForward) == 53);
   CHECK(count_op(r50, OpKind::ConvBackwardData) == 52);
-  CHECK(count_op(r50, OpKind::BatchNormForward) == 53);
-  CHECK(count_op(r50, OpKind::ReluBackward) == 49);
-  CHECK(count_op(r50, OpKind::AddForward) == 16);
+  CHECK(count_op(r50, OpKind::BatchNormReluForward) == 33);
+  CHECK(count_op(r50, OpKind::BatchNormForward) == 20);
+  CHECK(count_op(r50, OpKind::ReluBackward) == 16);
+  CHECK(count_op(r50, OpKind::AddReluForward) == 16);
 
   CHECK_THROWS_WITH(network_ops("vgg16", 64, 224, 37),
                     ContainsSubstring("model 'vgg16' is not resnet18 or resnet50"));
@@ -70,18 +75,23 @@ TEST_CASE("bench kernels: one training step's op calls, counted per network") {
 
 TEST_CASE("bench kernels: distinct problems, their uses and layers") {
   // ResNet18 at one batch: 11 distinct convs (conv1, four 3x3/1, three 3x3/2, three 1x1/2 downsamples),
-  // 10 with a backward-data; 5 BN and 5 ReLU shapes (64@112, 64@56, 128@28, 256@14, 512@7); 4 add shapes.
-  // 11 + 10 + 11 + 5*2 + 5*2 + 2 (max-pool) + 2 (avg-pool) + 4 + 2 (softmax-xent) = 62 rows.
+  // 10 with a backward-data; 5 BN+ReLU shapes (64@112, 64@56, 128@28, 256@14, 512@7), 4 plain BN shapes
+  // (64@56, 128@28, 256@14, 512@7), 4 residual-join shapes (add_relu and its relu_backward).
+  // 11 + 10 + 11 + 5*2 + 4*2 + 4*2 + 2 (max-pool) + 2 (avg-pool) + 2 (softmax-xent) = 64 rows.
   const std::vector<Problem> r18 = make_problems(options({"resnet18"}, {64}));
-  CHECK(r18.size() == 62);
+  CHECK(r18.size() == 64);
   CHECK(count_op(r18, OpKind::ConvForward) == 11);
-  CHECK(count_op(r18, OpKind::BatchNormForward) == 5);
+  CHECK(count_op(r18, OpKind::BatchNormReluForward) == 5);
+  CHECK(count_op(r18, OpKind::BatchNormForward) == 4);
 
-  // ResNet50: 23 distinct convs, 12 BN and 12 ReLU shapes, 4 adds: 23 + 22 + 23 + 24 + 24 + 2 + 2 + 4 + 2.
+  // ResNet50: 23 distinct convs; 8 BN+ReLU shapes (64@112, 64@56, 128@56, 128@28, 256@28, 256@14, 512@14,
+  // 512@7), 4 plain BN shapes (bn3 and the downsamples: 256@56 ... 2048@7), 4 residual-join shapes:
+  // 23 + 22 + 23 + 16 + 8 + 8 + 2 + 2 + 2 = 106.
   const std::vector<Problem> r50 = make_problems(options({"resnet50"}, {64}));
-  CHECK(r50.size() == 126);
+  CHECK(r50.size() == 106);
   CHECK(count_op(r50, OpKind::ConvForward) == 23);
-  CHECK(count_op(r50, OpKind::BatchNormBackward) == 12);
+  CHECK(count_op(r50, OpKind::BatchNormReluBackward) == 8);
+  CHECK(count_op(r50, OpKind::BatchNormBackward) == 4);
 
   // Both: 29 distinct convs (the ResNet conv table of tests/test_cuda_parity.cpp); both batches double every
   // row.
@@ -116,13 +126,22 @@ TEST_CASE("bench kernels: distinct problems, their uses and layers") {
   CHECK(ds.layers == std::vector<std::string>{"resnet50 layer2.0.downsample.0"});
   CHECK(ds.uses.count("resnet18") == 0);
 
-  // BN backward at 512 channels, 7x7: ResNet18's layer4 bn1 and bn2 of both blocks + the downsample's BN
-  // = 5; ResNet50's layer4 bn2 of its 3 blocks + bn1 of blocks 1 and 2 = 5.
-  // Bytes: dy, x, dx (3 * 64*512*7*7 floats) + 6 * 512 per-channel floats, times 4.
+  // BN backward at 512 channels, 7x7. Plain: ResNet18's layer4 bn2 of both blocks + the downsample's BN
+  // = 3 (ResNet50's BNs there all have a ReLU after them). Fused with the ReLU: ResNet18's layer4 bn1 of
+  // both blocks = 2; ResNet50's layer4 bn2 of its 3 blocks + bn1 of blocks 1 and 2 = 5.
+  // Bytes: dy, x, dx (3 * 64*512*7*7 floats) + 6 * 512 per-channel floats, times 4; fused, y (the mask) too.
   const Problem& bn = find_row(both, "batch_norm_backward 64x512x7x7");
-  CHECK(bn.uses.at("resnet18") == 5);
-  CHECK(bn.uses.at("resnet50") == 5);
+  CHECK(bn.uses.at("resnet18") == 3);
+  CHECK(bn.uses.count("resnet50") == 0);
   CHECK(bn.bytes() == 4.0 * (3 * 64 * 512 * 49 + 6 * 512));
+  const Problem& bn_relu = find_row(both, "batch_norm_relu_backward 64x512x7x7");
+  CHECK(bn_relu.uses.at("resnet18") == 2);
+  CHECK(bn_relu.uses.at("resnet50") == 5);
+  CHECK(bn_relu.bytes() == 4.0 * (4 * 64 * 512 * 49 + 6 * 512));
+  // The residual join of ResNet18's layer1: 2 blocks; a, b -> y.
+  const Problem& join = find_row(both, "add_relu_forward 64x64x56x56");
+  CHECK(join.uses.at("resnet18") == 2);
+  CHECK(join.bytes() == 4.0 * 3 * 64 * 64 * 56 * 56);
 
   // The max-pool of the stem: 3x3/2 padding 1, 112 -> 56. The loss: 64 x 37 logits.
   const Problem& pool = find_row(both, "max_pool2d_forward 64x64x112x112 3x3/2");
@@ -192,13 +211,13 @@ RowResult result(const Problem& p, Verdict v, double thaw_ms, double ref_ms) {
   return r;
 }
 
-// Three rows: the layer1 3x3 conv (r18 x4, r50 x3), the stem (r18 x1, r50 x1), a BN shape (r18 x5, r50 x5)
-// that failed its check.
+// Three rows: the layer1 3x3 conv (r18 x4, r50 x3), the stem (r18 x1, r50 x1), a BN+ReLU shape (r18 x2,
+// r50 x5) that failed its check.
 std::vector<RowResult> sample_rows() {
   const std::vector<Problem> both = make_problems(options({"resnet18", "resnet50"}, {64}));
   return {result(find_row(both, "conv2d_forward 64x64x56x56 k64 3x3/1"), Verdict::Passed, 2.0, 1.0),
           result(find_row(both, "conv2d_forward 64x3x224x224 k64 7x7/2"), Verdict::Passed, 1.5, 0.5),
-          result(find_row(both, "batch_norm_backward 64x512x7x7"), Verdict::Incorrect, 0.1, 0.05)};
+          result(find_row(both, "batch_norm_relu_backward 64x512x7x7"), Verdict::Incorrect, 0.1, 0.05)};
 }
 
 RunInfo sample_info() {

@@ -24,7 +24,9 @@ constexpr double kMomentum = 0.1, kEps = 1e-5;  // torchvision's BatchNorm2d
 // largest output.
 double tolerance_of(OpKind op, Precision precision) {
   if (is_conv(op)) return precision == Precision::FP32 ? 1e-4 : 16 * unit_roundoff(precision);
-  if (op == OpKind::BatchNormForward || op == OpKind::BatchNormBackward) return 1e-4;
+  if (op == OpKind::BatchNormForward || op == OpKind::BatchNormBackward ||
+      op == OpKind::BatchNormReluForward || op == OpKind::BatchNormReluBackward)
+    return 1e-4;
   if (op == OpKind::CrossEntropyForward || op == OpKind::CrossEntropyBackward) return 1e-5;
   return 1e-6;
 }
@@ -119,11 +121,38 @@ Case make_case(const Problem& p, Device device, uint64_t seed, Precision precisi
       };
       break;
     }
-    case OpKind::ReluForward:
-      in["x"] = gen.uniform(x_shape, -1, 1);
-      c.outputs = {"y"};
-      c.run = [in] { return std::vector<Tensor>{ops::relu_forward(in.at("x"))}; };
+    case OpKind::BatchNormReluForward:
+      in["x"] = gen.uniform(x_shape, -1, 3);
+      in["gamma"] = gen.uniform(channels, 0.5, 1.5);
+      in["beta"] = gen.uniform(channels, -0.5, 0.5);
+      in["running_mean"] = gen.uniform(channels, -0.1, 0.1);
+      in["running_var"] = gen.uniform(channels, 0.5, 1.5);
+      c.outputs = {"y", "mean", "invstd", "running_mean", "running_var"};
+      c.run = [in] {
+        const ops::BatchNormForward f =
+            ops::batch_norm_relu_forward(in.at("x"), in.at("gamma"), in.at("beta"), in.at("running_mean"),
+                                         in.at("running_var"), true, kMomentum, kEps);
+        return std::vector<Tensor>{f.y, f.mean, f.invstd, in.at("running_mean"), in.at("running_var")};
+      };
       break;
+    case OpKind::BatchNormReluBackward: {
+      in["x"] = gen.uniform(x_shape, -1, 3);
+      in["dy"] = gen.uniform(x_shape, -1, 1);
+      in["gamma"] = gen.uniform(channels, 0.5, 1.5);
+      in["beta"] = gen.uniform(channels, -0.5, 0.5);
+      const ops::BatchNormForward f = ops::batch_norm_relu_forward(in["x"], in["gamma"], in["beta"], Tensor(),
+                                                                   Tensor(), true, kMomentum, kEps);
+      in["y"] = f.y;
+      in["mean"] = f.mean;
+      in["invstd"] = f.invstd;
+      c.outputs = {"dx", "dgamma", "dbeta"};
+      c.run = [in] {
+        const ops::BatchNormBackward b = ops::batch_norm_relu_backward(
+            in.at("dy"), in.at("y"), in.at("x"), in.at("gamma"), in.at("mean"), in.at("invstd"), true, true);
+        return std::vector<Tensor>{b.dx, b.dgamma, b.dbeta};
+      };
+      break;
+    }
     case OpKind::ReluBackward:
       in["x"] = gen.uniform(x_shape, -1, 1);
       in["dy"] = gen.uniform(x_shape, -1, 1);
@@ -162,11 +191,11 @@ Case make_case(const Problem& p, Device device, uint64_t seed, Precision precisi
         return std::vector<Tensor>{ops::global_avg_pool2d_backward(in.at("dy"), x_shape)};
       };
       break;
-    case OpKind::AddForward:
+    case OpKind::AddReluForward:
       in["a"] = gen.uniform(x_shape, -1, 1);
       in["b"] = gen.uniform(x_shape, -1, 1);
       c.outputs = {"y"};
-      c.run = [in] { return std::vector<Tensor>{ops::add(in.at("a"), in.at("b"))}; };
+      c.run = [in] { return std::vector<Tensor>{ops::add_relu_forward(in.at("a"), in.at("b"))}; };
       break;
     case OpKind::CrossEntropyForward:
       in["logits"] = gen.uniform(x_shape, -4, 4);

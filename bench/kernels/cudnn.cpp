@@ -305,16 +305,25 @@ class ConvCase : public ReferenceCase {
   std::string algorithm_;
 };
 
-// ---- batch norm (spatial: statistics over N, H, W per channel) --------------------------------------
+// ---- batch norm (spatial: statistics over N, H, W per channel), alone or followed by a ReLU -------------
+// With relu (thaw's fused batch_norm_relu rows) the reference is the sequence that thaw's one op replaces:
+// forward, cudnnBatchNormalizationForwardTraining then cudnnActivationForward in place; backward,
+// cudnnActivationBackward into a scratch tensor, then cudnnBatchNormalizationBackward from it.
 class BatchNormCase : public ReferenceCase {
  public:
   BatchNormCase(const Problem& p, const Case& c)
-      : forward_(p.op == OpKind::BatchNormForward), x_desc_(p.x_shape()) {
+      : forward_(p.op == OpKind::BatchNormForward || p.op == OpKind::BatchNormReluForward),
+        relu_(p.op == OpKind::BatchNormReluForward || p.op == OpKind::BatchNormReluBackward),
+        x_desc_(p.x_shape()),
+        act_(cudnnCreateActivationDescriptor, "cudnnCreateActivationDescriptor") {
     ok(cudnnCreateTensorDescriptor(&param_desc_), "cudnnCreateTensorDescriptor");
     ok(cudnnDeriveBNTensorDescriptor(param_desc_, x_desc_, CUDNN_BATCHNORM_SPATIAL),
        "cudnnDeriveBNTensorDescriptor");
+    ok(cudnnSetActivationDescriptor(act_, CUDNN_ACTIVATION_RELU, CUDNN_PROPAGATE_NAN, 0.0),
+       "cudnnSetActivationDescriptor(RELU)");
     in_ = c.in;
     const Shape channels{p.c};
+    if (relu_ && !forward_) dy_bn_ = empty_like_shape(p.x_shape());
     if (forward_) {
       running_mean_ = in_.at("running_mean").clone();  // thaw's forward updates the originals in place
       running_var_ = in_.at("running_var").clone();
@@ -343,31 +352,47 @@ class BatchNormCase : public ReferenceCase {
              param_desc_, ptr(in_.at("gamma")), ptr(in_.at("beta")), kMomentum, mut(running_mean_),
              mut(running_var_), kEps, mut(mean_), mut(invstd_)),
          "cudnnBatchNormalizationForwardTraining");
-    } else {
-      ok(cudnnBatchNormalizationBackward(handle, CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, &kOne, &kZero,
-                                         x_desc_, ptr(in_.at("x")), x_desc_, ptr(in_.at("dy")), x_desc_,
-                                         mut(dx_), param_desc_, ptr(in_.at("gamma")), mut(dgamma_),
-                                         mut(dbeta_), kEps, ptr(in_.at("mean")), ptr(in_.at("invstd"))),
-         "cudnnBatchNormalizationBackward");
+      if (relu_)
+        ok(cudnnActivationForward(handle, act_, &kOne, x_desc_, ptr(y_), &kZero, x_desc_, mut(y_)),
+           "cudnnActivationForward(RELU)");
+      return;
     }
+    const Tensor* dy = &in_.at("dy");
+    if (relu_) {
+      const Tensor& y = in_.at("y");
+      ok(cudnnActivationBackward(handle, act_, &kOne, x_desc_, ptr(y), x_desc_, ptr(*dy), x_desc_, ptr(y),
+                                 &kZero, x_desc_, mut(dy_bn_)),
+         "cudnnActivationBackward(RELU)");
+      dy = &dy_bn_;
+    }
+    ok(cudnnBatchNormalizationBackward(handle, CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, &kOne, &kZero, x_desc_,
+                                       ptr(in_.at("x")), x_desc_, ptr(*dy), x_desc_, mut(dx_), param_desc_,
+                                       ptr(in_.at("gamma")), mut(dgamma_), mut(dbeta_), kEps,
+                                       ptr(in_.at("mean")), ptr(in_.at("invstd"))),
+       "cudnnBatchNormalizationBackward");
   }
 
-  std::string algorithm() const override { return "BATCHNORM_SPATIAL"; }
+  std::string algorithm() const override {
+    return relu_ ? (forward_ ? "BATCHNORM_SPATIAL, then ACTIVATION_RELU"
+                             : "ACTIVATION_RELU backward, then "
+                               "BATCHNORM_SPATIAL backward")
+                 : "BATCHNORM_SPATIAL";
+  }
 
  private:
-  bool forward_;
+  bool forward_, relu_;
   TensorDesc x_desc_;
+  ActivationDesc act_;
   cudnnTensorDescriptor_t param_desc_ = nullptr;
   std::map<std::string, Tensor> in_;
-  Tensor running_mean_, running_var_, y_, mean_, invstd_, dx_, dgamma_, dbeta_;
+  Tensor running_mean_, running_var_, y_, mean_, invstd_, dx_, dgamma_, dbeta_, dy_bn_;
 };
 
-// ---- relu --------------------------------------------------------------------------------------------
+// ---- relu backward (add_relu's gradient) ---------------------------------------------------------------
 class ReluCase : public ReferenceCase {
  public:
   ReluCase(const Problem& p, const Case& c)
-      : forward_(p.op == OpKind::ReluForward),
-        desc_(p.x_shape()),
+      : desc_(p.x_shape()),
         act_(cudnnCreateActivationDescriptor, "cudnnCreateActivationDescriptor"),
         in_(c.in),
         out_(empty_like_shape(p.x_shape())) {
@@ -379,20 +404,13 @@ class ReluCase : public ReferenceCase {
     return {out_};
   }
   void run() override {
-    const cudnnHandle_t handle = context().handle;
-    if (forward_) {
-      ok(cudnnActivationForward(handle, act_, &kOne, desc_, ptr(in_.at("x")), &kZero, desc_, mut(out_)),
-         "cudnnActivationForward(RELU)");
-    } else {
-      ok(cudnnActivationBackward(handle, act_, &kOne, desc_, ptr(in_.at("y")), desc_, ptr(in_.at("dy")),
-                                 desc_, ptr(in_.at("x")), &kZero, desc_, mut(out_)),
-         "cudnnActivationBackward(RELU)");
-    }
+    ok(cudnnActivationBackward(context().handle, act_, &kOne, desc_, ptr(in_.at("y")), desc_,
+                               ptr(in_.at("dy")), desc_, ptr(in_.at("x")), &kZero, desc_, mut(out_)),
+       "cudnnActivationBackward(RELU)");
   }
-  std::string algorithm() const override { return "ACTIVATION_RELU"; }
+  std::string algorithm() const override { return "ACTIVATION_RELU backward"; }
 
  private:
-  bool forward_;
   TensorDesc desc_;
   ActivationDesc act_;
   std::map<std::string, Tensor> in_;
@@ -453,16 +471,19 @@ class PoolCase : public ReferenceCase {
   Tensor out_, x_, y_;
 };
 
-// ---- the residual add ---------------------------------------------------------------------------------
-class AddCase : public ReferenceCase {
+// ---- the residual join relu(a + b): what thaw's add_relu replaces, cudnnOpTensor then the activation -----
+class AddReluCase : public ReferenceCase {
  public:
-  AddCase(const Problem& p, const Case& c)
+  AddReluCase(const Problem& p, const Case& c)
       : desc_(p.x_shape()),
         op_(cudnnCreateOpTensorDescriptor, "cudnnCreateOpTensorDescriptor"),
+        act_(cudnnCreateActivationDescriptor, "cudnnCreateActivationDescriptor"),
         in_(c.in),
         out_(empty_like_shape(p.x_shape())) {
     ok(cudnnSetOpTensorDescriptor(op_, CUDNN_OP_TENSOR_ADD, CUDNN_DATA_FLOAT, CUDNN_PROPAGATE_NAN),
        "cudnnSetOpTensorDescriptor(ADD)");
+    ok(cudnnSetActivationDescriptor(act_, CUDNN_ACTIVATION_RELU, CUDNN_PROPAGATE_NAN, 0.0),
+       "cudnnSetActivationDescriptor(RELU)");
   }
   std::vector<Tensor> check() override {
     run();
@@ -472,12 +493,15 @@ class AddCase : public ReferenceCase {
     ok(cudnnOpTensor(context().handle, op_, &kOne, desc_, ptr(in_.at("a")), &kOne, desc_, ptr(in_.at("b")),
                      &kZero, desc_, mut(out_)),
        "cudnnOpTensor(ADD)");
+    ok(cudnnActivationForward(context().handle, act_, &kOne, desc_, ptr(out_), &kZero, desc_, mut(out_)),
+       "cudnnActivationForward(RELU)");
   }
-  std::string algorithm() const override { return "OP_TENSOR_ADD"; }
+  std::string algorithm() const override { return "OP_TENSOR_ADD, then ACTIVATION_RELU"; }
 
  private:
   TensorDesc desc_;
   OpTensorDesc op_;
+  ActivationDesc act_;
   std::map<std::string, Tensor> in_;
   Tensor out_;
 };
@@ -567,8 +591,9 @@ std::unique_ptr<ReferenceCase> make_cudnn_case(const Problem& p, const Case& tha
       return std::make_unique<ConvCase>(p, thaw_case, precision == Precision::TF32);
     case OpKind::BatchNormForward:
     case OpKind::BatchNormBackward:
+    case OpKind::BatchNormReluForward:
+    case OpKind::BatchNormReluBackward:
       return std::make_unique<BatchNormCase>(p, thaw_case);
-    case OpKind::ReluForward:
     case OpKind::ReluBackward:
       return std::make_unique<ReluCase>(p, thaw_case);
     case OpKind::MaxPoolForward:
@@ -576,8 +601,8 @@ std::unique_ptr<ReferenceCase> make_cudnn_case(const Problem& p, const Case& tha
     case OpKind::AvgPoolForward:
     case OpKind::AvgPoolBackward:
       return std::make_unique<PoolCase>(p, thaw_case);
-    case OpKind::AddForward:
-      return std::make_unique<AddCase>(p, thaw_case);
+    case OpKind::AddReluForward:
+      return std::make_unique<AddReluCase>(p, thaw_case);
     case OpKind::CrossEntropyForward:
     case OpKind::CrossEntropyBackward:
       return std::make_unique<CrossEntropyCase>(p, thaw_case);

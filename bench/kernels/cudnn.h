@@ -6,9 +6,12 @@
 //       with the fastest algorithm of cudnnFind*AlgorithmEx (cuDNN runs each one); in fp32 FMA math only
 //       (no TF32 tensor cores): the same arithmetic as thaw; in tf32 cuDNN's default math (TF32 allowed).
 //   batch_norm_forward / backward                      cudnnBatchNormalizationForwardTraining / Backward
-//   relu_forward / backward                           cudnnActivationForward / Backward (RELU)
+//   batch_norm_relu_forward                            the sequence it fuses: BN forward, then
+//                                                      cudnnActivationForward (RELU) in place
+//   batch_norm_relu_backward                           cudnnActivationBackward (RELU), then BN backward
+//   relu_backward                                     cudnnActivationBackward (RELU)
 //   max_pool2d, global_avg_pool2d forward / backward      cudnnPoolingForward / Backward (MAX; AVERAGE)
-//   add                                               cudnnOpTensor (ADD)
+//   add_relu_forward                                  cudnnOpTensor (ADD), then cudnnActivationForward
 //   cross_entropy_forward                              cudnnSoftmaxForward (LOG): cuDNN has no fused loss;
 //   the
 //       check also takes its ACCURATE probabilities and gathers the loss on the host, untimed

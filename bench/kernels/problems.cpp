@@ -23,8 +23,10 @@ const char* op_name(OpKind op) {
       return "batch_norm_forward";
     case OpKind::BatchNormBackward:
       return "batch_norm_backward";
-    case OpKind::ReluForward:
-      return "relu_forward";
+    case OpKind::BatchNormReluForward:
+      return "batch_norm_relu_forward";
+    case OpKind::BatchNormReluBackward:
+      return "batch_norm_relu_backward";
     case OpKind::ReluBackward:
       return "relu_backward";
     case OpKind::MaxPoolForward:
@@ -35,8 +37,8 @@ const char* op_name(OpKind op) {
       return "global_avg_pool2d_forward";
     case OpKind::AvgPoolBackward:
       return "global_avg_pool2d_backward";
-    case OpKind::AddForward:
-      return "add";
+    case OpKind::AddReluForward:
+      return "add_relu_forward";
     case OpKind::CrossEntropyForward:
       return "cross_entropy_forward";
     case OpKind::CrossEntropyBackward:
@@ -104,9 +106,13 @@ double Problem::flops() const {
       return 5.0 * x;  // sum and sum of squares (3), then x a + b (2)
     case OpKind::BatchNormBackward:
       return 9.0 * x;  // xhat, dy xhat, two sums (5), dx = a dy + b x + c (4)
-    case OpKind::ReluForward:
+    case OpKind::BatchNormReluForward:
+      return 6.0 * x;  // batch norm's 5, the max
+    case OpKind::BatchNormReluBackward:
+      return 10.0 * x;  // the mask, batch norm's 9
+    case OpKind::AddReluForward:
+      return 2.0 * x;  // the add, the max
     case OpKind::ReluBackward:
-    case OpKind::AddForward:
     case OpKind::AvgPoolForward:
     case OpKind::AvgPoolBackward:
       return x;
@@ -134,11 +140,13 @@ double Problem::bytes() const {
       return f * (2 * x + 9 * channels);
     case OpKind::BatchNormBackward:  // dy, x, gamma, mean, invstd -> dx, dgamma, dbeta
       return f * (3 * x + 6 * channels);
-    case OpKind::ReluForward:
-      return f * 2 * x;  // x -> y
+    case OpKind::BatchNormReluForward:  // as batch norm: the ReLU costs no traffic of its own
+      return f * (2 * x + 9 * channels);
+    case OpKind::BatchNormReluBackward:  // dy, y (the mask), x, gamma, mean, invstd -> dx, dgamma, dbeta
+      return f * (4 * x + 6 * channels);
     case OpKind::ReluBackward:
       return f * 3 * x;  // dy, y -> dx
-    case OpKind::AddForward:
+    case OpKind::AddReluForward:
       return f * 3 * x;  // a, b -> y
     case OpKind::MaxPoolForward:
       return f * (x + y);  // x -> y
@@ -184,8 +192,10 @@ class StepRecorder {
   void batch_norm(const std::string& layer, int64_t c, int64_t h) {
     pair(OpKind::BatchNormForward, OpKind::BatchNormBackward, make(OpKind::BatchNormForward, layer, c, h));
   }
-  void relu(const std::string& layer, int64_t c, int64_t h) {
-    pair(OpKind::ReluForward, OpKind::ReluBackward, make(OpKind::ReluForward, layer, c, h));
+  // A BatchNorm and the ReLU after it, fused as the model runs them (nn::BatchNorm2d::forward_relu).
+  void batch_norm_relu(const std::string& layer, int64_t c, int64_t h) {
+    pair(OpKind::BatchNormReluForward, OpKind::BatchNormReluBackward,
+         make(OpKind::BatchNormReluForward, layer, c, h));
   }
   void maxpool(const std::string& layer, int64_t c, int64_t h, int64_t r, int64_t stride, int64_t pad) {
     Problem p = make(OpKind::MaxPoolForward, layer, c, h);
@@ -195,9 +205,10 @@ class StepRecorder {
   void avgpool(const std::string& layer, int64_t c, int64_t h) {
     pair(OpKind::AvgPoolForward, OpKind::AvgPoolBackward, make(OpKind::AvgPoolForward, layer, c, h));
   }
-  // The residual sum; its backward hands dy to both branches and needs no kernel of its own.
-  void add(const std::string& layer, int64_t c, int64_t h) {
-    forward_.push_back(make(OpKind::AddForward, layer, c, h));
+  // The residual join relu(a + b), fused; its backward is one relu_backward, whose dx is the gradient of
+  // both branches.
+  void add_relu(const std::string& layer, int64_t c, int64_t h) {
+    pair(OpKind::AddReluForward, OpKind::ReluBackward, make(OpKind::AddReluForward, layer, c, h));
   }
   void cross_entropy(const std::string& layer, int64_t classes) {
     Problem p = make(OpKind::CrossEntropyForward, layer, classes, 1);
@@ -250,8 +261,7 @@ std::vector<Problem> network_ops(const std::string& model, int64_t batch, int64_
 
   int64_t h = out_size(image_size, 7, 2, 3);
   rec.conv("conv1", 3, image_size, 64, 7, 2, /*needs_dx=*/false);  // the image needs no gradient
-  rec.batch_norm("bn1", 64, h);
-  rec.relu("relu", 64, h);
+  rec.batch_norm_relu("bn1+relu", 64, h);
   rec.maxpool("maxpool", 64, h, 3, 2, 1);
   h = out_size(h, 3, 2, 1);
 
@@ -263,17 +273,14 @@ std::vector<Problem> network_ops(const std::string& model, int64_t batch, int64_
       const std::string block = fmt::format("layer{}.{}", stage + 1, b);
       if (bottleneck) {
         rec.conv(block + ".conv1", in, h, planes, 1, 1);
-        rec.batch_norm(block + ".bn1", planes, h);
-        rec.relu(block + ".relu(bn1)", planes, h);
+        rec.batch_norm_relu(block + ".bn1+relu", planes, h);
         rec.conv(block + ".conv2", planes, h, planes, 3, stride);
-        rec.batch_norm(block + ".bn2", planes, h_out);
-        rec.relu(block + ".relu(bn2)", planes, h_out);
+        rec.batch_norm_relu(block + ".bn2+relu", planes, h_out);
         rec.conv(block + ".conv3", planes, h_out, out, 1, 1);
         rec.batch_norm(block + ".bn3", out, h_out);
       } else {
         rec.conv(block + ".conv1", in, h, planes, 3, stride);
-        rec.batch_norm(block + ".bn1", planes, h_out);
-        rec.relu(block + ".relu(bn1)", planes, h_out);
+        rec.batch_norm_relu(block + ".bn1+relu", planes, h_out);
         rec.conv(block + ".conv2", planes, h_out, planes, 3, 1);
         rec.batch_norm(block + ".bn2", planes, h_out);
       }
@@ -281,8 +288,7 @@ std::vector<Problem> network_ops(const std::string& model, int64_t batch, int64_
         rec.conv(block + ".downsample.0", in, h, out, 1, stride);
         rec.batch_norm(block + ".downsample.1", out, h_out);
       }
-      rec.add(block + " add", out, h_out);
-      rec.relu(block + ".relu(out)", out, h_out);
+      rec.add_relu(block + " add+relu", out, h_out);
       in = out;
       h = h_out;
     }

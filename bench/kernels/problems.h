@@ -18,20 +18,22 @@
 namespace thaw::bench {
 
 enum class OpKind {
-  ConvForward,           // ops::conv2d_forward
-  ConvBackwardData,      // ops::conv2d_backward_data
-  ConvBackwardWeight,    // ops::conv2d_backward_weight
-  BatchNormForward,      // ops::batch_norm_forward, train mode (batch statistics, running stats updated)
-  BatchNormBackward,     // ops::batch_norm_backward with batch statistics, dx wanted
-  ReluForward,           // ops::relu_forward
-  ReluBackward,          // ops::relu_backward
-  MaxPoolForward,        // ops::max_pool2d_forward
-  MaxPoolBackward,       // ops::max_pool2d_backward
-  AvgPoolForward,        // ops::global_avg_pool2d_forward
-  AvgPoolBackward,       // ops::global_avg_pool2d_backward
-  AddForward,            // ops::add: the residual sum of every block
-  CrossEntropyForward,   // ops::cross_entropy_forward (unweighted)
-  CrossEntropyBackward,  // ops::cross_entropy_backward
+  ConvForward,            // ops::conv2d_forward
+  ConvBackwardData,       // ops::conv2d_backward_data
+  ConvBackwardWeight,     // ops::conv2d_backward_weight
+  BatchNormForward,       // ops::batch_norm_forward, train mode (batch statistics, running stats updated):
+                          // a BN with no ReLU after it (the last of a block, a downsample's)
+  BatchNormBackward,      // ops::batch_norm_backward with batch statistics, dx wanted
+  BatchNormReluForward,   // ops::batch_norm_relu_forward: BN then ReLU fused (the stem, inside the blocks)
+  BatchNormReluBackward,  // ops::batch_norm_relu_backward
+  ReluBackward,           // ops::relu_backward: the gradient of add_relu, for both of its inputs
+  MaxPoolForward,         // ops::max_pool2d_forward
+  MaxPoolBackward,        // ops::max_pool2d_backward
+  AvgPoolForward,         // ops::global_avg_pool2d_forward
+  AvgPoolBackward,        // ops::global_avg_pool2d_backward
+  AddReluForward,         // ops::add_relu_forward: relu(a + b), the residual join of every block
+  CrossEntropyForward,    // ops::cross_entropy_forward (unweighted)
+  CrossEntropyBackward,   // ops::cross_entropy_backward
 };
 const char* op_name(OpKind op);  // thaw's function name: "conv2d_forward", ...
 bool is_conv(OpKind op);         // conv rows are measured in TFLOP/s, the others in GB/s
@@ -65,8 +67,10 @@ struct TableOptions {
 };
 
 // Every op that one training step of model (resnet18 | resnet50) runs, in execution order (forward, then
-// the backward ops in reverse), one entry per call: its layer named, uses[model] = 1. The image needs no
-// gradient, so conv1 runs no backward-data. The fc layer (cuBLAS GEMMs in thaw and in PyTorch) is left out.
+// the backward ops in reverse), one entry per call: its layer named, uses[model] = 1. The ops are the ones
+// models/resnet.cpp calls: a BatchNorm followed by a ReLU is one batch_norm_relu, the residual join one
+// add_relu. The image needs no gradient, so conv1 runs no backward-data. The fc layer (cuBLAS GEMMs in thaw
+// and in PyTorch) is left out.
 std::vector<Problem> network_ops(const std::string& model, int64_t batch, int64_t image_size,
                                  int64_t classes);
 
