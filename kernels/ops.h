@@ -90,8 +90,8 @@ BatchNormBackward batch_norm_backward(const Tensor& dy, const Tensor& x, const T
 
 // ---- batch_norm_relu: batch_norm2d then relu, fused ------------------------------------------------------
 // y = max(batch_norm(x), 0), with the statistics, running updates and checks of batch_norm_forward; mean and
-// invstd as it returns them. Bit for bit batch_norm_forward then relu_forward. (CPU: one pass; CUDA: the two
-// ops, until it has a twin.)
+// invstd as it returns them. Bit for bit batch_norm_forward then relu_forward, with y written once (the ReLU
+// is applied in BatchNorm's normalize pass).
 BatchNormForward batch_norm_relu_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                          const Tensor& running_mean, const Tensor& running_var,
                                          bool use_batch_stats, double momentum, double eps);

@@ -448,6 +448,51 @@ TEST_CASE("CUDA batch_norm: train and eval forward, running statistics, backward
   }
 }
 
+// The fused twin runs batch_norm's kernels with the ReLU applied in the normalize pass and its mask read in
+// the backward: on the same device it must give the bits of batch_norm then relu (and, backward, of
+// batch_norm_backward of relu_backward), in train and eval mode, with and without dx and the affine sums.
+TEST_CASE("CUDA batch_norm_relu: bit for bit batch_norm then relu, forward and backward", "[cuda]") {
+  REQUIRE_CUDA_DEVICE();
+  uint64_t seed = 500;
+  for (const BatchNormCase& c : kBatchNormCases) {
+    DYNAMIC_SECTION(c.name) {
+      const int64_t channels = c.shape[1];
+      const Tensor x = normal(c.shape, c.mean, 2.0, ++seed).to(kGpu),
+                   dy = normal(c.shape, 0, 1, ++seed).to(kGpu);
+      const Tensor gamma = normal({channels}, 1, 0.5, ++seed).to(kGpu);
+      const Tensor beta = normal({channels}, 0, 0.5, ++seed).to(kGpu);
+      Generator gen(++seed);
+      const Tensor rm = normal({channels}, c.mean, 0.1, ++seed),
+                   rv = Tensor::uniform({channels}, 2.0, 6.0, gen);
+      const Tensor rm_fused = rm.to(kGpu), rv_fused = rv.to(kGpu), rm_plain = rm.to(kGpu),
+                   rv_plain = rv.to(kGpu);
+      const auto fused = ops::batch_norm_relu_forward(x, gamma, beta, rm_fused, rv_fused, c.train, 0.1, 1e-5);
+      const auto plain = ops::batch_norm_forward(x, gamma, beta, rm_plain, rv_plain, c.train, 0.1, 1e-5);
+      REQUIRE_ALLCLOSE(fused.y, ops::relu_forward(plain.y), 0, 0);
+      REQUIRE_ALLCLOSE(fused.mean, plain.mean, 0, 0);
+      REQUIRE_ALLCLOSE(fused.invstd, plain.invstd, 0, 0);
+      REQUIRE_ALLCLOSE(rm_fused, rm_plain, 0, 0);
+      REQUIRE_ALLCLOSE(rv_fused, rv_plain, 0, 0);
+      for (const bool need_dx : {true, false}) {
+        for (const bool need_affine : {true, false}) {
+          INFO("need_dx " << need_dx << ", need_affine " << need_affine);
+          const auto f = ops::batch_norm_relu_backward(dy, fused.y, x, gamma, fused.mean, fused.invstd,
+                                                       c.train, need_dx, need_affine);
+          const auto p = ops::batch_norm_backward(ops::relu_backward(dy, fused.y), x, gamma, fused.mean,
+                                                  fused.invstd, c.train, need_dx, need_affine);
+          REQUIRE(f.dx.defined() == p.dx.defined());
+          REQUIRE(f.dgamma.defined() == p.dgamma.defined());
+          if (f.dx.defined()) REQUIRE_ALLCLOSE(f.dx, p.dx, 0, 0);
+          if (f.dgamma.defined()) {
+            REQUIRE_ALLCLOSE(f.dgamma, p.dgamma, 0, 0);
+            REQUIRE_ALLCLOSE(f.dbeta, p.dbeta, 0, 0);
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("CUDA max_pool2d (ties and argmax) and global_avg_pool2d, exactly", "[cuda]") {
   REQUIRE_CUDA_DEVICE();
   struct MaxPoolCase {

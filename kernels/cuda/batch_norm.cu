@@ -150,10 +150,19 @@ __global__ void batch_norm_running_stats_kernel(const float* running_mean, const
   }
 }
 
+// relu as relu.cu computes it (x < 0 is false for NaN and -0: both pass through), so that the fused
+// batch_norm_relu gives the bits of batch_norm then relu; and its gradient, dy where y > 0.
+__device__ __forceinline__ float relu(float x) {
+  return x < 0.0f ? 0.0f : x;
+}
+__device__ __forceinline__ float relu_grad(float dy, float y) {
+  return y > 0.0f ? dy : 0.0f;
+}
+
 // y = ((x - K) - (mean - K)) * (gamma invstd) + beta over chunk blockIdx.x of each channel, with
 // (K, mean - K) = center[2c], center[2c + 1]: x - K is exact for x near K, so y keeps the precision of the
-// double mean even when |mean| >> std.
-template <typename Index>
+// double mean even when |mean| >> std. kRelu: y = relu(that), batch_norm_relu's forward.
+template <typename Index, bool kRelu>
 __global__ void batch_norm_normalize_kernel(const float* x, const float* center, const float* invstd,
                                             const float* gamma, const float* beta, Index channels,
                                             Index inner, Index m, Index len, float* y) {
@@ -173,7 +182,10 @@ __global__ void batch_norm_normalize_kernel(const float* x, const float* center,
       }
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u)
-        if (j + u * step < end) y[off[u]] = ((v[u] - shift) - d) * a + b;
+        if (j + u * step < end) {
+          const float out = ((v[u] - shift) - d) * a + b;
+          y[off[u]] = kRelu ? relu(out) : out;
+        }
     }
   }
 }
@@ -181,10 +193,11 @@ __global__ void batch_norm_normalize_kernel(const float* x, const float* center,
 // ---- backward ------------------------------------------------------------------------------------------
 
 // Block (k, c): part[2 (c chunks + k)] = sum dy over chunk k of channel c, part[... + 1] = sum dy (x - mean).
-template <typename Index>
-__global__ void batch_norm_backward_sums_kernel(const float* dy, const float* x, const float* mean,
-                                                Index channels, Index inner, Index m, Index len,
-                                                float* part) {
+// kRelu (batch_norm_relu's backward): dy is first masked by relu's output y, relu_grad(dy, y).
+template <typename Index, bool kRelu>
+__global__ void batch_norm_backward_sums_kernel(const float* dy, const float* y, const float* x,
+                                                const float* mean, Index channels, Index inner, Index m,
+                                                Index len, float* part) {
   __shared__ float scratch[32];
   const Index k = blockIdx.x, begin = k * len, end = min(m, begin + len), step = blockDim.x;
   for (Index c = blockIdx.y; c < channels; c += gridDim.y) {
@@ -196,7 +209,7 @@ __global__ void batch_norm_backward_sums_kernel(const float* dy, const float* x,
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
         const bool valid = j + u * step < end;
-        g[u] = valid ? dy[walk.off] : 0.0f;
+        g[u] = valid ? (kRelu ? relu_grad(dy[walk.off], y[walk.off]) : dy[walk.off]) : 0.0f;
         v[u] = valid ? x[walk.off] : mu;
         walk.next();
       }
@@ -237,12 +250,12 @@ __global__ void batch_norm_backward_finalize_kernel(const float* part, const flo
 }
 
 // dx = gamma invstd dy - gamma invstd dbeta / M - (x - mean) gamma invstd^2 dgamma / M (batch statistics),
-// dx = gamma invstd dy (running statistics: x is not read).
-template <typename Index, bool kBatchStats>
-__global__ void batch_norm_backward_dx_kernel(const float* dy, const float* x, const float* gamma,
-                                              const float* mean, const float* invstd, const float* dgamma,
-                                              const float* dbeta, Index channels, Index inner, Index m,
-                                              Index len, float* dx) {
+// dx = gamma invstd dy (running statistics: x is not read). kRelu: dy masked by y first, as in the sums.
+template <typename Index, bool kBatchStats, bool kRelu>
+__global__ void batch_norm_backward_dx_kernel(const float* dy, const float* y, const float* x,
+                                              const float* gamma, const float* mean, const float* invstd,
+                                              const float* dgamma, const float* dbeta, Index channels,
+                                              Index inner, Index m, Index len, float* dx) {
   const Index begin = blockIdx.x * len, end = min(m, begin + len), step = blockDim.x;
   for (Index c = blockIdx.y; c < channels; c += gridDim.y) {
     const double scale = double(gamma[c]) * double(invstd[c]);
@@ -257,7 +270,7 @@ __global__ void batch_norm_backward_dx_kernel(const float* dy, const float* x, c
       for (int u = 0; u < kUnroll; ++u) {  // all loads first, then all stores
         off[u] = walk.off;
         if (j + u * step < end) {
-          g[u] = dy[off[u]];
+          g[u] = kRelu ? relu_grad(dy[off[u]], y[off[u]]) : dy[off[u]];
           v[u] = kBatchStats ? x[off[u]] : 0.0f;
         }
         walk.next();
@@ -275,13 +288,11 @@ unsigned finalize_blocks(int64_t channels) {
   return unsigned(std::min<int64_t>((channels + warps - 1) / warps, kMaxGridY));
 }
 
-}  // namespace
-
-// x: (N, C, H, W) or (N, C); gamma, beta: (C,); running_mean, running_var: (C,) or both undefined (updated
-// in place only when use_batch_stats).  ->  y like x; mean, invstd: (C,), all overwritten.
-void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
-                        const Tensor& running_var, bool use_batch_stats, double momentum, double eps,
-                        const Tensor& y, const Tensor& mean, const Tensor& invstd) {
+// The forward of batch_norm (relu false) and batch_norm_relu (relu true): statistics, then one pass that
+// normalizes (and clamps).
+void normalize(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
+               const Tensor& running_var, bool use_batch_stats, double momentum, double eps, bool relu,
+               const Tensor& y, const Tensor& mean, const Tensor& invstd) {
   const Layout L(x);
   const int64_t m = L.count();
   const ChunkPlan plan = plan_chunks(L.c, m);
@@ -305,31 +316,35 @@ void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta
           rm, rv, L.c, eps, mean.data<float>(), invstd.data<float>(), center.data<float>());
       check_launch("batch_norm_forward (running statistics)");
     }
-    batch_norm_normalize_kernel<Index><<<grid, kThreadsPerBlock, 0, stream()>>>(
+    const auto normalize_kernel =
+        relu ? batch_norm_normalize_kernel<Index, true> : batch_norm_normalize_kernel<Index, false>;
+    normalize_kernel<<<grid, kThreadsPerBlock, 0, stream()>>>(
         x.data<float>(), center.data<float>(), invstd.data<float>(), gamma.data<float>(), beta.data<float>(),
         Index(L.c), Index(L.inner), Index(m), Index(plan.len), y.data<float>());
     check_launch("batch_norm_forward (normalize)");
   });
 }
 
-// dy, x: (N, C, H, W) or (N, C); gamma, mean, invstd: (C,) (mean, invstd from the forward).
-//   ->  dx like x (skipped when undefined), dgamma, dbeta: (C,), all overwritten.
-void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
-                         const Tensor& invstd, bool used_batch_stats, const Tensor& dx, const Tensor& dgamma,
-                         const Tensor& dbeta) {
+// The backward of batch_norm (y undefined) and batch_norm_relu (y: its output, relu's mask).
+void normalize_backward(const Tensor& dy, const Tensor& y, const Tensor& x, const Tensor& gamma,
+                        const Tensor& mean, const Tensor& invstd, bool used_batch_stats, const Tensor& dx,
+                        const Tensor& dgamma, const Tensor& dbeta) {
   const Layout L(x);
   const int64_t m = L.count();
   const ChunkPlan plan = plan_chunks(L.c, m);
   const dim3 grid = chunk_grid(L, plan);
   // dgamma and dbeta undefined (frozen, running statistics: ops::batch_norm_backward): no sums, dx alone.
-  const bool sums = dgamma.defined();
+  const bool sums = dgamma.defined(), relu = y.defined();
+  const float* y_data = relu ? y.data<float>() : nullptr;
   with_index_type(x.numel(), [&](auto zero) {
     using Index = decltype(zero);
     if (sums) {
       const Tensor part = Tensor::empty({L.c * plan.chunks * 2}, DType::Float32, x.device());
-      batch_norm_backward_sums_kernel<Index><<<grid, kThreadsPerBlock, 0, stream()>>>(
-          dy.data<float>(), x.data<float>(), mean.data<float>(), Index(L.c), Index(L.inner), Index(m),
-          Index(plan.len), part.data<float>());
+      const auto sums_kernel =
+          relu ? batch_norm_backward_sums_kernel<Index, true> : batch_norm_backward_sums_kernel<Index, false>;
+      sums_kernel<<<grid, kThreadsPerBlock, 0, stream()>>>(dy.data<float>(), y_data, x.data<float>(),
+                                                           mean.data<float>(), Index(L.c), Index(L.inner),
+                                                           Index(m), Index(plan.len), part.data<float>());
       check_launch("batch_norm_backward (sums)");
       batch_norm_backward_finalize_kernel<<<finalize_blocks(L.c), kThreadsPerBlock, 0, stream()>>>(
           part.data<float>(), invstd.data<float>(), L.c, plan.chunks, dgamma.data<float>(),
@@ -337,14 +352,51 @@ void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
       check_launch("batch_norm_backward (finalize)");
     }
     if (!dx.defined()) return;
-    const auto dx_kernel = used_batch_stats ? batch_norm_backward_dx_kernel<Index, true>
-                                            : batch_norm_backward_dx_kernel<Index, false>;
+    const auto dx_kernel = used_batch_stats ? (relu ? batch_norm_backward_dx_kernel<Index, true, true>
+                                                    : batch_norm_backward_dx_kernel<Index, true, false>)
+                                            : (relu ? batch_norm_backward_dx_kernel<Index, false, true>
+                                                    : batch_norm_backward_dx_kernel<Index, false, false>);
     dx_kernel<<<grid, kThreadsPerBlock, 0, stream()>>>(
-        dy.data<float>(), x.data<float>(), gamma.data<float>(), mean.data<float>(), invstd.data<float>(),
-        sums ? dgamma.data<float>() : nullptr, sums ? dbeta.data<float>() : nullptr, Index(L.c), Index(L.inner),
-        Index(m), Index(plan.len), dx.data<float>());
+        dy.data<float>(), y_data, x.data<float>(), gamma.data<float>(), mean.data<float>(),
+        invstd.data<float>(), sums ? dgamma.data<float>() : nullptr, sums ? dbeta.data<float>() : nullptr,
+        Index(L.c), Index(L.inner), Index(m), Index(plan.len), dx.data<float>());
     check_launch("batch_norm_backward (dx)");
   });
+}
+
+}  // namespace
+
+// x: (N, C, H, W) or (N, C); gamma, beta: (C,); running_mean, running_var: (C,) or both undefined (updated
+// in place only when use_batch_stats).  ->  y like x; mean, invstd: (C,), all overwritten.
+void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
+                        const Tensor& running_var, bool use_batch_stats, double momentum, double eps,
+                        const Tensor& y, const Tensor& mean, const Tensor& invstd) {
+  normalize(x, gamma, beta, running_mean, running_var, use_batch_stats, momentum, eps, false, y, mean,
+            invstd);
+}
+
+// As batch_norm_forward, with y = relu(batch_norm(x)) written in the same pass.
+void batch_norm_relu_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                             const Tensor& running_mean, const Tensor& running_var, bool use_batch_stats,
+                             double momentum, double eps, const Tensor& y, const Tensor& mean,
+                             const Tensor& invstd) {
+  normalize(x, gamma, beta, running_mean, running_var, use_batch_stats, momentum, eps, true, y, mean, invstd);
+}
+
+// dy, x: (N, C, H, W) or (N, C); gamma, mean, invstd: (C,) (mean, invstd from the forward).
+//   ->  dx like x (skipped when undefined), dgamma, dbeta: (C,), all overwritten.
+void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
+                         const Tensor& invstd, bool used_batch_stats, const Tensor& dx, const Tensor& dgamma,
+                         const Tensor& dbeta) {
+  normalize_backward(dy, Tensor(), x, gamma, mean, invstd, used_batch_stats, dx, dgamma, dbeta);
+}
+
+// As batch_norm_backward of relu_backward(dy, y), without writing that masked dy: y is the fused forward's
+// output, read where dy is.
+void batch_norm_relu_backward(const Tensor& dy, const Tensor& y, const Tensor& x, const Tensor& gamma,
+                              const Tensor& mean, const Tensor& invstd, bool used_batch_stats,
+                              const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta) {
+  normalize_backward(dy, y, x, gamma, mean, invstd, used_batch_stats, dx, dgamma, dbeta);
 }
 
 }  // namespace thaw::cuda

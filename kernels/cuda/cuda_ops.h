@@ -43,6 +43,16 @@ void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta
 void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
                          const Tensor& invstd, bool used_batch_stats, const Tensor& dx /* may be undefined */,
                          const Tensor& dgamma, const Tensor& dbeta);
+// batch_norm.cu too: batch_norm_relu, the ReLU applied in the normalize pass and its mask in the backward's
+// reads of dy (the twins of cpu/batch_norm_relu.cpp).
+void batch_norm_relu_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                             const Tensor& running_mean, const Tensor& running_var, bool use_batch_stats,
+                             double momentum, double eps, const Tensor& y, const Tensor& mean,
+                             const Tensor& invstd);
+void batch_norm_relu_backward(const Tensor& dy, const Tensor& y, const Tensor& x, const Tensor& gamma,
+                              const Tensor& mean, const Tensor& invstd, bool used_batch_stats,
+                              const Tensor& dx /* may be undefined */, const Tensor& dgamma,
+                              const Tensor& dbeta);
 
 // relu.cu
 void relu_forward(const Tensor& x, const Tensor& y);
