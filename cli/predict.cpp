@@ -1,6 +1,8 @@
 // thaw predict WEIGHTS IMAGE... [--device cpu|cuda] [--top 5] [--image-size N]: the top classes of each
 // image (train/predict.h); one error line per image that cannot be read or gives NaN/Inf outputs, the others
 // still classified; exit status 1 if any failed.
+#include <fmt/format.h>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -8,6 +10,7 @@
 #include "cli/commands.h"
 #include "core/device.h"
 #include "core/precision.h"
+#include "kernels/ops.h"
 #include "train/config.h"
 #include "train/predict.h"
 
@@ -31,6 +34,12 @@ void add_predict_command(CLI::App& app) {
     options->device = Device::parse(*device);
     options->precision = parse_precision(*precision);
     const train::PredictResult result = train::predict_images(*weights, *images, *options);
+    const Precision computed = ops::conv2d_precision(options->precision, options->device);
+    if (computed != options->precision)
+      fmt::print(
+          stderr, "thaw predict: precision {} computed in {} ({})\n", precision_name(options->precision),
+          precision_name(computed),
+          options->device.is_cpu() ? "the CPU backend computes float32" : "no tensor cores for it here");
     train::print_predictions(result, stdout, stderr);
     if (result.failed() > 0) throw CLI::RuntimeError(1);
   });
