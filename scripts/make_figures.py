@@ -483,24 +483,27 @@ def demo_curves() -> str:
 
 
 CONV_TILES = REPO / "kernels" / "cuda" / "conv2d_tiles.cuh"
+CONV_MATH = REPO / "kernels" / "cuda" / "conv2d_math.cuh"
 
 
 def conv_tile_constants() -> dict:
-    """The block tiling of the CUDA convolutions, read from kernels/cuda/conv2d_tiles.cuh."""
-    src = CONV_TILES.read_text(encoding="utf-8")
+    """The block tiling of the CUDA convolutions in fp32 (FmaTile), read from kernels/cuda/conv2d_tiles.cuh and
+    conv2d_math.cuh."""
+    src = CONV_TILES.read_text(encoding="utf-8") + CONV_MATH.read_text(encoding="utf-8")
 
     def find(pattern):
         m = re.search(pattern, src)
         if not m:
-            sys.exit(f"make_figures: {CONV_TILES.relative_to(REPO)} no longer matches {pattern!r}: update "
-                     "conv_tile_constants()")
+            sys.exit(f"make_figures: {CONV_TILES.relative_to(REPO)} and {CONV_MATH.relative_to(REPO)} no longer "
+                     f"match {pattern!r}: update conv_tile_constants()")
         return m
 
+    fma = src[src.index("struct FmaTile"):]
     return {
         "threads": int(find(r"constexpr int kThreads = (\d+);").group(1)),
         "tile_k": int(find(r"constexpr int kTileK = (\d+);").group(1)),
-        "micro": int(find(r"kTM = BM / (\d+), kTN = BN / \1;").group(1)),
-        "pad": int(find(r"float a\[2\]\[kTileK\]\[BM \+ (\d+)\];").group(1)),
+        "micro": int(find(r"kRows = BM / (\d+), kCols = BN / \1;").group(1)),
+        "pad": int(re.search(r"kPad = (\d+);", fma).group(1)),
         "group": int(find(r"return \(i / (\d+)\) \* 64 \+ t16 \* \1 \+ i % \1;").group(1)),
         "tiles": [(int(m), int(n)) for m, n in re.findall(r"\{TileShape::k\d+x\d+, (\d+), (\d+)\}", src)],
     }
