@@ -59,6 +59,7 @@ void run_resnet(const ResnetBenchOptions& opt) {
   std::unique_ptr<optim::SGD> sgd;
   if (opt.mode == "inference") {
     model->eval();
+    optim::FreezeMask().apply(params);  // nothing trains: conv + BatchNorm pairs fold (nn/conv_bn.h)
   } else {
     const std::string trainable = trainable_of(opt.mode);
     model->train();

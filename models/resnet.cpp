@@ -1,6 +1,7 @@
 #include "models/resnet.h"
 
 #include "core/error.h"
+#include "nn/conv_bn.h"
 #include "nn/functional.h"
 #include "nn/init.h"
 
@@ -23,6 +24,8 @@ Arch parse_arch(const std::string& name) {
 
 namespace {
 
+using ConvBnPairs = std::vector<nn::ConvBatchNorm*>;
+
 std::shared_ptr<Conv2d> conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, Generator& gen) {
   auto c = std::make_shared<Conv2d>(in, out, kernel, stride, kernel / 2, /*bias=*/false, gen);
   nn::init::kaiming_normal_fan_out(c->weight, gen);
@@ -30,75 +33,100 @@ std::shared_ptr<Conv2d> conv(int64_t in, int64_t out, int64_t kernel, int64_t st
 }
 
 // downsample = Sequential(conv1x1(in, out, stride), BatchNorm2d(out)): names "downsample.0", "downsample.1".
-std::shared_ptr<Module> downsample(int64_t in, int64_t out, int64_t stride, Generator& gen) {
-  return std::make_shared<nn::Sequential>(std::vector<std::shared_ptr<Module>>{
-      conv(in, out, 1, stride, gen), std::make_shared<BatchNorm2d>(out)});
+// The block runs the two through a ConvBatchNorm (added to pairs), not through the Sequential.
+struct Downsample {
+  std::shared_ptr<Module> module;
+  std::shared_ptr<nn::ConvBatchNorm> pair;
+};
+Downsample downsample(int64_t in, int64_t out, int64_t stride, Generator& gen) {
+  auto c = conv(in, out, 1, stride, gen);
+  auto bn = std::make_shared<BatchNorm2d>(out);
+  return {std::make_shared<nn::Sequential>(std::vector<std::shared_ptr<Module>>{c, bn}),
+          std::make_shared<nn::ConvBatchNorm>(c, bn)};
 }
 
-// out = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))
-class BasicBlock : public Module {
- public:
-  static constexpr int64_t kExpansion = 1;
-  BasicBlock(int64_t in, int64_t planes, int64_t stride, Generator& gen) : Module("BasicBlock") {
-    conv1_ = register_module("conv1", conv(in, planes, 3, stride, gen));
-    bn1_ = register_module("bn1", std::make_shared<BatchNorm2d>(planes));
-    conv2_ = register_module("conv2", conv(planes, planes, 3, 1, gen));
-    bn2_ = register_module("bn2", std::make_shared<BatchNorm2d>(planes));
-    if (stride != 1 || in != planes)
-      downsample_ = register_module("downsample", downsample(in, planes, stride, gen));
+// What BasicBlock and Bottleneck share: their conv + BatchNorm pairs, each run by a ConvBatchNorm
+// (nn/conv_bn.h) that also goes on the ResNet's list (for set_fold_frozen_batch_norm), and the join.
+class Block : public Module {
+ protected:
+  using Module::Module;
+  // Registers c and a BatchNorm2d(channels) under their torchvision names and returns the pair.
+  std::shared_ptr<nn::ConvBatchNorm> pair(const char* conv_name, std::shared_ptr<Conv2d> c,
+                                          const char* bn_name, int64_t channels, ConvBnPairs& pairs) {
+    register_module(conv_name, c);
+    auto bn = register_module(bn_name, std::make_shared<BatchNorm2d>(channels));
+    auto p = std::make_shared<nn::ConvBatchNorm>(std::move(c), std::move(bn));
+    pairs.push_back(p.get());
+    return p;
   }
-  // One op per statement: a temporary inside a nested call lives to the end of the whole expression, so
-  // relu(bn(conv(x))) would hold three activations at once where two suffice.
-  Tensor forward(const Tensor& x) override {
-    Tensor h = conv1_->forward(x);
-    h = bn1_->forward_relu(h);  // relu(bn1(h)), fused
-    h = conv2_->forward(h);
-    h = bn2_->forward(h);
-    return F::add_relu(h, downsample_ ? downsample_->forward(x) : x);  // relu(h + shortcut), fused
+  void add_downsample(int64_t in, int64_t out, int64_t stride, Generator& gen, ConvBnPairs& pairs) {
+    Downsample d = downsample(in, out, stride, gen);
+    register_module("downsample", d.module);
+    downsample_ = d.pair;
+    pairs.push_back(downsample_.get());
+  }
+  // relu(h + shortcut(x)), fused
+  Tensor join(const Tensor& h, const Tensor& x) {
+    return F::add_relu(h, downsample_ ? downsample_->forward(x, /*relu=*/false) : x);
   }
 
  private:
-  std::shared_ptr<Module> conv1_, conv2_, downsample_;
-  std::shared_ptr<BatchNorm2d> bn1_, bn2_;
+  std::shared_ptr<nn::ConvBatchNorm> downsample_;
+};
+
+// out = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))
+class BasicBlock : public Block {
+ public:
+  static constexpr int64_t kExpansion = 1;
+  BasicBlock(int64_t in, int64_t planes, int64_t stride, Generator& gen, ConvBnPairs& pairs)
+      : Block("BasicBlock") {
+    cbr1_ = pair("conv1", conv(in, planes, 3, stride, gen), "bn1", planes, pairs);
+    cb2_ = pair("conv2", conv(planes, planes, 3, 1, gen), "bn2", planes, pairs);
+    if (stride != 1 || in != planes) add_downsample(in, planes, stride, gen, pairs);
+  }
+  // One op per statement: a temporary inside a nested call lives to the end of the whole expression, so
+  // relu(bn(conv(x))) would hold three activations at once where two suffice. Each pair releases its input
+  // before its BatchNorm (or folded ReLU) runs when given std::move(h).
+  Tensor forward(const Tensor& x) override {
+    Tensor h = cbr1_->forward(x, /*relu=*/true);  // relu(bn1(conv1(x))), the BatchNorm and ReLU fused
+    h = cb2_->forward(std::move(h), /*relu=*/false);
+    return join(h, x);
+  }
+
+ private:
+  std::shared_ptr<nn::ConvBatchNorm> cbr1_, cb2_;
 };
 
 // out = relu(bn3(conv3(relu(bn2(conv2(relu(bn1(conv1(x)))))))) + shortcut(x)); stride on the 3x3 conv2.
-class Bottleneck : public Module {
+class Bottleneck : public Block {
  public:
   static constexpr int64_t kExpansion = 4;
-  Bottleneck(int64_t in, int64_t planes, int64_t stride, Generator& gen) : Module("Bottleneck") {
+  Bottleneck(int64_t in, int64_t planes, int64_t stride, Generator& gen, ConvBnPairs& pairs)
+      : Block("Bottleneck") {
     const int64_t out = planes * kExpansion;
-    conv1_ = register_module("conv1", conv(in, planes, 1, 1, gen));
-    bn1_ = register_module("bn1", std::make_shared<BatchNorm2d>(planes));
-    conv2_ = register_module("conv2", conv(planes, planes, 3, stride, gen));
-    bn2_ = register_module("bn2", std::make_shared<BatchNorm2d>(planes));
-    conv3_ = register_module("conv3", conv(planes, out, 1, 1, gen));
-    bn3_ = register_module("bn3", std::make_shared<BatchNorm2d>(out));
-    if (stride != 1 || in != out)
-      downsample_ = register_module("downsample", downsample(in, out, stride, gen));
+    cbr1_ = pair("conv1", conv(in, planes, 1, 1, gen), "bn1", planes, pairs);
+    cbr2_ = pair("conv2", conv(planes, planes, 3, stride, gen), "bn2", planes, pairs);
+    cb3_ = pair("conv3", conv(planes, out, 1, 1, gen), "bn3", out, pairs);
+    if (stride != 1 || in != out) add_downsample(in, out, stride, gen, pairs);
   }
   Tensor forward(const Tensor& x) override {  // one op per statement, as in BasicBlock
-    Tensor h = conv1_->forward(x);
-    h = bn1_->forward_relu(h);  // relu(bn1(h)), fused
-    h = conv2_->forward(h);
-    h = bn2_->forward_relu(h);
-    h = conv3_->forward(h);
-    h = bn3_->forward(h);
-    return F::add_relu(h, downsample_ ? downsample_->forward(x) : x);  // relu(h + shortcut), fused
+    Tensor h = cbr1_->forward(x, /*relu=*/true);
+    h = cbr2_->forward(std::move(h), /*relu=*/true);
+    h = cb3_->forward(std::move(h), /*relu=*/false);
+    return join(h, x);
   }
 
  private:
-  std::shared_ptr<Module> conv1_, conv2_, conv3_, downsample_;
-  std::shared_ptr<BatchNorm2d> bn1_, bn2_, bn3_;
+  std::shared_ptr<nn::ConvBatchNorm> cbr1_, cbr2_, cb3_;
 };
 
 // One stage: `blocks` blocks, the first with `stride` (and the shortcut projection when shapes change).
 template <typename Block>
 std::shared_ptr<Module> make_layer(int64_t& in, int64_t planes, int64_t blocks, int64_t stride,
-                                   Generator& gen) {
+                                   Generator& gen, ConvBnPairs& pairs) {
   std::vector<std::shared_ptr<Module>> list;
   for (int64_t i = 0; i < blocks; ++i) {
-    list.push_back(std::make_shared<Block>(in, planes, i == 0 ? stride : 1, gen));
+    list.push_back(std::make_shared<Block>(in, planes, i == 0 ? stride : 1, gen, pairs));
     in = planes * Block::kExpansion;
   }
   return std::make_shared<nn::Sequential>(std::move(list));
@@ -108,8 +136,10 @@ std::shared_ptr<Module> make_layer(int64_t& in, int64_t planes, int64_t blocks, 
 
 ResNet::ResNet(Arch arch, int64_t num_classes, Generator& gen) : Module("ResNet"), arch_(arch) {
   THAW_CHECK(num_classes >= 1, "ResNet: num_classes must be >= 1, got {}", num_classes);
-  stem_conv_ = register_module("conv1", conv(3, 64, 7, 2, gen));
-  stem_bn_ = register_module("bn1", std::make_shared<BatchNorm2d>(64));
+  auto stem_conv = register_module("conv1", conv(3, 64, 7, 2, gen));
+  auto stem_bn = register_module("bn1", std::make_shared<BatchNorm2d>(64));
+  stem_ = std::make_shared<nn::ConvBatchNorm>(stem_conv, stem_bn);
+  pairs_.push_back(stem_.get());
   stem_relu_ = register_module("relu", std::make_shared<nn::ReLU>());
   stem_pool_ = register_module("maxpool", std::make_shared<nn::MaxPool2d>(3, 2, 1));
   const int64_t planes[4] = {64, 128, 256, 512};
@@ -118,9 +148,10 @@ ResNet::ResNet(Arch arch, int64_t num_classes, Generator& gen) : Module("ResNet"
   for (int i = 0; i < 4; ++i) {
     const int64_t stride = i == 0 ? 1 : 2;
     const std::string name = "layer" + std::to_string(i + 1);
-    layers_[i] = register_module(name, arch == Arch::ResNet18
-                                           ? make_layer<BasicBlock>(in, planes[i], blocks[i], stride, gen)
-                                           : make_layer<Bottleneck>(in, planes[i], blocks50[i], stride, gen));
+    layers_[i] =
+        register_module(name, arch == Arch::ResNet18
+                                  ? make_layer<BasicBlock>(in, planes[i], blocks[i], stride, gen, pairs_)
+                                  : make_layer<Bottleneck>(in, planes[i], blocks50[i], stride, gen, pairs_));
   }
   feature_dim_ = in;
   avgpool_ = register_module("avgpool", std::make_shared<nn::AdaptiveAvgPool2d>());
@@ -138,10 +169,9 @@ Tensor ResNet::forward_stages(const Tensor& x, int first, int end) {
   Tensor h = x;
   for (int stage = first; stage < end; ++stage) {
     if (stage == 0) {
-      h = stem_conv_->forward(h);  // one op per statement: see BasicBlock::forward
-      // relu(bn1(h)), fused: the "relu" module stays registered, as in torchvision, but the fused op does its
-      // work
-      h = stem_bn_->forward_relu(h);
+      // relu(bn1(conv1(h))), the BatchNorm and ReLU fused (or folded into conv1): the "relu" module stays
+      // registered, as in torchvision, but the fused op does its work. One op per statement: see BasicBlock.
+      h = stem_->forward(std::move(h), /*relu=*/true);
       h = stem_pool_->forward(h);
     } else if (stage <= 4) {
       h = layers_[stage - 1]->forward(h);
@@ -152,6 +182,19 @@ Tensor ResNet::forward_stages(const Tensor& x, int first, int end) {
     }
   }
   return h;
+}
+
+void ResNet::set_fold_frozen_batch_norm(bool on) {
+  fold_ = on;
+  for (nn::ConvBatchNorm* pair : pairs_)
+    pair->set_enabled(on);
+}
+
+int64_t ResNet::batch_norm_folds_computed() const {
+  int64_t total = 0;
+  for (const nn::ConvBatchNorm* pair : pairs_)
+    total += pair->folds_computed();
+  return total;
 }
 
 Tensor ResNet::features(const Tensor& x) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/rng.h"
+#include "nn/conv_bn.h"
 #include "nn/layers.h"
 
 namespace thaw::models {
@@ -42,6 +43,15 @@ class ResNet : public nn::Module {
   // A new fc for num_classes outputs, initialised like nn.Linear from gen (the report's "retrained head").
   void replace_head(int64_t num_classes, Generator& gen);
 
+  // Folding each frozen conv + BatchNorm pair into one conv with a bias (nn/conv_bn.h: when nothing of the
+  // pair trains and the BatchNorm uses running statistics): on by default; off runs every BatchNorm as it is.
+  void set_fold_frozen_batch_norm(bool on);
+  bool fold_frozen_batch_norm() const { return fold_; }
+  // The conv + BatchNorm pairs in forward order (stem, then each block's convs and its downsample), and how
+  // many folds they have computed so far (a fold is recomputed only when what it reads changes).
+  const std::vector<nn::ConvBatchNorm*>& conv_bn_pairs() const { return pairs_; }
+  int64_t batch_norm_folds_computed() const;
+
   Arch arch() const { return arch_; }
   int64_t num_classes() const { return num_classes_; }
   int64_t feature_dim() const { return feature_dim_; }
@@ -49,8 +59,10 @@ class ResNet : public nn::Module {
  private:
   Arch arch_;
   int64_t num_classes_, feature_dim_;
-  std::shared_ptr<nn::Module> stem_conv_, stem_relu_, stem_pool_, avgpool_, flatten_;
-  std::shared_ptr<nn::BatchNorm2d> stem_bn_;
+  std::shared_ptr<nn::Module> stem_relu_, stem_pool_, avgpool_, flatten_;
+  std::shared_ptr<nn::ConvBatchNorm> stem_;  // conv1 + bn1
+  std::vector<nn::ConvBatchNorm*> pairs_;    // held by stem_ and the blocks
+  bool fold_ = true;
   std::shared_ptr<nn::Module> layers_[4];
   std::shared_ptr<nn::Linear> fc_;
 };

@@ -123,6 +123,7 @@ void assign_weights(ResNet& model, const std::map<std::string, Tensor>& tensors,
   for (const auto& [name, t] : state) {
     if (expected.count(name)) t.copy_(tensors.at(name));
   }
+  nn::note_parameter_writes();  // nn/module.h: folded conv + BatchNorm weights (nn/conv_bn.h) recompute
 }
 
 WeightsFile load_weights(ResNet& model, const std::string& path, const LoadOptions& options) {

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "nn/module.h"
 
 namespace thaw::nn::init {
 
@@ -15,6 +16,7 @@ int64_t receptive_field(const Shape& s) {
 }
 void fill_from(const Tensor& dst, const Tensor& values) {
   dst.copy_(values.to(dst.device()));
+  note_parameter_writes();  // nn/module.h: a derived cache must not outlive the old values
 }
 }  // namespace
 

@@ -39,6 +39,7 @@ class BatchNorm2d : public Module {
   void set_mode(BatchNormMode mode) { mode_ = mode; }
   BatchNormMode mode() const { return mode_; }
   bool uses_batch_stats() const { return is_training() && mode_ == BatchNormMode::Train; }
+  double eps() const { return eps_; }
   Tensor weight, bias, running_mean, running_var;
 
  private:

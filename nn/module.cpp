@@ -1,5 +1,6 @@
 #include "nn/module.h"
 
+#include <atomic>
 #include <set>
 
 #include "core/error.h"
@@ -15,7 +16,16 @@ std::string join(const std::string& prefix, const std::string& name) {
   if (prefix.empty()) return name;
   return name.empty() ? prefix : prefix + "." + name;
 }
+std::atomic<uint64_t> g_parameter_writes{0};
 }  // namespace
+
+void note_parameter_writes() {
+  g_parameter_writes.fetch_add(1, std::memory_order_relaxed);
+}
+
+uint64_t parameter_writes() {
+  return g_parameter_writes.load(std::memory_order_relaxed);
+}
 
 Tensor Module::register_parameter(const std::string& name, const Tensor& value) {
   check_name(name, type_name_);
@@ -114,11 +124,13 @@ void Module::train(bool on) {
 void Module::to(Device device) {
   for (auto& [_, t] : state_dict())
     if (t.device() != device) t.set_data(t.to(device));
+  note_parameter_writes();
 }
 
 void Module::to(DType dtype) {
   for (auto& [_, t] : state_dict())
     if (is_floating(t.dtype()) && t.dtype() != dtype) t.set_data(t.to(dtype));
+  note_parameter_writes();
 }
 
 void Module::load_state_dict(const std::map<std::string, Tensor>& state) {
@@ -142,6 +154,7 @@ void Module::load_state_dict(const std::map<std::string, Tensor>& state) {
   THAW_CHECK(problems.empty(), "load_state_dict into {}: {}", type_name_, fmt::join(problems, "; "));
   for (const auto& [name, t] : state_dict())
     t.copy_(state.at(name));
+  note_parameter_writes();
 }
 
 }  // namespace thaw::nn

@@ -18,6 +18,14 @@ namespace thaw::nn {
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
+// A count of the in-place writes of parameter and buffer values made outside the optimizer:
+// caches derived from those values (nn/conv_bn.h's folded conv + BatchNorm weights) are recomputed when it
+// changes. Whoever copies values into a module's existing tensors (weights, a checkpoint, an initialisation)
+// calls note_parameter_writes() afterwards; load_state_dict, to(), nn/init.h and models/weights.h do. The
+// optimizer need not (it updates tensors that require grad, which no cache folds), nor BatchNorm's forward.
+void note_parameter_writes();
+uint64_t parameter_writes();
+
 class Module {
  public:
   explicit Module(std::string type_name) : type_name_(std::move(type_name)) {}

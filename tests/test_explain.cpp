@@ -89,6 +89,10 @@ RealStep run_real_step(models::ResNet& model, const train::TrainConfig& c) {
     label = gen.next_int(0, c.loss == "bce" ? 2 : c.num_outputs());
   const Tensor labels = Tensor::from_data<int64_t>({c.batch_size}, y);
   optim::SGD optimizer({{model.named_parameters(), 0.01, 0, "all"}}, /*momentum=*/0.9, /*nesterov=*/false);
+  {  // the folded conv + BatchNorm weights (nn/conv_bn.h) this mask uses: made once, held between steps
+    NoGradGuard no_grad;
+    model.forward(images);
+  }
 
   const int64_t bytes_before = in_use(), nodes_before = Node::live_count();
   const auto read = [bytes_before](RealPhase& phase) {

@@ -15,6 +15,7 @@
 #include "core/rng.h"
 #include "core/storage.h"
 #include "kernels/ops.h"
+#include "nn/conv_bn.h"
 #include "nn/layers.h"
 #include "nn/losses.h"
 #include "optim/freeze.h"
@@ -157,7 +158,10 @@ class StepTracer {
     v.storage->held_anyway = true;
     return v;
   }
-  Value conv2d(const std::string& layer, const std::string& module, const nn::Conv2d& m, const Value& x);
+  // folded: the BatchNorm module folded into the conv (its weights frozen, so the rule is the same), or "".
+  Value conv2d(const std::string& layer, const std::string& module, const nn::Conv2d& m, const Value& x,
+               const std::string& folded = "");
+  Value relu(const std::string& layer, const std::string& module, const Value& x);
   Value batch_norm(const std::string& layer, const std::string& module, const nn::BatchNorm2d& m,
                    const Value& x, bool fused_relu);
   Value add_relu(const std::string& layer, const std::string& module, const Value& a, const Value& b);
@@ -243,12 +247,28 @@ class StepTracer {
 
 // nn/functional/conv2d.cpp: keeps x when w trains (and w, a parameter, when x needs a gradient); backward
 // allocates dx, dw and db for the inputs that need them.
+// A folded conv (nn/conv_bn.h) runs on w' and b', which do not train: as a frozen conv, it keeps nothing.
 Value StepTracer::conv2d(const std::string& layer, const std::string& module, const nn::Conv2d& m,
-                         const Value& x) {
+                         const Value& x, const std::string& folded) {
   const Shape y = ops::conv2d_output_shape(x.shape, m.weight.shape(), m.params);
   const Shape& w = m.weight.shape();                                               // (K, C, R, S)
   const double flops = 2.0 * double(shape_numel(y)) * double(w[1] * w[2] * w[3]);  // 2 N K P Q C R S
-  return weighted_op(layer, module, "conv2d", x, y, flops, m.weight, m.bias);
+  Value out = weighted_op(layer, module, "conv2d", x, y, flops, m.weight, m.bias);
+  ops_.back().folded = folded;
+  return out;
+}
+
+// nn/functional/relu.cpp: keeps its output y; backward allocates dx.
+Value StepTracer::relu(const std::string& layer, const std::string& module, const Value& x) {
+  OpExplanation& op = begin(layer, module, "relu", x.shape, x.shape);
+  op.records = op.backward_data = x.requires_grad();
+  Value y = new_value(x.shape, kFloatBytes);
+  if (op.records) {
+    TracedNode& node = record(op, y, {x.node});
+    returns_new(node, {x.bytes()});
+    keep(op, node, y, "y");
+  }
+  return y;
 }
 
 // nn/functional/batch_norm.cpp and batch_norm_relu.cpp: keep x, the batch's (or running) mean and inverse
@@ -493,12 +513,26 @@ bool has_child(nn::Module& module, const std::string& name) {
   return false;
 }
 
-// A block's shortcut projection, nn::Sequential(downsample.0 conv, downsample.1 BN) on its input x.
+// nn/conv_bn.h ConvBatchNorm::forward: bn(conv(x)) (relu: the fused batch_norm_relu), or, where the pair
+// folds, one conv2d with a bias (then a relu). x goes before the BatchNorm or relu, as the pair drops it (the
+// caller passes std::move(h) where models/resnet.cpp does). The stem sums its conv and its BatchNorm in two
+// rows (conv_layer "conv1", bn_layer "bn1"), a block in one.
+Value trace_conv_bn(StepTracer& t, models::ResNet& model, const std::string& conv_layer,
+                    const std::string& bn_layer, const std::string& conv_name, const std::string& bn_name,
+                    Value x, bool relu) {
+  const nn::Conv2d& conv = module_of<nn::Conv2d>(model, conv_name);
+  const nn::BatchNorm2d& bn = module_of<nn::BatchNorm2d>(model, bn_name);
+  const bool fold = model.fold_frozen_batch_norm() && nn::can_fold(conv, bn);
+  Value h = t.conv2d(conv_layer, conv_name, conv, x, fold ? bn_name : "");
+  x = Value{};
+  if (fold) return relu ? t.relu(bn_layer, bn_name, h) : h;
+  return t.batch_norm(bn_layer, bn_name, bn, h, relu);
+}
+
+// A block's shortcut projection, downsample.0 conv and downsample.1 BN, on its input x.
 Value trace_downsample(StepTracer& t, models::ResNet& model, const std::string& name, const Value& x) {
-  const Value h =
-      t.conv2d(name, name + ".downsample.0", module_of<nn::Conv2d>(model, name + ".downsample.0"), x);
-  return t.batch_norm(name, name + ".downsample.1", module_of<nn::BatchNorm2d>(model, name + ".downsample.1"),
-                      h, /*fused_relu=*/false);
+  return trace_conv_bn(t, model, name, name, name + ".downsample.0", name + ".downsample.1", x,
+                       /*relu=*/false);
 }
 
 // BasicBlock: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), the join fused (add_relu); Bottleneck adds
@@ -509,20 +543,12 @@ Value trace_block(StepTracer& t, models::ResNet& model, const std::string& name,
   THAW_CHECK(type == "BasicBlock" || type == "Bottleneck", "explain: '{}' is a {}, not a ResNet block", name,
              type);
   const bool bottleneck = type == "Bottleneck";
-  const auto conv = [&](const char* child) -> const nn::Conv2d& {
-    return module_of<nn::Conv2d>(model, name + "." + child);
+  const auto pair = [&](const char* conv, const char* bn, Value in, bool relu) {
+    return trace_conv_bn(t, model, name, name, name + "." + conv, name + "." + bn, std::move(in), relu);
   };
-  const auto bn = [&](const char* child) -> const nn::BatchNorm2d& {
-    return module_of<nn::BatchNorm2d>(model, name + "." + child);
-  };
-  Value h = t.conv2d(name, name + ".conv1", conv("conv1"), x);
-  h = t.batch_norm(name, name + ".bn1", bn("bn1"), h, /*fused_relu=*/true);
-  h = t.conv2d(name, name + ".conv2", conv("conv2"), h);
-  h = t.batch_norm(name, name + ".bn2", bn("bn2"), h, /*fused_relu=*/bottleneck);
-  if (bottleneck) {
-    h = t.conv2d(name, name + ".conv3", conv("conv3"), h);
-    h = t.batch_norm(name, name + ".bn3", bn("bn3"), h, /*fused_relu=*/false);
-  }
+  Value h = pair("conv1", "bn1", x, /*relu=*/true);
+  h = pair("conv2", "bn2", std::move(h), /*relu=*/bottleneck);
+  if (bottleneck) h = pair("conv3", "bn3", std::move(h), /*relu=*/false);
   const bool downsample = has_child(model.submodule(name), "downsample");
   return t.add_relu(name, name, h, downsample ? trace_downsample(t, model, name, x) : x);
 }
@@ -537,8 +563,7 @@ Value trace_layer(StepTracer& t, models::ResNet& model, const std::string& layer
 
 // ResNet::features: conv1 - bn1 + relu (fused) - maxpool - layer1..4 - avgpool - flatten.
 Value trace_features(StepTracer& t, models::ResNet& model, const Value& x) {
-  Value h = t.conv2d("conv1", "conv1", module_of<nn::Conv2d>(model, "conv1"), x);
-  h = t.batch_norm("bn1", "bn1", module_of<nn::BatchNorm2d>(model, "bn1"), h, /*fused_relu=*/true);
+  Value h = trace_conv_bn(t, model, "conv1", "bn1", "conv1", "bn1", x, /*relu=*/true);
   h = t.max_pool2d("maxpool", "maxpool", module_of<nn::MaxPool2d>(model, "maxpool"), h);
   for (int i = 1; i <= 4; ++i)
     h = trace_layer(t, model, "layer" + std::to_string(i), h);
@@ -588,6 +613,10 @@ StepExplanation explain_step(models::ResNet& model, int64_t batch, int64_t image
   e.loss = loss, e.batch = batch, e.image_size = image_size;
   e.bn_mode = module_of<nn::BatchNorm2d>(model, "bn1").uses_batch_stats() ? "train" : "frozen";
   e.trainable = trainable_children(model);
+  for (const nn::ConvBatchNorm* pair : model.conv_bn_pairs()) {
+    e.conv_bn_pairs += 1;
+    e.folded_pairs += model.fold_frozen_batch_norm() && nn::can_fold(pair->conv(), pair->bn());
+  }
   for (const auto& [name, p] : model.named_parameters()) {
     e.parameter_tensors += 1, e.parameters += p.numel();
     if (!p.requires_grad()) continue;
@@ -794,12 +823,16 @@ std::string step_header(const StepExplanation& e) {
   return fmt::format(
       "thaw explain: one training step of {} ({} output{}, {} loss), batch {} of 3x{}x{} images, float32\n"
       "trainable: {}: {} of {} parameter tensors, {} of {} values ({:.1f}%)\n"
-      "BatchNorm: {}\n{}\n",
+      "BatchNorm: {}{}\n{}\n",
       e.arch, e.num_outputs, e.num_outputs == 1 ? "" : "s", e.loss, e.batch, e.image_size, e.image_size,
       e.trainable, e.trainable_tensors, e.parameter_tensors, with_commas(e.trainable_params),
       with_commas(e.parameters), 100.0 * double(e.trainable_params) / double(e.parameters),
       e.bn_mode == "train" ? "train (batch statistics; running statistics updated)"
                            : "frozen (running statistics, never updated)",
+      e.folded_pairs == 0
+          ? ""
+          : fmt::format("; {} of {} folded into their frozen convs (one conv with a bias each)",
+                        e.folded_pairs, e.conv_bn_pairs),
       e.feature_cache.empty() ? "" : "feature cache: " + e.feature_cache + "\n");
 }
 
@@ -819,8 +852,9 @@ std::string op_table(const StepExplanation& e) {
       "| module | op | shape | passes | node + sinks | keeps | bytes kept | forward GFLOP | backward-data "
       "GFLOP | backward-weight GFLOP | trainable params |\n|---|---|---|---|--:|---|--:|--:|--:|--:|--:|\n";
   for (const OpExplanation& op : e.ops)
-    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", op.module, op.op,
-                       op.shape, passes_of(op.backward_data, op.backward_weight), op.nodes(), op.kept,
+    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", op.module,
+                       op.folded.empty() ? op.op : op.op + " + " + op.folded + " folded", op.shape,
+                       passes_of(op.backward_data, op.backward_weight), op.nodes(), op.kept,
                        with_commas(op.kept_bytes), gflop(op.forward_flops), gflop(op.backward_data_flops),
                        gflop(op.backward_weight_flops), with_commas(op.trainable_params));
   return out;

@@ -5,16 +5,19 @@
 //
 // The explanation is derived, not measured: explain_step() walks the ResNet's modules in the order of
 // models/resnet.cpp's forward (the stem, each block's convs, fused BatchNorm + ReLU, downsample branch, add
-// and ReLU, then the pool, fc and the loss) and applies to each op the rule of its nn/functional/<op>.cpp:
+// and ReLU, then the pool, fc and the loss) and applies to each op the rule of its nn/functional/<op>.cpp.
+// A conv + BatchNorm pair that nn/conv_bn.h folds (nothing of it trains, the BatchNorm uses running
+// statistics, the model's set_fold_frozen_batch_norm is on) is one conv2d with a bias, then a relu where the
+// BatchNorm had one fused, as models/resnet.cpp runs it. The rules:
 //   records   when grad mode is on and some input requires grad (nn/autograd_nodes.cpp should_record); the
 //             output then requires grad. Recorded nodes and gradient sinks are what Node::live_count()
 //             counts.
 //   D         backward-data, the input's gradient: only when the input requires grad.
 //   W         backward-weight, the parameters' gradients: only for parameters that train.
-//   keeps     conv2d, linear: x when the weight trains (the weight when x needs a gradient: a parameter,
-//             alive anyway); batch_norm: x, mean, invstd; batch_norm_relu: x, y, mean, invstd; relu: y;
-//             max_pool2d: the int32 argmax; add, global_avg_pool2d, flatten: nothing; cross_entropy: the
-//             softmax probabilities; bce_with_logits: the logits and the float targets.
+//   keeps     conv2d, linear: x when the weight trains (the weight when x needs a gradient: a parameter, or a
+//             folded conv's w', alive anyway); batch_norm: x, mean, invstd; batch_norm_relu: x, y, mean,
+//             invstd; relu: y; max_pool2d: the int32 argmax; add, global_avg_pool2d, flatten: nothing;
+//             cross_entropy: the softmax probabilities; bce_with_logits: the logits and the float targets.
 // Kept bytes count each storage once (the input of a block is kept by its conv1 and its downsample conv,
 // and is the output its previous block's relu keeps), and leave out what is alive without the graph: the
 // parameters, the batch (images, labels) and the step's outputs (logits, loss), which the caller holds.
@@ -54,6 +57,7 @@ struct OpExplanation {
   std::string module;  // the module that runs it: "layer3.0.downsample.0"; a block's add and relu: "layer3.0"
   std::string op;      // thaw's function: conv2d, batch_norm, batch_norm_relu, relu, max_pool2d, add,
                        // global_avg_pool2d, flatten, linear, cross_entropy, bce_with_logits
+  std::string folded;  // conv2d: the BatchNorm folded into it ("layer3.0.bn1", its bias then b'), else ""
   std::string shape;   // per image: "64x56x56 -> 128x28x28"
   bool records = false;          // autograd records a node for it
   bool backward_data = false;    // D: its backward computes its input's gradient
@@ -94,7 +98,8 @@ struct StepExplanation {
   int64_t num_outputs = 0;
   std::string loss;  // cross_entropy | bce
   int64_t batch = 0, image_size = 0;
-  std::string bn_mode;    // "train" (batch statistics) or "frozen" (running statistics), as all BN layers are
+  std::string bn_mode;  // "train" (batch statistics) or "frozen" (running statistics), as all BN layers are
+  int64_t conv_bn_pairs = 0, folded_pairs = 0;  // the model's conv + BatchNorm pairs, and those folded
   std::string trainable;  // explain_step: the model's children that train, "layer3, layer4, fc" ("layer1
                           // (partly)" where some of its parameters do); explain_config: the mask's patterns
   int64_t parameter_tensors = 0,
@@ -151,7 +156,7 @@ struct StepMeasurement {
   double median_ms = 0;     // forward, loss, backward, optimizer step; on CUDA up to a device synchronisation
   int64_t start_bytes = 0;  // tensor bytes in use before a timed step: weights, optimizer state, the batch
   int64_t peak_bytes = 0;   // the most tensor bytes in use during the timed steps (CPU: core/storage.h's
-                            // counters; CUDA: cuda_runtime::memory_stats, size-class rounded)
+                            // counters; CUDA: cuda_runtime::memory_stats, rounded to 512 bytes)
 };
 
 // Runs 1 + steps training steps of model (set up by apply_step_setup) on config.device with random images

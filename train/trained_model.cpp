@@ -9,6 +9,7 @@
 #include "data/pets.h"
 #include "models/weights.h"
 #include "nn/losses.h"
+#include "optim/freeze.h"
 #include "nn/precision.h"
 #include "train/config.h"
 
@@ -50,6 +51,8 @@ TrainedModel load_trained_model(const std::string& path) {
   }
   m.model = models::build_model_from_weights(file);
   m.model->eval();
+  // Nothing trains in eval or predict: every frozen conv + BatchNorm pair folds (nn/conv_bn.h).
+  optim::FreezeMask().apply(m.model->named_parameters());
   return m;
 }
 

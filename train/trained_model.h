@@ -27,7 +27,7 @@ struct TrainedModel {
   int64_t outputs = 0;                    // the fc's outputs (1 for a binary head trained with BCE)
   int64_t image_size = 0;                 // the file's image_size attribute; 0 when it has none
   std::vector<std::string> class_names;   // one per class (2 for a binary head); empty when the file has none
-  std::shared_ptr<models::ResNet> model;  // on the CPU, in eval mode
+  std::shared_ptr<models::ResNet> model;  // on the CPU, in eval mode, nothing trainable
 
   int64_t classes() const { return outputs == 1 ? 2 : outputs; }
 };
