@@ -9,8 +9,9 @@
 # (.deps/ is in .gitignore), then through the device tool:
 #   scripts/gpu-check.sh        (with .deps/ copied along to the GPU machine)
 # Stages: THAW_GPU_STAGES="build tests precision bench parity memcheck kernels demo precision-demo pipeline
-# weights" (default: all, in that order; together they take longer than one device call, so pick: e.g.
-# THAW_GPU_STAGES="build tests precision" for the tensor-core kernels, about 8 minutes). The pipeline stage needs real JPEGs carried along: scripts/gpu-data.sh PETS_MINI_DIR makes
+# weights" (default: all, in that order; together they take longer than one device call, so pick: for the
+# tensor-core kernels THAW_GPU_STAGES="build tests", then on the still-warm machine, whose build-gpu/ stays,
+# THAW_GPU_STAGES="precision"; each under 10 minutes). The pipeline stage needs real JPEGs carried along: scripts/gpu-data.sh PETS_MINI_DIR makes
 # .gpu-data/pets (ignored by git); carry .gpu-data with the call.
 # Each stage has a time limit so that the summary prints inside the device call; each summary line is also
 # printed as soon as it is known, so a call cut short still shows how far it got.
@@ -45,8 +46,8 @@ if has_stage build; then
   python=$(command -v python3)
   if cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DTHAW_CUDA=ON -DCMAKE_PREFIX_PATH="$deps/usr" \
       -DTHAW_TORCH_PYTHON="$python" >"$out/build.log" 2>&1 &&
-    timeout 240 cmake --build "$build" -j"$jobs" --target thaw test_cuda_parity test_parity_resnet \
-      test_data_loader test_tensor test_train >>"$out/build.log" 2>&1; then
+    timeout 300 cmake --build "$build" -j"$jobs" --target thaw test_cuda_parity test_parity_resnet \
+      test_data_loader test_tensor test_train test_feature_cache test_conv_bn_fold >>"$out/build.log" 2>&1; then
     note "build (CUDA, sm_90)" "ok in $(elapsed "$t0")"
   else
     note "build (CUDA, sm_90)" "FAILED in $(elapsed "$t0"): see build.log"
@@ -77,12 +78,13 @@ run_tests() {
 if has_stage tests; then
   log="$out/tests.log"
   : >"$log"
-  run_tests "CUDA op parity (test_cuda_parity)" 120 "$log" "$build/tests/test_cuda_parity" "[cuda]"
+  run_tests "CUDA op parity (test_cuda_parity)" 200 "$log" "$build/tests/test_cuda_parity" "[cuda]"
   run_tests "loader batches on CUDA" 30 "$log" "$build/tests/test_data_loader" \
     "loader: batches on a CUDA device equal the CPU's"
   run_tests "tensor tests (CUDA copies)" 30 "$log" "$build/tests/test_tensor"
   run_tests "training run on CUDA vs CPU" 90 "$log" "$build/tests/test_train" "[cuda]"
   run_tests "feature cache on CUDA" 60 "$log" "$build/tests/test_feature_cache" "[cuda]"
+  run_tests "conv + BatchNorm folded on CUDA" 60 "$log" "$build/tests/test_conv_bn_fold" "[cuda]"
 fi
 
 # Runs one benchmark script with a time limit, its output in $out/LOG; records ok or failed.
