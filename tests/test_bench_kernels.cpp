@@ -41,7 +41,9 @@ TableOptions options(std::vector<std::string> models, std::vector<int64_t> batch
 TEST_CASE("bench kernels: one training step's op calls, counted per network") {
   // ResNet18: conv1 + 8 blocks x 2 convs + 3 downsamples = 20 convs, each followed by a BN. The ops the
   // model runs: BN fused with the ReLU after it for the stem and each block's bn1 (1 + 8 = 9); plain BN for
-  // each block's bn2 and the 3 downsamples (11); 8 residual joins relu(a + b), each with one relu_backward.
+  // each block's bn2 and the 3 downsamples (11); 8 residual joins relu(a + b), each with one relu_backward;
+  // and in the backward one add per block: its input feeds conv1 and the shortcut, whose gradients autograd
+  // sums.
   const std::vector<Problem> r18 = network_ops("resnet18", 64, 224, 37);
   CHECK(count_op(r18, OpKind::ConvForward) == 20);
   CHECK(count_op(r18, OpKind::ConvBackwardWeight) == 20);
@@ -52,6 +54,7 @@ TEST_CASE("bench kernels: one training step's op calls, counted per network") {
   CHECK(count_op(r18, OpKind::BatchNormBackward) == 11);
   CHECK(count_op(r18, OpKind::AddReluForward) == 8);
   CHECK(count_op(r18, OpKind::ReluBackward) == 8);
+  CHECK(count_op(r18, OpKind::Add) == 8);
   CHECK(count_op(r18, OpKind::MaxPoolForward) == 1);
   CHECK(count_op(r18, OpKind::CrossEntropyBackward) == 1);
   // The forward comes first, the backward after it in reverse: the last call is conv1's weight gradient.
@@ -68,6 +71,7 @@ TEST_CASE("bench kernels: one training step's op calls, counted per network") {
   CHECK(count_op(r50, OpKind::BatchNormForward) == 20);
   CHECK(count_op(r50, OpKind::ReluBackward) == 16);
   CHECK(count_op(r50, OpKind::AddReluForward) == 16);
+  CHECK(count_op(r50, OpKind::Add) == 16);
 
   CHECK_THROWS_WITH(network_ops("vgg16", 64, 224, 37),
                     ContainsSubstring("model 'vgg16' is not resnet18 or resnet50"));
@@ -76,19 +80,22 @@ TEST_CASE("bench kernels: one training step's op calls, counted per network") {
 TEST_CASE("bench kernels: distinct problems, their uses and layers") {
   // ResNet18 at one batch: 11 distinct convs (conv1, four 3x3/1, three 3x3/2, three 1x1/2 downsamples),
   // 10 with a backward-data; 5 BN+ReLU shapes (64@112, 64@56, 128@28, 256@14, 512@7), 4 plain BN shapes
-  // (64@56, 128@28, 256@14, 512@7), 4 residual-join shapes (add_relu and its relu_backward).
-  // 11 + 10 + 11 + 5*2 + 4*2 + 4*2 + 2 (max-pool) + 2 (avg-pool) + 2 (softmax-xent) = 64 rows.
+  // (64@56, 128@28, 256@14, 512@7), 4 residual-join shapes (add_relu and its relu_backward), 4 block-input
+  // shapes of the backward's gradient sum (64@56, 128@28, 256@14, 512@7).
+  // 11 + 10 + 11 + 5*2 + 4*2 + 4*2 + 4 + 2 (max-pool) + 2 (avg-pool) + 2 (softmax-xent) = 68 rows.
   const std::vector<Problem> r18 = make_problems(options({"resnet18"}, {64}));
-  CHECK(r18.size() == 64);
+  CHECK(r18.size() == 68);
   CHECK(count_op(r18, OpKind::ConvForward) == 11);
   CHECK(count_op(r18, OpKind::BatchNormReluForward) == 5);
   CHECK(count_op(r18, OpKind::BatchNormForward) == 4);
 
   // ResNet50: 23 distinct convs; 8 BN+ReLU shapes (64@112, 64@56, 128@56, 128@28, 256@28, 256@14, 512@14,
-  // 512@7), 4 plain BN shapes (bn3 and the downsamples: 256@56 ... 2048@7), 4 residual-join shapes:
-  // 23 + 22 + 23 + 16 + 8 + 8 + 2 + 2 + 2 = 106.
+  // 512@7), 4 plain BN shapes (bn3 and the downsamples: 256@56 ... 2048@7), 4 residual-join shapes, 5
+  // block-input shapes (64@56, 256@56, 512@28, 1024@14, 2048@7): 23 + 22 + 23 + 16 + 8 + 8 + 5 + 2 + 2 + 2 =
+  // 111.
   const std::vector<Problem> r50 = make_problems(options({"resnet50"}, {64}));
-  CHECK(r50.size() == 106);
+  CHECK(r50.size() == 111);
+  CHECK(count_op(r50, OpKind::Add) == 5);
   CHECK(count_op(r50, OpKind::ConvForward) == 23);
   CHECK(count_op(r50, OpKind::BatchNormReluBackward) == 8);
   CHECK(count_op(r50, OpKind::BatchNormBackward) == 4);
@@ -142,6 +149,11 @@ TEST_CASE("bench kernels: distinct problems, their uses and layers") {
   const Problem& join = find_row(both, "add_relu_forward 64x64x56x56");
   CHECK(join.uses.at("resnet18") == 2);
   CHECK(join.bytes() == 4.0 * 3 * 64 * 64 * 56 * 56);
+  // The backward's gradient sum at 64@56: ResNet18's layer1.0, layer1.1 and layer2.0 inputs; ResNet50's
+  // layer1.0 input (its later blocks take 256 channels).
+  const Problem& sum = find_row(both, "add 64x64x56x56");
+  CHECK(sum.uses.at("resnet18") == 3);
+  CHECK(sum.uses.at("resnet50") == 1);
 
   // The max-pool of the stem: 3x3/2 padding 1, 112 -> 56. The loss: 64 x 37 logits.
   const Problem& pool = find_row(both, "max_pool2d_forward 64x64x112x112 3x3/2");

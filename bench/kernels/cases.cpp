@@ -197,6 +197,12 @@ Case make_case(const Problem& p, Device device, uint64_t seed, Precision precisi
       c.outputs = {"y"};
       c.run = [in] { return std::vector<Tensor>{ops::add_relu_forward(in.at("a"), in.at("b"))}; };
       break;
+    case OpKind::Add:
+      in["a"] = gen.uniform(x_shape, -1, 1);
+      in["b"] = gen.uniform(x_shape, -1, 1);
+      c.outputs = {"y"};
+      c.run = [in] { return std::vector<Tensor>{ops::add(in.at("a"), in.at("b"))}; };
+      break;
     case OpKind::CrossEntropyForward:
       in["logits"] = gen.uniform(x_shape, -4, 4);
       in["labels"] = gen.labels(p.n, p.c);

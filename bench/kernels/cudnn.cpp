@@ -471,11 +471,13 @@ class PoolCase : public ReferenceCase {
   Tensor out_, x_, y_;
 };
 
-// ---- the residual join relu(a + b): what thaw's add_relu replaces, cudnnOpTensor then the activation -----
-class AddReluCase : public ReferenceCase {
+// ---- a + b (the backward's gradient sum), and the residual join relu(a + b): what thaw's add_relu replaces,
+// cudnnOpTensor then the activation in place ----------------------------------------------------------------
+class AddCase : public ReferenceCase {
  public:
-  AddReluCase(const Problem& p, const Case& c)
-      : desc_(p.x_shape()),
+  AddCase(const Problem& p, const Case& c)
+      : relu_(p.op == OpKind::AddReluForward),
+        desc_(p.x_shape()),
         op_(cudnnCreateOpTensorDescriptor, "cudnnCreateOpTensorDescriptor"),
         act_(cudnnCreateActivationDescriptor, "cudnnCreateActivationDescriptor"),
         in_(c.in),
@@ -493,12 +495,16 @@ class AddReluCase : public ReferenceCase {
     ok(cudnnOpTensor(context().handle, op_, &kOne, desc_, ptr(in_.at("a")), &kOne, desc_, ptr(in_.at("b")),
                      &kZero, desc_, mut(out_)),
        "cudnnOpTensor(ADD)");
-    ok(cudnnActivationForward(context().handle, act_, &kOne, desc_, ptr(out_), &kZero, desc_, mut(out_)),
-       "cudnnActivationForward(RELU)");
+    if (relu_)
+      ok(cudnnActivationForward(context().handle, act_, &kOne, desc_, ptr(out_), &kZero, desc_, mut(out_)),
+         "cudnnActivationForward(RELU)");
   }
-  std::string algorithm() const override { return "OP_TENSOR_ADD, then ACTIVATION_RELU"; }
+  std::string algorithm() const override {
+    return relu_ ? "OP_TENSOR_ADD, then ACTIVATION_RELU" : "OP_TENSOR_ADD";
+  }
 
  private:
+  bool relu_;
   TensorDesc desc_;
   OpTensorDesc op_;
   ActivationDesc act_;
@@ -602,7 +608,8 @@ std::unique_ptr<ReferenceCase> make_cudnn_case(const Problem& p, const Case& tha
     case OpKind::AvgPoolBackward:
       return std::make_unique<PoolCase>(p, thaw_case);
     case OpKind::AddReluForward:
-      return std::make_unique<AddReluCase>(p, thaw_case);
+    case OpKind::Add:
+      return std::make_unique<AddCase>(p, thaw_case);
     case OpKind::CrossEntropyForward:
     case OpKind::CrossEntropyBackward:
       return std::make_unique<CrossEntropyCase>(p, thaw_case);

@@ -12,6 +12,7 @@
 //   relu_backward                                     cudnnActivationBackward (RELU)
 //   max_pool2d, global_avg_pool2d forward / backward      cudnnPoolingForward / Backward (MAX; AVERAGE)
 //   add_relu_forward                                  cudnnOpTensor (ADD), then cudnnActivationForward
+//   add (the backward's gradient sum)                 cudnnOpTensor (ADD)
 //   cross_entropy_forward                              cudnnSoftmaxForward (LOG): cuDNN has no fused loss;
 //   the
 //       check also takes its ACCURATE probabilities and gathers the loss on the host, untimed

@@ -39,6 +39,8 @@ const char* op_name(OpKind op) {
       return "global_avg_pool2d_backward";
     case OpKind::AddReluForward:
       return "add_relu_forward";
+    case OpKind::Add:
+      return "add";
     case OpKind::CrossEntropyForward:
       return "cross_entropy_forward";
     case OpKind::CrossEntropyBackward:
@@ -113,6 +115,7 @@ double Problem::flops() const {
     case OpKind::AddReluForward:
       return 2.0 * x;  // the add, the max
     case OpKind::ReluBackward:
+    case OpKind::Add:
     case OpKind::AvgPoolForward:
     case OpKind::AvgPoolBackward:
       return x;
@@ -147,6 +150,7 @@ double Problem::bytes() const {
     case OpKind::ReluBackward:
       return f * 3 * x;  // dy, y -> dx
     case OpKind::AddReluForward:
+    case OpKind::Add:
       return f * 3 * x;  // a, b -> y
     case OpKind::MaxPoolForward:
       return f * (x + y);  // x -> y
@@ -210,6 +214,11 @@ class StepRecorder {
   void add_relu(const std::string& layer, int64_t c, int64_t h) {
     pair(OpKind::AddReluForward, OpKind::ReluBackward, make(OpKind::AddReluForward, layer, c, h));
   }
+  // The backward's sum of two gradients of one tensor (a block's input, read by conv1 and the shortcut).
+  // Recorded where the tensor is first read, so that in the reversed backward it comes after both.
+  void gradient_sum(const std::string& layer, int64_t c, int64_t h) {
+    backward_.push_back(make(OpKind::Add, layer, c, h));
+  }
   void cross_entropy(const std::string& layer, int64_t classes) {
     Problem p = make(OpKind::CrossEntropyForward, layer, classes, 1);
     pair(OpKind::CrossEntropyForward, OpKind::CrossEntropyBackward, p);
@@ -271,6 +280,7 @@ std::vector<Problem> network_ops(const std::string& model, int64_t batch, int64_
     for (int64_t b = 0; b < blocks[stage]; ++b) {
       const int64_t stride = (stage > 0 && b == 0) ? 2 : 1, h_out = out_size(h, 3, stride, 1);
       const std::string block = fmt::format("layer{}.{}", stage + 1, b);
+      rec.gradient_sum(block + " input gradient", in, h);
       if (bottleneck) {
         rec.conv(block + ".conv1", in, h, planes, 1, 1);
         rec.batch_norm_relu(block + ".bn1+relu", planes, h);

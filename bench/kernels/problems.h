@@ -32,6 +32,8 @@ enum class OpKind {
   AvgPoolForward,         // ops::global_avg_pool2d_forward
   AvgPoolBackward,        // ops::global_avg_pool2d_backward
   AddReluForward,         // ops::add_relu_forward: relu(a + b), the residual join of every block
+  Add,                    // ops::add in the backward: a block's input feeds conv1 and the shortcut, and
+                          // autograd sums the two gradients
   CrossEntropyForward,    // ops::cross_entropy_forward (unweighted)
   CrossEntropyBackward,   // ops::cross_entropy_backward
 };
