@@ -20,24 +20,11 @@ import sys
 import tempfile
 import time
 
-
-def read_list(root, limit):
-    """(path, class index) for every line of annotations/list.txt, as thaw's read_pets reads it."""
-    samples = []
-    with open(os.path.join(root, "annotations", "list.txt")) as f:
-        for line in f:
-            if line.startswith("#") or not line.strip():
-                continue
-            name, class_id = line.split()[:2]
-            samples.append((os.path.join(root, "images", name + ".jpg"), int(class_id) - 1))
-            if limit and len(samples) >= limit:
-                break
-    return samples
+from torch_reference import image_files, read_list
 
 
 def torchvision_epochs(samples, threads, epochs, batch, size):
     import torch
-    from PIL import Image
     from torchvision import transforms as T
 
     transform = T.Compose([
@@ -49,18 +36,8 @@ def torchvision_epochs(samples, threads, epochs, batch, size):
         T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
     ])
 
-    class Files(torch.utils.data.Dataset):
-        def __len__(self):
-            return len(samples)
-
-        def __getitem__(self, i):
-            path, label = samples[i]
-            with open(path, "rb") as f:
-                image = Image.open(f).convert("RGB")
-            return transform(image), label
-
     torch.manual_seed(0)
-    loader = torch.utils.data.DataLoader(Files(), batch_size=batch, shuffle=True, num_workers=threads,
+    loader = torch.utils.data.DataLoader(image_files(samples, transform), batch_size=batch, shuffle=True, num_workers=threads,
                                          persistent_workers=True)
     rows = []
     for epoch in range(epochs):
@@ -100,7 +77,9 @@ def main():
     if args.epochs < 2:
         sys.exit("--epochs must be >= 2 (the first epoch decodes, later ones show the cache)")
 
-    samples = read_list(args.data, args.limit)
+    samples = read_list(args.data, "list.txt")
+    if args.limit:
+        samples = samples[:args.limit]
 
     def run_thaw(threads, epochs, extra):
         with tempfile.TemporaryDirectory() as tmp:

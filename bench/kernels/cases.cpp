@@ -91,64 +91,42 @@ Case make_case(const Problem& p, Device device, uint64_t seed, Precision precisi
       };
       break;
     case OpKind::BatchNormForward:
+    case OpKind::BatchNormReluForward: {
       in["x"] = gen.uniform(x_shape, -1, 3);
       in["gamma"] = gen.uniform(channels, 0.5, 1.5);
       in["beta"] = gen.uniform(channels, -0.5, 0.5);
       in["running_mean"] = gen.uniform(channels, -0.1, 0.1);
       in["running_var"] = gen.uniform(channels, 0.5, 1.5);
       c.outputs = {"y", "mean", "invstd", "running_mean", "running_var"};
-      c.run = [in] {
+      const auto forward =
+          p.op == OpKind::BatchNormReluForward ? ops::batch_norm_relu_forward : ops::batch_norm_forward;
+      c.run = [in, forward] {
         const ops::BatchNormForward f =
-            ops::batch_norm_forward(in.at("x"), in.at("gamma"), in.at("beta"), in.at("running_mean"),
-                                    in.at("running_var"), true, kMomentum, kEps);
+            forward(in.at("x"), in.at("gamma"), in.at("beta"), in.at("running_mean"), in.at("running_var"),
+                    true, kMomentum, kEps);
         return std::vector<Tensor>{f.y, f.mean, f.invstd, in.at("running_mean"), in.at("running_var")};
-      };
-      break;
-    case OpKind::BatchNormBackward: {
-      in["x"] = gen.uniform(x_shape, -1, 3);
-      in["dy"] = gen.uniform(x_shape, -1, 1);
-      in["gamma"] = gen.uniform(channels, 0.5, 1.5);
-      in["beta"] = gen.uniform(channels, -0.5, 0.5);
-      const ops::BatchNormForward f = ops::batch_norm_forward(in["x"], in["gamma"], in["beta"], Tensor(),
-                                                              Tensor(), true, kMomentum, kEps);
-      in["mean"] = f.mean;
-      in["invstd"] = f.invstd;
-      c.outputs = {"dx", "dgamma", "dbeta"};
-      c.run = [in] {
-        const ops::BatchNormBackward b = ops::batch_norm_backward(in.at("dy"), in.at("x"), in.at("gamma"),
-                                                                  in.at("mean"), in.at("invstd"), true, true);
-        return std::vector<Tensor>{b.dx, b.dgamma, b.dbeta};
       };
       break;
     }
-    case OpKind::BatchNormReluForward:
-      in["x"] = gen.uniform(x_shape, -1, 3);
-      in["gamma"] = gen.uniform(channels, 0.5, 1.5);
-      in["beta"] = gen.uniform(channels, -0.5, 0.5);
-      in["running_mean"] = gen.uniform(channels, -0.1, 0.1);
-      in["running_var"] = gen.uniform(channels, 0.5, 1.5);
-      c.outputs = {"y", "mean", "invstd", "running_mean", "running_var"};
-      c.run = [in] {
-        const ops::BatchNormForward f =
-            ops::batch_norm_relu_forward(in.at("x"), in.at("gamma"), in.at("beta"), in.at("running_mean"),
-                                         in.at("running_var"), true, kMomentum, kEps);
-        return std::vector<Tensor>{f.y, f.mean, f.invstd, in.at("running_mean"), in.at("running_var")};
-      };
-      break;
+    case OpKind::BatchNormBackward:
     case OpKind::BatchNormReluBackward: {
+      const bool relu = p.op == OpKind::BatchNormReluBackward;
       in["x"] = gen.uniform(x_shape, -1, 3);
       in["dy"] = gen.uniform(x_shape, -1, 1);
       in["gamma"] = gen.uniform(channels, 0.5, 1.5);
       in["beta"] = gen.uniform(channels, -0.5, 0.5);
-      const ops::BatchNormForward f = ops::batch_norm_relu_forward(in["x"], in["gamma"], in["beta"], Tensor(),
-                                                                   Tensor(), true, kMomentum, kEps);
-      in["y"] = f.y;
+      const ops::BatchNormForward f = (relu ? ops::batch_norm_relu_forward : ops::batch_norm_forward)(
+          in["x"], in["gamma"], in["beta"], Tensor(), Tensor(), true, kMomentum, kEps);
+      if (relu) in["y"] = f.y;  // relu's mask
       in["mean"] = f.mean;
       in["invstd"] = f.invstd;
       c.outputs = {"dx", "dgamma", "dbeta"};
-      c.run = [in] {
-        const ops::BatchNormBackward b = ops::batch_norm_relu_backward(
-            in.at("dy"), in.at("y"), in.at("x"), in.at("gamma"), in.at("mean"), in.at("invstd"), true, true);
+      c.run = [in, relu] {
+        const ops::BatchNormBackward b =
+            relu ? ops::batch_norm_relu_backward(in.at("dy"), in.at("y"), in.at("x"), in.at("gamma"),
+                                                 in.at("mean"), in.at("invstd"), true, true)
+                 : ops::batch_norm_backward(in.at("dy"), in.at("x"), in.at("gamma"), in.at("mean"),
+                                            in.at("invstd"), true, true);
         return std::vector<Tensor>{b.dx, b.dgamma, b.dbeta};
       };
       break;
@@ -192,17 +170,14 @@ Case make_case(const Problem& p, Device device, uint64_t seed, Precision precisi
       };
       break;
     case OpKind::AddReluForward:
+    case OpKind::Add: {
       in["a"] = gen.uniform(x_shape, -1, 1);
       in["b"] = gen.uniform(x_shape, -1, 1);
       c.outputs = {"y"};
-      c.run = [in] { return std::vector<Tensor>{ops::add_relu_forward(in.at("a"), in.at("b"))}; };
+      const auto sum = p.op == OpKind::AddReluForward ? ops::add_relu_forward : ops::add;
+      c.run = [in, sum] { return std::vector<Tensor>{sum(in.at("a"), in.at("b"))}; };
       break;
-    case OpKind::Add:
-      in["a"] = gen.uniform(x_shape, -1, 1);
-      in["b"] = gen.uniform(x_shape, -1, 1);
-      c.outputs = {"y"};
-      c.run = [in] { return std::vector<Tensor>{ops::add(in.at("a"), in.at("b"))}; };
-      break;
+    }
     case OpKind::CrossEntropyForward:
       in["logits"] = gen.uniform(x_shape, -4, 4);
       in["labels"] = gen.labels(p.n, p.c);
