@@ -48,7 +48,8 @@ void run_resnet(const ResnetBenchOptions& opt) {
   Generator gen(0);
   auto model = models::make_resnet(models::parse_arch(opt.arch), 1000, gen);
   model->to(device);
-  const Precision precision = ops::conv2d_precision(parse_precision(opt.precision), device);
+  const Precision requested = parse_precision(opt.precision);
+  const Precision precision = ops::conv2d_precision(requested, device);
   nn::set_precision(*model, precision);
   const Tensor x = Tensor::normal({opt.batch, 3, opt.size, opt.size}, 0, 1, gen).to(device);
   std::vector<int64_t> labels(static_cast<size_t>(opt.batch));
@@ -85,11 +86,10 @@ void run_resnet(const ResnetBenchOptions& opt) {
   const double images_per_s = double(opt.batch) / median;
   const cuda_runtime::MemoryStats memory =
       device.is_cuda() ? cuda_runtime::memory_stats(device.index) : cuda_runtime::MemoryStats{};
+  const std::string note = ops::conv2d_precision_note(requested, device);
   const std::string where =
       (device.is_cuda() ? device.str() : fmt::format("cpu, {} threads", ops::cpu_threads())) +
-      (opt.precision == "fp32"
-           ? ""
-           : fmt::format(", {} computed in {}", opt.precision, precision_name(precision)));
+      (note.empty() ? "" : ", " + note);
   fmt::print("thaw {} {} batch {} {}x{}, {}: {:.4f} s per step, {:.1f} img/s (median of {})", opt.arch,
              opt.mode, opt.batch, opt.size, opt.size, where, median, images_per_s, opt.repeat);
   if (device.is_cuda())

@@ -26,14 +26,10 @@ void run_eval(const EvalArgs& a) {
   options.device = Device::parse(a.device);
   options.precision = parse_precision(a.precision);
   const train::EvalWeightsResult r = train::evaluate_weights(a.weights, a.data, options);
-  const Precision computed = ops::conv2d_precision(options.precision, options.device);
-  fmt::print(
-      "thaw eval {}: {} {} on the {} split of {} ({} images, {}x{}, {}{})\n", a.weights, r.arch, r.task,
-      r.split, a.data, r.samples, r.image_size, r.image_size, options.device.str(),
-      options.precision == Precision::FP32 ? ""
-      : computed == options.precision
-          ? fmt::format(", {}", precision_name(computed))
-          : fmt::format(", {} computed in {}", precision_name(options.precision), precision_name(computed)));
+  const std::string precision = ops::conv2d_precision_note(options.precision, options.device);
+  fmt::print("thaw eval {}: {} {} on the {} split of {} ({} images, {}x{}, {}{})\n", a.weights, r.arch,
+             r.task, r.split, a.data, r.samples, r.image_size, r.image_size, options.device.str(),
+             precision.empty() ? "" : ", " + precision);
   if (!r.bad_files.empty())
     fmt::print("skip_bad: left out {} undecodable files: {}\n", r.bad_files.size(),
                fmt::join(r.bad_files, ", "));

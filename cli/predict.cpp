@@ -34,12 +34,9 @@ void add_predict_command(CLI::App& app) {
     options->device = Device::parse(*device);
     options->precision = parse_precision(*precision);
     const train::PredictResult result = train::predict_images(*weights, *images, *options);
-    const Precision computed = ops::conv2d_precision(options->precision, options->device);
-    if (computed != options->precision)
-      fmt::print(
-          stderr, "thaw predict: precision {} computed in {} ({})\n", precision_name(options->precision),
-          precision_name(computed),
-          options->device.is_cpu() ? "the CPU backend computes float32" : "no tensor cores for it here");
+    if (ops::conv2d_precision(options->precision, options->device) != options->precision)
+      fmt::print(stderr, "thaw predict: precision {}\n",
+                 ops::conv2d_precision_note(options->precision, options->device));
     train::print_predictions(result, stdout, stderr);
     if (result.failed() > 0) throw CLI::RuntimeError(1);
   });

@@ -42,6 +42,14 @@ Precision conv2d_precision(Precision requested, Device device) {
 #endif
 }
 
+std::string conv2d_precision_note(Precision requested, Device device) {
+  if (requested == Precision::FP32) return "";
+  const Precision computed = conv2d_precision(requested, device);
+  if (computed == requested) return precision_name(requested);
+  return fmt::format("{} (computed in {}: {})", precision_name(requested), precision_name(computed),
+                     device.is_cpu() ? "the CPU backend computes float32" : "no tensor cores for it here");
+}
+
 Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape, const Conv2dParams& p) {
   check_float(dy, "conv2d_backward_data", "dy", 4);
   check_float(w, "conv2d_backward_data", "w", 4);

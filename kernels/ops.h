@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "core/precision.h"
 #include "core/tensor.h"
@@ -58,6 +59,9 @@ Tensor conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Shape& w_
 // float32 whatever is asked) and on CUDA cards without tensor cores for tf32/bf16 (compute capability < 8.0);
 // else the requested one.
 Precision conv2d_precision(Precision requested, Device device);
+// What a command prints of it: "" for fp32 (the default says nothing), "tf32" where it runs as asked, else
+// "tf32 (computed in fp32: the CPU backend computes float32)" or "... : no tensor cores for it here".
+std::string conv2d_precision_note(Precision requested, Device device);
 
 // ---- batch_norm2d ------------------------------------------------------------------------------------
 struct BatchNormForward {

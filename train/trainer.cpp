@@ -577,16 +577,10 @@ void start_or_resume(Run& run, bool resume) {
   write_text_atomic(run.dir + "/config.toml", config_toml);
 }
 
-// "" for fp32 (the default says nothing); " in tf32", or " in tf32 (computed in fp32: ...)" where the
-// device cannot (the CPU, a card without tensor cores).
+// "" for fp32; " in tf32", or " in tf32 (computed in fp32: ...)" (ops::conv2d_precision_note).
 std::string precision_note(const TrainConfig& c) {
-  const Precision requested = parse_precision(c.precision);
-  if (requested == Precision::FP32) return "";
-  const Precision computed = ops::conv2d_precision(requested, Device::parse(c.device));
-  if (computed == requested) return fmt::format(" in {}", precision_name(requested));
-  return fmt::format(" in {} (computed in {}: {})", precision_name(requested), precision_name(computed),
-                     Device::parse(c.device).is_cpu() ? "the CPU backend computes float32"
-                                                      : "this card has no tensor cores for it");
+  const std::string note = ops::conv2d_precision_note(parse_precision(c.precision), Device::parse(c.device));
+  return note.empty() ? note : " in " + note;
 }
 
 // Prepares the run up to its first step: check_before_reading, open_run, start_or_resume, and the header
