@@ -9,6 +9,9 @@
 // GEMM sizes M = K, Ncols = N*P*Q, Kd = C*R*S. Each block computes a BM x BN tile of C; the thread that
 // gathers B column col decomposes it into (n, p, q) once, and walks the rows (c, r, s) with a division-free
 // counter. B loads are coalesced along the output pixels (consecutive threads, consecutive q).
+#include <map>
+#include <mutex>
+
 #include "kernels/cuda/conv2d_tiles.cuh"
 #include "kernels/cuda/cuda_ops.h"
 #include "kernels/cuda/launch.h"
@@ -105,19 +108,36 @@ void launch_forward(ForwardArgs args) {
 namespace conv {
 
 namespace {
+
 // An empty kernel whose attributes say which code of this build the driver loads on the current card.
 __global__ void arch_probe_kernel() {}
-}  // namespace
 
-Precision effective_precision(Precision requested) {
-  if (requested == Precision::FP32) return requested;
-  int device = 0, major = 0;
-  check_cuda(cudaGetDevice(&device), "cudaGetDevice (conv2d)");
+// Whether the device runs this build's tensor-core kernels: compute capability 8.0 or newer, and code
+// compiled for 8.0 or newer loaded for it. Asked of the driver once per device (the answer cannot change
+// while the process runs), not at every convolution.
+bool runs_tensor_cores(int device) {
+  static std::mutex mutex;
+  static std::map<int, bool> known;
+  std::lock_guard<std::mutex> lock(mutex);
+  const auto it = known.find(device);
+  if (it != known.end()) return it->second;
+  int major = 0;
   check_cuda(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device),
              "cudaDeviceGetAttribute (conv2d)");
   cudaFuncAttributes probe{};
   check_cuda(cudaFuncGetAttributes(&probe, arch_probe_kernel), "cudaFuncGetAttributes (conv2d)");
-  return major >= 8 && probe.ptxVersion >= 80 && probe.binaryVersion >= 80 ? requested : Precision::FP32;
+  const bool yes = major >= 8 && probe.ptxVersion >= 80 && probe.binaryVersion >= 80;
+  known.emplace(device, yes);
+  return yes;
+}
+
+}  // namespace
+
+Precision effective_precision(Precision requested) {
+  if (requested == Precision::FP32) return requested;
+  int device = 0;
+  check_cuda(cudaGetDevice(&device), "cudaGetDevice (conv2d)");
+  return runs_tensor_cores(device) ? requested : Precision::FP32;
 }
 
 }  // namespace conv
