@@ -22,6 +22,7 @@
 #include "core/cuda_runtime.h"
 #include "core/error.h"
 #include "core/rng.h"
+#include "data/device_transforms.h"
 #include "data/image.h"
 
 namespace thaw::data {
@@ -54,10 +55,12 @@ std::vector<int64_t> shuffled_order(int64_t n, uint64_t seed, int64_t epoch) {
 
 // One batch buffer of the ring.
 struct BatchSlot {
-  Tensor images;                           // CPU target: the (batch, 3, crop, crop) tensor workers write into
-  float* pinned = nullptr;                 // CUDA target: page-locked buffer of the same size
-  int64_t remaining = 0;                   // positions not yet finished
-  std::vector<uint8_t> ok;                 // per position in the batch: 1 loaded, 0 skipped (bad file)
+  Tensor images;                     // CPU target: the (batch, 3, crop, crop) tensor workers write into
+  float* pinned = nullptr;           // CUDA target: page-locked buffer of the same size
+  uint8_t* packed = nullptr;         // device transforms: batch regions of region_bytes (packed samples)
+  std::vector<uint8_t> packed_host;  // device transforms on a CPU target: the memory of `packed`
+  int64_t remaining = 0;             // positions not yet finished
+  std::vector<uint8_t> ok;           // per position in the batch: 1 loaded, 0 skipped (bad file)
   std::vector<std::exception_ptr> errors;  // per position: the error, when loading failed and not skipped
 };
 
@@ -82,13 +85,15 @@ struct Loader::State {
   int64_t consumed = 0;       // batches handed out by next()
 
   std::vector<BatchSlot> slots;
-  int64_t image_floats = 0;  // 3 * crop * crop
+  int64_t image_floats = 0;                        // 3 * crop * crop
+  int64_t region_bytes = 0;                        // device transforms: one packed sample's region
+  std::unique_ptr<DeviceTransformer> transformer;  // device transforms on a CUDA target
 
   // Across epochs.
   std::vector<std::shared_ptr<const Image>> cache;  // per sample, under cache_mutex
   std::mutex cache_mutex;
   int64_t cached_images = 0, cached_bytes = 0, cache_full_decodes = 0;  // under cache_mutex
-  std::vector<uint8_t> bad;                     // per sample: known undecodable (skip_bad)
+  std::vector<uint8_t> bad;  // per sample: known undecodable (skip_bad)
   std::set<std::string> bad_files;
   std::vector<WorkerStats> worker_stats;
   std::vector<std::thread> threads;
@@ -121,8 +126,20 @@ Loader::Loader(std::vector<LoaderSample> samples, LoaderOptions options)
   const int64_t crop = options_.transform.crop_size;
   s.image_floats = 3 * crop * crop;
   s.slots.resize(size_t(options_.prefetch));
-  for (BatchSlot& slot : s.slots) {
-    if (options_.device.is_cuda()) {
+  if (options_.device_transforms) {
+    s.region_bytes = packed_region_bytes(options_.transform);
+    if (options_.device.is_cuda())
+      s.transformer = std::make_unique<DeviceTransformer>(
+          options_.transform, s.region_bytes, options_.batch_size, int(options_.prefetch), options_.device);
+  }
+  for (size_t k = 0; k < s.slots.size(); ++k) {
+    BatchSlot& slot = s.slots[k];
+    if (s.transformer) {
+      slot.packed = s.transformer->host_regions(int(k));
+    } else if (options_.device_transforms) {
+      slot.packed_host.resize(size_t(options_.batch_size * s.region_bytes));
+      slot.packed = slot.packed_host.data();
+    } else if (options_.device.is_cuda()) {
       slot.pinned = static_cast<float*>(
           cuda_runtime::allocate_pinned(size_t(options_.batch_size * s.image_floats) * sizeof(float)));
     } else {
@@ -163,9 +180,11 @@ void Loader::work(int w) {
     const int32_t occurrence = st.occurrence[size_t(p)];
     const int64_t epoch = st.epoch;
     const bool known_bad = st.bad[size_t(index)] != 0;
-    BatchSlot& slot = st.slots[size_t((p / bs) % opt.prefetch)];
-    float* out =
-        (slot.pinned != nullptr ? slot.pinned : slot.images.data<float>()) + (p % bs) * st.image_floats;
+    const int slot_index = int((p / bs) % opt.prefetch);
+    BatchSlot& slot = st.slots[size_t(slot_index)];
+    float* out = opt.device_transforms ? nullptr
+                                       : (slot.pinned != nullptr ? slot.pinned : slot.images.data<float>()) +
+                                             (p % bs) * st.image_floats;
     ++st.in_flight;
     lock.unlock();
 
@@ -197,7 +216,14 @@ void Loader::work(int w) {
         SampleParams params;
         for (int32_t k = 0; k <= occurrence; ++k)
           params = draw_sample_params(opt.transform, image->height, image->width, gen);
-        transform_to_chw(*image, opt.transform, params, out);
+        if (opt.device_transforms) {
+          if (st.transformer) st.transformer->wait_until_writable(slot_index);  // its last upload is done
+          pack_sample(*image, opt.transform, params, slot.packed + (p % bs) * st.region_bytes,
+                      st.region_bytes);
+          delta.packed = 1;
+        } else {
+          transform_to_chw(*image, opt.transform, params, out);
+        }
         ok = true;
       } catch (const std::exception& e) {
         error = error_naming(path, e);
@@ -213,6 +239,7 @@ void Loader::work(int w) {
     mine.decoded += delta.decoded;
     mine.cache_hits += delta.cache_hits;
     mine.skipped += delta.skipped;
+    mine.packed += delta.packed;
     mine.decode_seconds += delta.decode_seconds;
     mine.transform_seconds += delta.transform_seconds;
     if (skipped && !known_bad) {
@@ -242,10 +269,11 @@ std::shared_ptr<const Image> Loader::cached_or_decoded(int64_t index, WorkerStat
   }
   Image decoded = decode_image_file(samples_[size_t(index)].path);
   ++delta.decoded;
-  if (!opt.cache) return std::make_shared<const Image>(std::move(decoded));
+  if (!opt.cache && !opt.device_transforms) return std::make_shared<const Image>(std::move(decoded));
   const int64_t target = std::max(opt.transform.resize_size, opt.transform.crop_size);
   if (std::min(decoded.height, decoded.width) > target) decoded = resize_shorter_side(decoded, target);
   auto shared = std::make_shared<const Image>(std::move(decoded));
+  if (!opt.cache) return shared;
   std::lock_guard<std::mutex> guard(st.cache_mutex);
   if (!st.cache[size_t(index)]) {  // another worker may have decoded the same sample (a repeated index)
     const int64_t bytes = int64_t(shared->pixels.size());
@@ -374,8 +402,22 @@ bool Loader::next(Batch& batch) {
     lock.unlock();
 
     // Workers cannot touch this slot until `consumed` moves past it.
-    Tensor images;
-    if (n > 0) {
+    Tensor images, label_tensor;
+    if (options_.device_transforms) {
+      const int slot_index = int(b % options_.prefetch);
+      if (s.transformer) s.transformer->wait_until_writable(slot_index);
+      for (int64_t k = 0, j = 0; k < count; ++k)
+        set_packed_output(slot.packed + k * s.region_bytes, slot.ok[size_t(k)] ? int32_t(j++) : -1);
+      if (n > 0) {
+        images = Tensor::empty({n, 3, crop, crop}, DType::Float32, options_.device);
+        if (s.transformer) {
+          label_tensor = Tensor::empty({n}, DType::Int64, options_.device);
+          s.transformer->run(slot_index, count, labels, images, label_tensor);
+        } else {
+          unpack_batch_cpu(slot.packed, s.region_bytes, count, images.data<float>());
+        }
+      }
+    } else if (n > 0) {
       const size_t image_bytes = size_t(s.image_floats) * sizeof(float);
       float* src = slot.pinned != nullptr ? slot.pinned : slot.images.data<float>();
       if (options_.device.is_cpu() && n == bs) {
@@ -404,7 +446,8 @@ bool Loader::next(Batch& batch) {
     if (n == 0) continue;  // every file of this batch was skipped
     lock.unlock();
     batch.images = images;
-    batch.labels = Tensor::from_data<int64_t>({n}, labels, options_.device);
+    batch.labels =
+        label_tensor.defined() ? label_tensor : Tensor::from_data<int64_t>({n}, labels, options_.device);
     batch.indices = std::move(indices);
     return true;
   }
@@ -428,6 +471,7 @@ LoaderStats Loader::stats() const {
     out.decoded += w.decoded;
     out.cache_hits += w.cache_hits;
     out.skipped += w.skipped;
+    out.packed += w.packed;
   }
   return out;
 }
@@ -437,6 +481,7 @@ std::string LoaderStats::summary() const {
       "loader: {} images decoded, {} from the cache ({} images, {:.1f} MiB cached), "
       "{} skipped\n",
       decoded, cache_hits, cached_images, cached_bytes / 1048576.0, skipped);
+  if (packed > 0) text += fmt::format("  {} images packed for the transforms on the device\n", packed);
   if (cache_full_decodes > 0)
     text += fmt::format("  the cache is full: {} decodes of images it could not keep\n", cache_full_decodes);
   for (size_t w = 0; w < workers.size(); ++w) {

@@ -31,6 +31,13 @@
 // Device: batches are assembled on the host; for a CUDA target in page-locked (pinned) buffers, copied to
 // the device by next() (a synchronous copy). For the CPU the batch tensor is handed out without a copy.
 //
+// Device transforms (options.device_transforms): workers only decode (downscaling to S as the cache does,
+// whether the cache is on or not) and pack each sample: its parameters, resampling taps and the source
+// pixels its crop needs (data/device_transforms.h). For a CUDA target next() queues the batch's upload on
+// a copy stream and the transforms as kernels on the compute stream, and returns without waiting for the
+// device; for a CPU target next() expands the batch itself (the same code as the kernels' specification,
+// one thread: for tests). Either way the batches equal the CPU loader's with cache = true, bit for bit.
+//
 // Threads: one Loader is used by one consumer thread. Destroying it, or starting a new epoch, while workers
 // are busy cancels the remaining work, waits for the images being processed (at most one per worker) and
 // returns; nothing is leaked.
@@ -59,10 +66,11 @@ struct LoaderOptions {
   bool drop_last = false;  // drop the last batch when it is smaller than batch_size
   uint64_t seed = 0;
   TransformConfig transform;
-  bool cache = false;     // keep decoded images in RAM (see the header comment)
-  int64_t cache_max_bytes = 0;  // the cache's bound in bytes of pixels; 0: none
-  bool skip_bad = false;  // skip and count undecodable files instead of failing
-  int64_t prefetch = 4;   // batches decoded ahead of the consumer, >= 1
+  bool cache = false;              // keep decoded images in RAM (see the header comment)
+  int64_t cache_max_bytes = 0;     // the cache's bound in bytes of pixels; 0: none
+  bool skip_bad = false;           // skip and count undecodable files instead of failing
+  int64_t prefetch = 4;            // batches decoded ahead of the consumer, >= 1
+  bool device_transforms = false;  // run the transforms on `device` (see the header comment)
   Device device = Device::cpu();
 };
 
@@ -76,15 +84,16 @@ struct WorkerStats {
   int64_t decoded = 0;           // images decoded from file
   int64_t cache_hits = 0;        // images taken from the cache
   int64_t skipped = 0;           // undecodable files skipped (skip_bad)
+  int64_t packed = 0;            // samples packed for the device transforms
   double decode_seconds = 0;     // reading + decoding (+ the cache's downscale)
-  double transform_seconds = 0;  // drawing parameters + transform_to_chw
+  double transform_seconds = 0;  // drawing parameters + transform_to_chw (device transforms: + packing)
 };
 
 struct LoaderStats {
-  int64_t decoded = 0, cache_hits = 0, skipped = 0;  // totals over all epochs and workers
-  int64_t cached_images = 0;                         // images now in the cache
+  int64_t decoded = 0, cache_hits = 0, skipped = 0, packed = 0;  // totals over all epochs and workers
+  int64_t cached_images = 0;                                     // images now in the cache
   int64_t cached_bytes = 0;
-  int64_t cache_full_decodes = 0;  // images decoded but not kept: the cache was at cache_max_bytes
+  int64_t cache_full_decodes = 0;      // images decoded but not kept: the cache was at cache_max_bytes
   std::vector<std::string> bad_files;  // every file found undecodable, sorted, each once
   std::vector<WorkerStats> workers;    // one per worker thread
   std::string summary() const;         // a few lines for a log: totals, per-worker times, bad files

@@ -15,6 +15,8 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "data/pil_pixels.h"
+#include "data/transform_parts.h"
 
 namespace thaw::data {
 namespace {
@@ -52,58 +54,8 @@ int64_t round_half_even(double x) {
 
 // ---- PIL's bilinear resampling (Resample.c) --------------------------------------------------------------
 
-constexpr int kPrecisionBits = 32 - 8 - 2;
-
-// For each output index: the first input index, the number of taps, and ksize fixed-point weights.
-struct Taps {
-  int ksize = 0;
-  std::vector<int> first, count;
-  std::vector<int32_t> weights;
-};
-
-// PIL's precompute_coeffs + normalize_coeffs_8bpc for the box [0, in_size) and the triangle filter
-// (support 1), scaled by the downscale factor when shrinking.
-Taps bilinear_taps(int64_t in_size, int64_t out_size) {
-  const double scale = double(in_size) / double(out_size);
-  const double filterscale = std::max(scale, 1.0);
-  const double support = 1.0 * filterscale;
-  Taps taps;
-  taps.ksize = int(std::ceil(support)) * 2 + 1;
-  taps.first.resize(size_t(out_size));
-  taps.count.resize(size_t(out_size));
-  taps.weights.assign(size_t(out_size * taps.ksize), 0);
-  std::vector<double> k(static_cast<size_t>(taps.ksize));
-  for (int64_t xx = 0; xx < out_size; ++xx) {
-    const double center = 0.0 + (double(xx) + 0.5) * scale;
-    const double ss = 1.0 / filterscale;
-    int xmin = int(center - support + 0.5);
-    if (xmin < 0) xmin = 0;
-    int xmax = int(center + support + 0.5);
-    if (xmax > in_size) xmax = int(in_size);
-    xmax -= xmin;
-    double ww = 0.0;
-    for (int x = 0; x < xmax; ++x) {
-      double t = (x + xmin - center + 0.5) * ss;
-      if (t < 0.0) t = -t;
-      const double w = t < 1.0 ? 1.0 - t : 0.0;
-      k[size_t(x)] = w;
-      ww += w;
-    }
-    int32_t* out = &taps.weights[size_t(xx * taps.ksize)];
-    for (int x = 0; x < xmax; ++x) {
-      const double w = ww != 0.0 ? k[size_t(x)] / ww : k[size_t(x)];
-      out[x] = w < 0 ? int32_t(-0.5 + w * (1 << kPrecisionBits)) : int32_t(0.5 + w * (1 << kPrecisionBits));
-    }
-    taps.first[size_t(xx)] = xmin;
-    taps.count[size_t(xx)] = xmax;
-  }
-  return taps;
-}
-
-inline uint8_t clip8(int32_t v) {
-  const int32_t shifted = v >> kPrecisionBits;
-  return uint8_t(shifted < 0 ? 0 : shifted > 255 ? 255 : shifted);
-}
+using pil::clip8;
+using pil::kPrecisionBits;
 
 // Resizes `in` to out_h x out_w like PIL's Image.resize(BILINEAR), computing only the output window of rows
 // [r0, r0 + nr) and columns [c0, c0 + nc) into `out` (nr * nc * 3 bytes). Every output pixel depends only on
@@ -111,7 +63,7 @@ inline uint8_t clip8(int32_t v) {
 void resample_window(const View& in, int64_t out_h, int64_t out_w, int64_t r0, int64_t nr, int64_t c0,
                      int64_t nc, uint8_t* out) {
   const bool need_h = out_w != in.width, need_v = out_h != in.height;
-  Taps taps_v;
+  ResampleTaps taps_v;
   int64_t row_first = r0, row_end = r0 + nr;  // source rows the vertical pass reads
   if (need_v) {
     taps_v = bilinear_taps(in.height, out_h);
@@ -122,7 +74,7 @@ void resample_window(const View& in, int64_t out_h, int64_t out_w, int64_t r0, i
   std::vector<uint8_t> temp;
   View mid{in.data + row_first * in.stride + c0 * 3, in.stride, row_end - row_first, nc};
   if (need_h) {
-    const Taps taps_h = bilinear_taps(in.width, out_w);
+    const ResampleTaps taps_h = bilinear_taps(in.width, out_w);
     const int64_t rows = row_end - row_first;
     temp.resize(size_t(rows * nc * 3));
     for (int64_t y = 0; y < rows; ++y) {
@@ -132,7 +84,7 @@ void resample_window(const View& in, int64_t out_h, int64_t out_w, int64_t r0, i
         const int first = taps_h.first[size_t(c0 + xx)], count = taps_h.count[size_t(c0 + xx)];
         const int32_t* k = &taps_h.weights[size_t((c0 + xx) * taps_h.ksize)];
         const uint8_t* p = src + first * 3;
-        int32_t s0 = 1 << (kPrecisionBits - 1), s1 = s0, s2 = s0;
+        int32_t s0 = pil::kHalf, s1 = s0, s2 = s0;
         for (int x = 0; x < count; ++x, p += 3) {
           s0 += p[0] * k[x];
           s1 += p[1] * k[x];
@@ -156,7 +108,7 @@ void resample_window(const View& in, int64_t out_h, int64_t out_w, int64_t r0, i
   for (int64_t yy = 0; yy < nr; ++yy) {
     const int first = taps_v.first[size_t(r0 + yy)], count = taps_v.count[size_t(r0 + yy)];
     const int32_t* k = &taps_v.weights[size_t((r0 + yy) * taps_v.ksize)];
-    std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
+    std::fill(acc.begin(), acc.end(), pil::kHalf);
     for (int y = 0; y < count; ++y) {
       const uint8_t* src = mid.data + (first + y - row_first) * mid.stride;
       const int32_t w = k[y];
@@ -174,30 +126,12 @@ void resample_into(const View& in, int64_t out_h, int64_t out_w, Image& out) {
   resample_window(in, out_h, out_w, 0, out_h, 0, out_w, out.pixels.data());
 }
 
-// torchvision's _compute_resized_output_size for an int size: (height, width).
-std::pair<int64_t, int64_t> shorter_side_size(int64_t height, int64_t width, int64_t size) {
-  const int64_t shorter = std::min(height, width), longer = std::max(height, width);
-  const auto new_long = int64_t(double(size) * double(longer) / double(shorter));
-  return width <= height ? std::pair{new_long, size} : std::pair{size, new_long};
-}
-
-// F.center_crop's offset along one axis (negative when the crop is larger: torchvision pads first).
-int64_t center_offset(int64_t extent, int64_t size) {
-  if (size > extent) return -((size - extent) / 2);
-  return round_half_even(double(extent - size) / 2.0);
-}
-
 // ---- PIL ImageEnhance ------------------------------------------------------------------------------------
 
-// PIL's RGB -> L (Convert.c, rgb2l): ITU-R 601-2 luma in 16-bit fixed point, rounded.
-inline uint8_t luma(const uint8_t* p) {
-  return uint8_t((p[0] * 19595 + p[1] * 38470 + p[2] * 7471 + 0x8000) >> 16);
-}
+using pil::blend;
 
-// PIL's ImagingBlend(in1, in2, alpha): in1 + alpha * (in2 - in1) in float32, truncated, clipped to 0..255.
-inline uint8_t blend(int in1, int in2, float alpha) {
-  const float v = float(in1) + alpha * float(in2 - in1);
-  return v <= 0.0f ? 0 : v >= 255.0f ? 255 : uint8_t(v);
+inline uint8_t luma(const uint8_t* p) {
+  return pil::luma(p[0], p[1], p[2]);
 }
 
 void brightness_inplace(std::vector<uint8_t>& pixels, double factor) {
@@ -255,6 +189,77 @@ double round15(double x) {
 }
 
 }  // namespace
+
+// ---- The shared parts (data/transform_parts.h) -----------------------------------------------------------
+
+// PIL's precompute_coeffs + normalize_coeffs_8bpc for the box [0, in_size) and the triangle filter
+// (support 1), scaled by the downscale factor when shrinking.
+ResampleTaps bilinear_taps(int64_t in_size, int64_t out_size) {
+  const double scale = double(in_size) / double(out_size);
+  const double filterscale = std::max(scale, 1.0);
+  const double support = 1.0 * filterscale;
+  ResampleTaps taps;
+  taps.ksize = int(std::ceil(support)) * 2 + 1;
+  taps.first.resize(size_t(out_size));
+  taps.count.resize(size_t(out_size));
+  taps.weights.assign(size_t(out_size * taps.ksize), 0);
+  std::vector<double> k(static_cast<size_t>(taps.ksize));
+  for (int64_t xx = 0; xx < out_size; ++xx) {
+    const double center = 0.0 + (double(xx) + 0.5) * scale;
+    const double ss = 1.0 / filterscale;
+    int xmin = int(center - support + 0.5);
+    if (xmin < 0) xmin = 0;
+    int xmax = int(center + support + 0.5);
+    if (xmax > in_size) xmax = int(in_size);
+    xmax -= xmin;
+    double ww = 0.0;
+    for (int x = 0; x < xmax; ++x) {
+      double t = (x + xmin - center + 0.5) * ss;
+      if (t < 0.0) t = -t;
+      const double w = t < 1.0 ? 1.0 - t : 0.0;
+      k[size_t(x)] = w;
+      ww += w;
+    }
+    int32_t* out = &taps.weights[size_t(xx * taps.ksize)];
+    for (int x = 0; x < xmax; ++x) {
+      const double w = ww != 0.0 ? k[size_t(x)] / ww : k[size_t(x)];
+      out[x] = w < 0 ? int32_t(-0.5 + w * (1 << kPrecisionBits)) : int32_t(0.5 + w * (1 << kPrecisionBits));
+    }
+    taps.first[size_t(xx)] = xmin;
+    taps.count[size_t(xx)] = xmax;
+  }
+  return taps;
+}
+
+std::pair<int64_t, int64_t> shorter_side_size(int64_t height, int64_t width, int64_t size) {
+  const int64_t shorter = std::min(height, width), longer = std::max(height, width);
+  const auto new_long = int64_t(double(size) * double(longer) / double(shorter));
+  return width <= height ? std::pair{new_long, size} : std::pair{size, new_long};
+}
+
+int64_t center_offset(int64_t extent, int64_t size) {
+  if (size > extent) return -((size - extent) / 2);
+  return round_half_even(double(extent - size) / 2.0);
+}
+
+Rotation rotation_of(double angle, int64_t height, int64_t width) {
+  // PIL's Image.rotate: angle % 360 (Python's modulo), then the inverse affine map about (w/2, h/2).
+  double degrees = std::fmod(angle, 360.0);
+  if (degrees != 0 && degrees < 0) degrees += 360.0;
+  Rotation rotation;
+  if (degrees == 0) return rotation;
+  const double cx = double(width) / 2.0, cy = double(height) / 2.0;
+  const double radians = -(degrees * (M_PI / 180.0));
+  pil::Affine& m = rotation.matrix;
+  m.a = round15(std::cos(radians));
+  m.b = round15(std::sin(radians));
+  m.d = round15(-std::sin(radians));
+  m.e = round15(std::cos(radians));
+  m.c = (m.a * -cx + m.b * -cy + 0.0) + cx;
+  m.f = (m.d * -cx + m.e * -cy + 0.0) + cy;
+  rotation.identity = false;
+  return rotation;
+}
 
 // ---- The individual transforms ---------------------------------------------------------------------------
 
@@ -317,45 +322,13 @@ Image hflip(const Image& image) {
 
 Image rotate(const Image& image, double angle) {
   check_image(image, "rotate");
-  // PIL's Image.rotate: angle % 360 (Python's modulo), then the inverse affine map about (w/2, h/2).
-  double degrees = std::fmod(angle, 360.0);
-  if (degrees != 0 && degrees < 0) degrees += 360.0;
-  if (degrees == 0) return image;
-  const double w = double(image.width), h = double(image.height);
-  const double cx = w / 2.0, cy = h / 2.0;
-  const double radians = -(degrees * (M_PI / 180.0));
-  const double a = round15(std::cos(radians)), b = round15(std::sin(radians)),
-               d = round15(-std::sin(radians)), e = round15(std::cos(radians));
-  const double c = (a * -cx + b * -cy + 0.0) + cx, f = (d * -cx + e * -cy + 0.0) + cy;
-
+  const Rotation rotation = rotation_of(angle, image.height, image.width);
+  if (rotation.identity) return image;
   Image out = make_image(image.height, image.width);
-  const int64_t W = image.width, H = image.height;
-  const uint8_t* in = image.pixels.data();
-  for (int64_t y = 0; y < H; ++y) {
-    uint8_t* dst = &out.pixels[size_t(y * W * 3)];
-    const double yin = double(y) + 0.5;
-    const double b_yin = b * yin,
-                 e_yin = e * yin;  // the same products, in the same order, as PIL's per pixel
-    for (int64_t x = 0; x < W; ++x, dst += 3) {
-      const double xin = double(x) + 0.5;
-      double xs = a * xin + b_yin + c, ys = d * xin + e_yin + f;
-      if (xs < 0.0 || xs >= w || ys < 0.0 || ys >= h) continue;  // fill 0
-      xs -= 0.5;
-      ys -= 0.5;
-      // floor() of values in [-0.5, size): truncation, minus one below zero (avoids a libm call).
-      const int64_t xi = int64_t(xs) - (xs < 0.0), yi = int64_t(ys) - (ys < 0.0);
-      const double dx = xs - double(xi), dy = ys - double(yi);
-      const int64_t x0 = std::clamp<int64_t>(xi, 0, W - 1) * 3,
-                    x1 = std::clamp<int64_t>(xi + 1, 0, W - 1) * 3;
-      const uint8_t* row0 = in + std::clamp<int64_t>(yi, 0, H - 1) * W * 3;
-      const bool has_row1 = yi + 1 >= 0 && yi + 1 < H;
-      const uint8_t* row1 = has_row1 ? in + (yi + 1) * W * 3 : nullptr;
-      for (int ch = 0; ch < 3; ++ch) {
-        const double v1 = row0[x0 + ch] + (row0[x1 + ch] - row0[x0 + ch]) * dx;
-        const double v2 = has_row1 ? row1[x0 + ch] + (row1[x1 + ch] - row1[x0 + ch]) * dx : v1;
-        dst[ch] = uint8_t(v1 + (v2 - v1) * dy);
-      }
-    }
+  uint8_t* dst = out.pixels.data();
+  for (int64_t y = 0; y < image.height; ++y) {
+    for (int64_t x = 0; x < image.width; ++x, dst += 3)
+      pil::rotated_pixel(image.pixels.data(), image.height, image.width, rotation.matrix, x, y, dst);
   }
   return out;
 }
@@ -381,20 +354,25 @@ Image adjust_saturation(const Image& image, double factor) {
   return out;
 }
 
+NormalizeTable normalize_table() {
+  // torch: img.float().div(255), then sub_(mean).div_(std), all float32.
+  NormalizeTable table;
+  for (size_t c = 0; c < 3; ++c) {
+    for (int v = 0; v < 256; ++v)
+      table[c * 256 + size_t(v)] = (float(v) / 255.0f - kImageNetMean[c]) / kImageNetStd[c];
+  }
+  return table;
+}
+
 void to_normalized_chw(const Image& image, float* out) {
   check_image(image, "to_normalized_chw");
-  // torch: img.float().div(255), then sub_(mean).div_(std), all float32: a table per channel.
-  float table[3][256];
-  for (int c = 0; c < 3; ++c) {
-    for (int v = 0; v < 256; ++v)
-      table[c][v] = (float(v) / 255.0f - kImageNetMean[size_t(c)]) / kImageNetStd[size_t(c)];
-  }
+  const NormalizeTable table = normalize_table();
   const int64_t plane = image.height * image.width;
   const uint8_t* p = image.pixels.data();
   for (int64_t i = 0; i < plane; ++i, p += 3) {
-    out[i] = table[0][p[0]];
-    out[plane + i] = table[1][p[1]];
-    out[2 * plane + i] = table[2][p[2]];
+    out[i] = table[p[0]];
+    out[plane + i] = table[256 + p[1]];
+    out[2 * plane + i] = table[512 + p[2]];
   }
 }
 

@@ -1,0 +1,276 @@
+// DeviceTransformer (data/device_transforms.h) on CUDA: page-locked batch buffers, an upload stream, and the
+// five expansion kernels of data/packed_sample.h, one thread per output pixel, on thaw's compute stream (the
+// legacy default stream, as kernels/cuda/launch.h).
+//
+// Ordering, per slot s (no host waits on the compute stream):
+//   upload stream:  wait consumed[s] -> copy the packed regions and labels -> record uploaded[s]
+//   compute stream: wait uploaded[s] -> rows, columns, rotate, contrast luma, finish, labels -> record
+//   consumed[s]
+// Workers block on uploaded[s] (wait_until_writable) before packing into the slot's host buffer again.
+// The scratch images are shared by all slots: the expansions run one after the other on the compute stream.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "core/error.h"
+#include "data/device_transforms.h"
+#include "data/packed_sample.h"
+#include "data/transform_parts.h"
+
+namespace thaw::data {
+
+using packed::PackedHeader;
+
+namespace {
+
+constexpr int kThreads = 256;
+
+void check(cudaError_t status, const char* what) {
+  if (status != cudaSuccess)
+    fail("CUDA error in the device transforms ({}): {}", what, cudaGetErrorString(status));
+}
+
+void check_launch(const char* kernel) {
+  check(cudaGetLastError(), kernel);
+}
+
+struct BatchArgs {
+  const uint8_t* regions;
+  int64_t region_bytes;
+  int64_t count;
+  uint8_t* temp;  // per sample temp_stride bytes: window_h x size x 3
+  int64_t temp_stride;
+  uint8_t* flipped;  // per sample image_stride bytes: size x size x 3
+  uint8_t* rotated;
+  int64_t image_stride;
+  unsigned long long* luma_sums;  // per sample
+  const float* table;             // normalize_table(), 3 x 256
+  float* out;                     // (n, 3, size, size)
+};
+
+__device__ PackedHeader header_of(const BatchArgs& a, int64_t k) {
+  return *reinterpret_cast<const PackedHeader*>(a.regions + k * a.region_bytes);
+}
+
+__device__ int64_t first_thread() {
+  return int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+}
+__device__ int64_t thread_stride() {
+  return int64_t(gridDim.x) * blockDim.x;
+}
+
+__global__ void rows_kernel(BatchArgs a) {
+  for (int64_t k = blockIdx.y; k < a.count; k += gridDim.y) {
+    const PackedHeader h = header_of(a, k);
+    if (h.output_index < 0) continue;
+    const int64_t n = int64_t(h.window_h) * h.size;
+    for (int64_t i = first_thread(); i < n; i += thread_stride())
+      packed::resample_row_pixel(h, a.regions + k * a.region_bytes, int32_t(i / h.size), int32_t(i % h.size),
+                                 a.temp + k * a.temp_stride);
+  }
+}
+
+__global__ void columns_kernel(BatchArgs a) {
+  for (int64_t k = blockIdx.y; k < a.count; k += gridDim.y) {
+    const PackedHeader h = header_of(a, k);
+    if (h.output_index < 0) continue;
+    const int64_t n = int64_t(h.size) * h.size;
+    for (int64_t i = first_thread(); i < n; i += thread_stride())
+      packed::resample_column_pixel(h, a.regions + k * a.region_bytes, a.temp + k * a.temp_stride,
+                                    int32_t(i / h.size), int32_t(i % h.size), a.flipped + k * a.image_stride);
+  }
+}
+
+__global__ void rotate_kernel(BatchArgs a) {
+  for (int64_t k = blockIdx.y; k < a.count; k += gridDim.y) {
+    const PackedHeader h = header_of(a, k);
+    if (h.output_index < 0) continue;
+    const int64_t n = int64_t(h.size) * h.size;
+    for (int64_t i = first_thread(); i < n; i += thread_stride())
+      packed::rotate_or_copy_pixel(h, a.flipped + k * a.image_stride, int32_t(i / h.size),
+                                   int32_t(i % h.size), a.rotated + k * a.image_stride);
+  }
+}
+
+// Integer sums: atomics in any order give the same total.
+__global__ void contrast_luma_kernel(BatchArgs a) {
+  for (int64_t k = blockIdx.y; k < a.count; k += gridDim.y) {
+    const PackedHeader h = header_of(a, k);
+    if (h.output_index < 0 || packed::contrast_step(h) == h.jitters) continue;
+    const int64_t n = int64_t(h.size) * h.size;
+    unsigned long long sum = 0;
+    for (int64_t i = first_thread(); i < n; i += thread_stride())
+      sum += packed::contrast_luma(h, a.rotated + k * a.image_stride, i);
+    for (int offset = 16; offset > 0; offset /= 2)
+      sum += __shfl_down_sync(0xffffffffu, sum, offset);
+    if ((threadIdx.x & 31) == 0 && sum != 0) atomicAdd(&a.luma_sums[k], sum);
+  }
+}
+
+__global__ void finish_kernel(BatchArgs a) {
+  for (int64_t k = blockIdx.y; k < a.count; k += gridDim.y) {
+    const PackedHeader h = header_of(a, k);
+    if (h.output_index < 0) continue;
+    const int64_t n = int64_t(h.size) * h.size;
+    const int mean = packed::contrast_step(h) < h.jitters ? packed::contrast_mean(a.luma_sums[k], n) : 0;
+    float* image = a.out + int64_t(h.output_index) * 3 * n;
+    for (int64_t i = first_thread(); i < n; i += thread_stride())
+      packed::finish_pixel(h, a.rotated + k * a.image_stride, i, mean, a.table, image);
+  }
+}
+
+dim3 grid_for(int64_t elements_per_sample, int64_t count) {
+  const int64_t blocks = std::min<int64_t>((elements_per_sample + kThreads - 1) / kThreads, 4096);
+  return dim3(unsigned(std::max<int64_t>(blocks, 1)), unsigned(std::min<int64_t>(count, 65535)));
+}
+
+}  // namespace
+
+struct DeviceTransformer::Impl {
+  struct Slot {
+    uint8_t* host = nullptr;    // page-locked: batch_size regions, then batch_size int64 labels
+    uint8_t* device = nullptr;  // the same layout on the device
+    cudaEvent_t uploaded = nullptr, consumed = nullptr;
+  };
+  int device = 0;
+  int64_t region_bytes = 0, batch_size = 0, size = 0, max_window = 0;
+  std::vector<Slot> slots;
+  cudaStream_t upload = nullptr;
+  uint8_t* scratch = nullptr;  // temp, flipped and rotated images of one batch
+  unsigned long long* luma_sums = nullptr;
+  float* table = nullptr;
+
+  int64_t slot_bytes() const { return batch_size * region_bytes + batch_size * int64_t(sizeof(int64_t)); }
+  int64_t temp_stride() const { return max_window * size * 3; }
+  int64_t image_stride() const { return size * size * 3; }
+
+  void free_all() noexcept {
+    if (upload != nullptr) cudaStreamSynchronize(upload);
+    cudaDeviceSynchronize();  // the compute stream may still read the device buffers
+    for (Slot& s : slots) {
+      if (s.host != nullptr) cudaFreeHost(s.host);
+      if (s.device != nullptr) cudaFree(s.device);
+      if (s.uploaded != nullptr) cudaEventDestroy(s.uploaded);
+      if (s.consumed != nullptr) cudaEventDestroy(s.consumed);
+    }
+    if (scratch != nullptr) cudaFree(scratch);
+    if (luma_sums != nullptr) cudaFree(luma_sums);
+    if (table != nullptr) cudaFree(table);
+    if (upload != nullptr) cudaStreamDestroy(upload);
+  }
+};
+
+DeviceTransformer::DeviceTransformer(const TransformConfig& config, int64_t region_bytes, int64_t batch_size,
+                                     int slots, Device device)
+    : impl_(std::make_unique<Impl>()) {
+  THAW_CHECK(device.is_cuda(), "DeviceTransformer: needs a CUDA device, got {}", device.str());
+  THAW_CHECK(batch_size >= 1 && slots >= 1 && region_bytes >= int64_t(sizeof(PackedHeader)),
+             "DeviceTransformer: batch_size and slots must be >= 1");
+  Impl& m = *impl_;
+  m.device = device.index;
+  m.region_bytes = region_bytes;
+  m.batch_size = batch_size;
+  m.size = config.crop_size;
+  m.max_window = packed_max_window(config);
+  try {
+    check(cudaSetDevice(m.device), "cudaSetDevice");
+    check(cudaStreamCreateWithFlags(&m.upload, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+    m.slots.resize(size_t(slots));
+    for (Impl::Slot& s : m.slots) {
+      check(cudaMallocHost(&s.host, size_t(m.slot_bytes())), "cudaMallocHost (batch buffer)");
+      check(cudaMalloc(&s.device, size_t(m.slot_bytes())), "cudaMalloc (batch buffer)");
+      check(cudaEventCreateWithFlags(&s.uploaded, cudaEventDisableTiming), "cudaEventCreate");
+      check(cudaEventCreateWithFlags(&s.consumed, cudaEventDisableTiming), "cudaEventCreate");
+    }
+    const int64_t scratch_bytes = batch_size * (m.temp_stride() + 2 * m.image_stride());
+    check(cudaMalloc(&m.scratch, size_t(scratch_bytes)), "cudaMalloc (scratch images)");
+    check(cudaMalloc(&m.luma_sums, size_t(batch_size) * sizeof(unsigned long long)), "cudaMalloc (sums)");
+    const NormalizeTable table = normalize_table();
+    check(cudaMalloc(&m.table, sizeof(table)), "cudaMalloc (normalize table)");
+    check(cudaMemcpy(m.table, table.data(), sizeof(table), cudaMemcpyHostToDevice), "cudaMemcpy (table)");
+  } catch (...) {
+    m.free_all();
+    throw;
+  }
+}
+
+DeviceTransformer::~DeviceTransformer() {
+  impl_->free_all();
+}
+
+uint8_t* DeviceTransformer::host_regions(int slot) {
+  return impl_->slots.at(size_t(slot)).host;
+}
+
+void DeviceTransformer::wait_until_writable(int slot) {
+  check(cudaEventSynchronize(impl_->slots.at(size_t(slot)).uploaded), "cudaEventSynchronize (upload)");
+}
+
+void DeviceTransformer::run(int slot, int64_t count, const std::vector<int64_t>& labels, Tensor& images,
+                            Tensor& label_tensor) {
+  Impl& m = *impl_;
+  Impl::Slot& s = m.slots.at(size_t(slot));
+  THAW_CHECK(count >= 0 && count <= m.batch_size, "DeviceTransformer::run: {} regions, the slot holds {}",
+             count, m.batch_size);
+  const auto n = int64_t(labels.size());
+  THAW_CHECK(images.numel() == n * 3 * m.size * m.size && label_tensor.numel() == n,
+             "DeviceTransformer::run: output tensors do not match {} samples", n);
+  auto* host_labels = reinterpret_cast<int64_t*>(s.host + m.batch_size * m.region_bytes);
+  auto* device_labels = reinterpret_cast<int64_t*>(s.device + m.batch_size * m.region_bytes);
+  std::memcpy(host_labels, labels.data(), size_t(n) * sizeof(int64_t));
+
+  // Upload: after the last expansion that read this slot's device buffer.
+  check(cudaStreamWaitEvent(m.upload, s.consumed, 0), "cudaStreamWaitEvent (upload)");
+  for (int64_t k = 0; k < count; ++k) {
+    PackedHeader h;
+    std::memcpy(&h, s.host + k * m.region_bytes, sizeof(h));
+    const auto bytes = size_t(h.output_index >= 0 ? h.bytes : int32_t(sizeof(h)));
+    check(cudaMemcpyAsync(s.device + k * m.region_bytes, s.host + k * m.region_bytes, bytes,
+                          cudaMemcpyHostToDevice, m.upload),
+          "cudaMemcpyAsync (regions)");
+  }
+  if (n > 0)
+    check(cudaMemcpyAsync(device_labels, host_labels, size_t(n) * sizeof(int64_t), cudaMemcpyHostToDevice,
+                          m.upload),
+          "cudaMemcpyAsync (labels)");
+  check(cudaEventRecord(s.uploaded, m.upload), "cudaEventRecord (uploaded)");
+
+  // Expand on the compute stream, once the upload is there.
+  cudaStream_t compute = nullptr;
+  check(cudaStreamWaitEvent(compute, s.uploaded, 0), "cudaStreamWaitEvent (compute)");
+  if (count > 0 && n > 0) {
+    BatchArgs a;
+    a.regions = s.device;
+    a.region_bytes = m.region_bytes;
+    a.count = count;
+    a.temp = m.scratch;
+    a.temp_stride = m.temp_stride();
+    a.flipped = m.scratch + m.batch_size * m.temp_stride();
+    a.rotated = a.flipped + m.batch_size * m.image_stride();
+    a.image_stride = m.image_stride();
+    a.luma_sums = m.luma_sums;
+    a.table = m.table;
+    a.out = images.data<float>();
+    const int64_t pixels = m.size * m.size;
+    check(cudaMemsetAsync(m.luma_sums, 0, size_t(count) * sizeof(unsigned long long), compute),
+          "cudaMemsetAsync");
+    rows_kernel<<<grid_for(m.max_window * m.size, count), kThreads, 0, compute>>>(a);
+    check_launch("rows_kernel");
+    columns_kernel<<<grid_for(pixels, count), kThreads, 0, compute>>>(a);
+    check_launch("columns_kernel");
+    rotate_kernel<<<grid_for(pixels, count), kThreads, 0, compute>>>(a);
+    check_launch("rotate_kernel");
+    contrast_luma_kernel<<<grid_for(pixels, count), kThreads, 0, compute>>>(a);
+    check_launch("contrast_luma_kernel");
+    finish_kernel<<<grid_for(pixels, count), kThreads, 0, compute>>>(a);
+    check_launch("finish_kernel");
+    check(cudaMemcpyAsync(label_tensor.raw_data(), device_labels, size_t(n) * sizeof(int64_t),
+                          cudaMemcpyDeviceToDevice, compute),
+          "cudaMemcpyAsync (labels to the batch)");
+  }
+  check(cudaEventRecord(s.consumed, compute), "cudaEventRecord (consumed)");
+}
+
+}  // namespace thaw::data

@@ -1,0 +1,80 @@
+// Device transforms: the report's transforms (data/transforms.h) applied to a whole batch by the GPU, from
+// parameters the host drew, with the same result as the CPU loader, bit for bit.
+//
+// The work is split in two. A loader worker packs each sample (pack_sample): from the decoded image and its
+// SampleParams it writes the sizes, the flip, PIL's rotation matrix, the jitter factors in the order they
+// apply, the resampling taps, and only the source pixels the output needs (the crop box and the filter's
+// margin) into a fixed-size region of the batch buffer. The device then expands the batch's regions into
+// normalized float images (DeviceTransformer::run; the steps are listed in data/packed_sample.h). On the CPU,
+// unpack_batch_cpu expands them the same way: the specification the tests hold the kernels to, and the
+// loader's path when device_transforms is asked for a CPU target.
+//
+// The source image must be at most S = max(resize_size, crop_size) on its shorter side, as the loader's
+// decoded cache stores it; that bounds a packed sample (packed_region_bytes). The result then equals
+// transform_to_chw(image, config, params) exactly: same integer taps, same 8-bit rounding between steps, and
+// floating-point steps that are never contracted (data/pil_pixels.h).
+//
+// Streams (CUDA): the host regions of a batch are uploaded on the transformer's own stream, the expansion
+// runs on thaw's compute stream after the upload (an event, no host wait), and a slot's host regions are
+// written again only after their upload has finished (wait_until_writable). The consumer never waits for the
+// device.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/device.h"
+#include "core/tensor.h"
+#include "data/image.h"
+#include "data/transforms.h"
+
+namespace thaw::data {
+
+// The most rows (and columns) of source pixels a packed sample of `config` holds.
+int64_t packed_max_window(const TransformConfig& config);
+
+// The region size (bytes, a multiple of 256) that holds any packed sample of `config` whose source image is
+// at most max(resize_size, crop_size) on its shorter side.
+int64_t packed_region_bytes(const TransformConfig& config);
+
+// Writes sample (image, params) into region (region_bytes from packed_region_bytes, 16-byte aligned) and
+// returns the bytes used; output_index is left at -1 (the consumer numbers the kept samples). With
+// config.augment the crop box must lie inside the image (draw_sample_params's always does). Throws
+// thaw::Error when the image is larger than the bound above.
+int64_t pack_sample(const Image& image, const TransformConfig& config, const SampleParams& params,
+                    uint8_t* region, int64_t region_bytes);
+
+// Marks region as holding no sample (a skipped file) / as batch entry output_index.
+void set_packed_output(uint8_t* region, int32_t output_index);
+
+// The CPU twin of DeviceTransformer::run: expands the `count` regions at regions, regions + region_bytes, ...
+// (those with output_index >= 0) into out, float32 (n, 3, crop, crop) with n = 1 + the largest output_index.
+void unpack_batch_cpu(const uint8_t* regions, int64_t region_bytes, int64_t count, float* out);
+
+// Batch buffers and kernels on one CUDA device. Built without CUDA, the constructor throws.
+class DeviceTransformer {
+ public:
+  // `slots` batch buffers of batch_size regions of region_bytes each, in page-locked host memory and on
+  // `device`, plus the scratch images of one batch of crop x crop outputs.
+  DeviceTransformer(const TransformConfig& config, int64_t region_bytes, int64_t batch_size, int slots,
+                    Device device);
+  ~DeviceTransformer();  // waits for the device to finish with the buffers, then frees them
+  DeviceTransformer(const DeviceTransformer&) = delete;
+  DeviceTransformer& operator=(const DeviceTransformer&) = delete;
+
+  uint8_t* host_regions(int slot);  // batch_size regions of region_bytes
+  // Blocks until the device has copied everything it was given from this slot's host buffers: call before
+  // writing them again.
+  void wait_until_writable(int slot);
+  // Expands the slot's first `count` regions (output_index numbered 0 .. n-1 or -1) into `images`, float32
+  // (n, 3, crop, crop) on the device, and uploads `labels` (n values) into `label_tensor`, int64 (n,) on the
+  // device. Asynchronous: returns once the work is queued.
+  void run(int slot, int64_t count, const std::vector<int64_t>& labels, Tensor& images, Tensor& label_tensor);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace thaw::data
