@@ -71,10 +71,13 @@ void run_train_bench(const TrainBenchOptions& opt) {
              images_per_s, data_s, percent(data_s, loop_s), compute_s, percent(compute_s, loop_s));
   const double decode = times["train_decode_worker_s"].get<double>();
   const double transform = times["train_transform_worker_s"].get<double>();
+  const std::string transform_what = c.device_transforms ? "drawing and packing for the device transforms"
+                                     : c.augment         ? "transforming and augmenting"
+                                                         : "transforming";
   fmt::print(
-      "the train loader's workers, beside the loop (seconds summed over workers): decoding {:.3f} s, "
-      "transforming{} {:.3f} s\n",
-      decode, c.augment ? " and augmenting" : "", transform);
+      "the train loader's workers, beside the loop (seconds summed over workers): decoding {:.3f} s, {} "
+      "{:.3f} s\n",
+      decode, transform_what, transform);
   fmt::print("{}\n", summary["feature_cache"].get<std::string>());
   fmt::print(
       "{}: the train loops computed {:.0f}% of their time{}\n", c.device, percent(compute_s, loop_s),

@@ -8,10 +8,10 @@
 #   mkdir -p .deps && (cd .deps && apt-get download libstb-dev libstb0 libtomlplusplus-dev)
 # (.deps/ is in .gitignore), then through the device tool:
 #   scripts/gpu-check.sh        (with .deps/ copied along to the GPU machine)
-# Stages: THAW_GPU_STAGES="build tests precision bench parity memcheck kernels demo precision-demo pipeline
+# Stages: THAW_GPU_STAGES="build tests data precision bench parity memcheck kernels demo precision-demo pipeline
 # weights" (default: all, in that order; together they take longer than one device call, so pick: for the
-# tensor-core kernels THAW_GPU_STAGES="build tests", then on the still-warm machine, whose build-gpu/ stays,
-# THAW_GPU_STAGES="precision"; each under 10 minutes). The pipeline stage needs real JPEGs carried along: scripts/gpu-data.sh PETS_MINI_DIR makes
+# tensor-core kernels and the device transforms THAW_GPU_STAGES="build tests data", then on the still-warm
+# machine, whose build-gpu/ stays, THAW_GPU_STAGES="precision"; each about 10 minutes at most). The pipeline stage needs real JPEGs carried along: scripts/gpu-data.sh PETS_MINI_DIR makes
 # .gpu-data/pets (ignored by git); carry .gpu-data with the call.
 # Each stage has a time limit so that the summary prints inside the device call; each summary line is also
 # printed as soon as it is known, so a call cut short still shows how far it got.
@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 
 out=${OUT:-gpu-check-logs}
 mkdir -p "$out"
-stages=${THAW_GPU_STAGES:-build tests precision bench parity memcheck kernels demo precision-demo pipeline weights}
+stages=${THAW_GPU_STAGES:-build tests data precision bench parity memcheck kernels demo precision-demo pipeline weights}
 build=build-gpu
 jobs=$(nproc)
 summary=()
@@ -47,7 +47,7 @@ if has_stage build; then
   if cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DTHAW_CUDA=ON -DCMAKE_PREFIX_PATH="$deps/usr" \
       -DTHAW_TORCH_PYTHON="$python" >"$out/build.log" 2>&1 &&
     timeout 300 cmake --build "$build" -j"$jobs" --target thaw test_cuda_parity test_parity_resnet \
-      test_data_loader test_tensor test_train test_feature_cache test_conv_bn_fold >>"$out/build.log" 2>&1; then
+      test_data_loader test_device_transforms test_tensor test_train test_feature_cache test_conv_bn_fold >>"$out/build.log" 2>&1; then
     note "build (CUDA, sm_90)" "ok in $(elapsed "$t0")"
   else
     note "build (CUDA, sm_90)" "FAILED in $(elapsed "$t0"): see build.log"
@@ -85,6 +85,21 @@ if has_stage tests; then
   run_tests "training run on CUDA vs CPU" 90 "$log" "$build/tests/test_train" "[cuda]"
   run_tests "feature cache on CUDA" 60 "$log" "$build/tests/test_feature_cache" "[cuda]"
   run_tests "conv + BatchNorm folded on CUDA" 60 "$log" "$build/tests/test_conv_bn_fold" "[cuda]"
+fi
+
+# The device transforms (data/device_transforms.h): the loader's CUDA batches against the CPU loader's, bit
+# for bit; training runs with and without them; memcheck and initcheck (no byte read unwritten) on the kernels.
+if has_stage data; then
+  log="$out/data.log"
+  : >"$log"
+  run_tests "device transforms vs the CPU loader" 60 "$log" "$build/tests/test_data_loader" \
+    "loader: device transforms*"
+  run_tests "device transforms: training runs" 90 "$log" "$build/tests/test_train" "*device_transforms*"
+  sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  for tool in memcheck initcheck; do  # no shared memory in these kernels: racecheck has nothing to check
+    run_tests "$tool: device transforms" 120 "$log" "$sanitizer" --tool "$tool" --error-exitcode 3 \
+      "$build/tests/test_data_loader" "loader: device transforms on a CUDA device*"
+  done
 fi
 
 # Runs one benchmark script with a time limit, its output in $out/LOG; records ok or failed.
@@ -193,6 +208,9 @@ if has_stage pipeline; then
     run_bench "pipeline: thaw vs the report's DataLoader loop" 240 pipeline.log bench/train_pipeline.py \
       --thaw "$build/thaw" --data .gpu-data/pets --device cuda --threads 16 --workers 0 16 --epochs 2 \
       --cycle-to 3680
+    run_bench "pipeline: thaw device transforms vs DataLoader" 240 pipeline-device.log bench/train_pipeline.py \
+      --thaw "$build/thaw" --data .gpu-data/pets --device cuda --threads 16 --workers 0 16 --epochs 2 \
+      --cycle-to 3680 --device-transforms
     t0=$(date +%s)
     if timeout 120 "$build/thaw" bench train --data .gpu-data/pets --weights none --device cuda --threads 16 \
       --bn-mode frozen --epochs 10 >"$out/feature-cache.log" 2>&1; then
@@ -212,7 +230,7 @@ if has_stage weights; then
   note "torchvision ResNet weights" "${found:-none found on this machine}"
 fi
 
-for log in "$out/tests.log" "$out/precision.log" "$out/parity.log" "$out/memcheck.log"; do
+for log in "$out/tests.log" "$out/data.log" "$out/precision.log" "$out/parity.log" "$out/memcheck.log"; do
   if [ -f "$log" ] && grep -q "FAILED:" "$log"; then
     echo "---- first failures in $(basename "$log") ----"
     grep -B3 -A14 "FAILED:" "$log" | cut -c1-200 | head -90
@@ -232,6 +250,10 @@ fi
 if [ -s "$out/pipeline.log" ]; then
   echo "---- bench/train_pipeline.py on CUDA ----"
   tail -16 "$out/pipeline.log"
+fi
+if [ -s "$out/pipeline-device.log" ]; then
+  echo "---- bench/train_pipeline.py on CUDA, thaw with device transforms ----"
+  tail -16 "$out/pipeline-device.log"
 fi
 if [ -s "$out/feature-cache.log" ]; then
   echo "---- thaw bench train, head only with the feature cache ----"

@@ -1,7 +1,7 @@
 // data/device_transforms.h: packed samples expanded by the CPU twin equal transform_to_chw bit for bit, for
 // each transform alone, the report's whole chain (every jitter order) and the eval path, on synthetic images
-// of many shapes and on pets-mini's JPEGs; a batch with skipped entries; the errors. The [cuda] cases hold
-// the kernels to the same bytes, and the loader's device path to the CPU loader's batches.
+// of many shapes and on pets-mini's JPEGs; a batch with skipped entries; the errors. The loader's device path,
+// CUDA kernels included, is held to the CPU loader's batches in tests/test_data_loader.cpp.
 #include <algorithm>
 #include <cstring>
 #include <filesystem>

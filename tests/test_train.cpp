@@ -530,3 +530,49 @@ TEST_CASE("train: precision tf32 on the CPU computes float32 and gives the fp32 
   CHECK_THAT(read_text(tmp.path / "tf32" / "index.html"),
              ContainsSubstring("<tr><th>precision</th><td>tf32 (computed in fp32)</td></tr>"));
 }
+
+TEST_CASE("train: device_transforms gives the run of cache = true bit for bit, augmentation on") {
+  test::TempDir tmp;
+  const fs::path data = tmp.path / "patterns";
+  data::write_synthetic_dataset(data.string(), {.set = data::PatternSet::Target,
+                                                .image_size = 40,
+                                                .trainval_per_class = 2,
+                                                .test_per_class = 1,
+                                                .seed = 6});
+  const auto config_with = [&](const std::string& name, const std::string& device, bool device_transforms) {
+    return load_train_config("", {{"name", name},
+                                  {"runs_dir", tmp.path.string()},
+                                  {"data", data.string()},
+                                  {"weights", "none"},
+                                  {"device", device},
+                                  {"image_size", "32"},
+                                  {"batch_size", "16"},
+                                  {"epochs", "2"},
+                                  {"threads", "2"},
+                                  {"augment", "true"},
+                                  {"cache", "true"},
+                                  {"device_transforms", device_transforms ? "true" : "false"}});
+  };
+  const auto same_runs = [&](const std::string& a, const std::string& b) {
+    const auto rows_a = read_csv(tmp.path / a / "metrics.csv"), rows_b = read_csv(tmp.path / b / "metrics.csv");
+    REQUIRE(rows_a.size() == 3);
+    REQUIRE(rows_b.size() == 3);
+    for (size_t r = 1; r < 3; ++r)
+      for (size_t column : {1, 2, 3, 4})  // train_loss, train_acc, val_loss, val_acc
+        CHECK(rows_a[r][column] == rows_b[r][column]);
+    require_same_weights(tmp.path / a / "weights.h5", tmp.path / b / "weights.h5");
+  };
+  REQUIRE(run_training(config_with("workers", "cpu", false), false, {.quiet = true}) == TrainStatus::Completed);
+  REQUIRE(run_training(config_with("packed", "cpu", true), false, {.quiet = true}) == TrainStatus::Completed);
+  same_runs("workers", "packed");
+  CHECK_THAT(read_text(tmp.path / "packed" / "config.toml"), ContainsSubstring("device_transforms = true"));
+
+  if (cuda_runtime::built_with_cuda() && cuda_runtime::device_count() > 0) {
+    // On one card the CUDA run's steps are deterministic: the same batches give the same run.
+    REQUIRE(run_training(config_with("cuda_workers", "cuda", false), false, {.quiet = true}) ==
+            TrainStatus::Completed);
+    REQUIRE(run_training(config_with("cuda_packed", "cuda", true), false, {.quiet = true}) ==
+            TrainStatus::Completed);
+    same_runs("cuda_workers", "cuda_packed");
+  }
+}

@@ -29,6 +29,7 @@ struct TrainConfig {
   uint64_t seed = 42;
   bool cache = false;
   int64_t cache_mib = 4096;
+  bool device_transforms = false;      // transforms as kernels on the device (data/device_transforms.h)
   bool skip_bad = false;               // leave undecodable images out of their batch instead of stopping
   std::string loss = "cross_entropy";  // cross_entropy | bce ("auto" resolves by task)
   std::string optimizer = "sgd";       // sgd | adam | adamw

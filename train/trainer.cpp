@@ -157,6 +157,7 @@ data::LoaderOptions loader_options(const TrainConfig& c, bool train) {
   o.transform.augment = train && c.augment;
   o.cache = c.cache;
   o.cache_max_bytes = c.cache_mib << 20;
+  o.device_transforms = c.device_transforms;
   o.skip_bad = c.skip_bad;
   o.device = Device::parse(c.device);
   return o;
@@ -596,6 +597,11 @@ void prepare_run(Run& run, bool resume) {
         "thaw train {}: {} {} on {}{}, {} train / {} val / {} test images, {}x{}, batch {}, {} epochs\n",
         c.name, c.arch, c.task, Device::parse(c.device).str(), precision_note(c), d.train.size(),
         d.val.size(), d.test.size(), c.image_size, c.image_size, c.batch_size, c.epochs));
+    if (c.device_transforms)
+      run.print(
+          fmt::format("data: the transforms run on {} (device_transforms){}\n", Device::parse(c.device).str(),
+                      Device::parse(c.device).is_cpu() ? ", by one thread per batch: slower than the workers"
+                                                       : ", from images downscaled as the cache keeps them"));
   }
   run.tty = !run.hooks.quiet && isatty(fileno(stdout));
 }
