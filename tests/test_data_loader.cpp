@@ -369,12 +369,14 @@ TEST_CASE("loader: destroying it or starting a new epoch mid-epoch stops the old
   opt.prefetch = 3;
   // What may be decoded ahead of the consumer: the prefetched batches and one image per worker.
   const int64_t ahead = opt.prefetch * opt.batch_size + opt.threads;
-  for (int trial = 0; trial < 3; ++trial) {
+  for (int trial = 0; trial < 6; ++trial) {
+    opt.device_transforms = trial >= 3;  // the same with the workers packing for the device transforms
+    INFO("device_transforms " << opt.device_transforms);
     auto loader = std::make_unique<Loader>(samples, opt);
     loader->start_epoch(trial);
     Batch batch;
-    if (trial > 0) REQUIRE(loader->next(batch));  // trial 0: destroyed before any batch is taken
-    if (trial == 2) {
+    if (trial % 3 > 0) REQUIRE(loader->next(batch));  // trials 0, 3: destroyed before any batch is taken
+    if (trial % 3 == 2) {
       // A new epoch while the old one's workers are busy; it starts over and runs to its end, and the old
       // epoch's images beyond those in flight are never decoded.
       const int64_t before = loader->stats().decoded;
@@ -394,6 +396,7 @@ TEST_CASE("loader: destroying it or starting a new epoch mid-epoch stops the old
     }
     const int64_t loaded = loader->stats().decoded;
     INFO("trial " << trial << ": " << loaded << " images of 400 decoded before the loader was destroyed");
+    if (opt.device_transforms && trial % 3 > 0) CHECK(loader->stats().packed > 0);
     CHECK(loaded <= 20 + 3 * ahead);
     loader.reset();
   }
@@ -505,11 +508,14 @@ TEST_CASE("loader: device transforms on the CPU give the cached loader's batches
     reference.cache = true;
     reference.skip_bad = true;
     for (const int threads : {1, 3}) {
-      for (const bool cache : {false, true}) {
-        INFO("augment " << augment << ", " << threads << " threads, cache " << cache);
+      for (const int64_t cache_max_bytes : {int64_t(-1), int64_t(0), int64_t(4000)}) {
+        // -1: no cache; 0: an unbounded one; 4000 bytes: room for two or three images, the rest decoded
+        // again every epoch.
+        INFO("augment " << augment << ", " << threads << " threads, cache bound " << cache_max_bytes);
         LoaderOptions packed = reference;
         packed.threads = threads;
-        packed.cache = cache;
+        packed.cache = cache_max_bytes >= 0;
+        packed.cache_max_bytes = std::max<int64_t>(cache_max_bytes, 0);
         packed.device_transforms = true;
         check_same_batches(samples, reference, packed, 2);
       }
