@@ -8,8 +8,8 @@
 #   mkdir -p .deps && (cd .deps && apt-get download libstb-dev libstb0 libtomlplusplus-dev)
 # (.deps/ is in .gitignore), then through the device tool:
 #   scripts/gpu-check.sh        (with .deps/ copied along to the GPU machine)
-# Stages: THAW_GPU_STAGES="build tests data precision bench parity memcheck kernels demo precision-demo pipeline
-# weights" (default: all, in that order; together they take longer than one device call, so pick: for the
+# Stages: THAW_GPU_STAGES="build tests data precision bench parity memcheck kernels worklog demo precision-demo
+# pipeline weights" (default: all, in that order; together they take longer than one device call, so pick: for the
 # tensor-core kernels and the device transforms THAW_GPU_STAGES="build tests data", then on the still-warm
 # machine, whose build-gpu/ stays, THAW_GPU_STAGES="precision"; each about 10 minutes at most). The pipeline stage needs real JPEGs carried along: scripts/gpu-data.sh PETS_MINI_DIR makes
 # .gpu-data/pets (ignored by git); carry .gpu-data with the call.
@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 
 out=${OUT:-gpu-check-logs}
 mkdir -p "$out"
-stages=${THAW_GPU_STAGES:-build tests data precision bench parity memcheck kernels demo precision-demo pipeline weights}
+stages=${THAW_GPU_STAGES:-build tests data precision bench parity memcheck kernels worklog demo precision-demo pipeline weights}
 build=build-gpu
 jobs=$(nproc)
 summary=()
@@ -47,7 +47,9 @@ if has_stage build; then
   if cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DTHAW_CUDA=ON -DCMAKE_PREFIX_PATH="$deps/usr" \
       -DTHAW_TORCH_PYTHON="$python" >"$out/build.log" 2>&1 &&
     timeout 300 cmake --build "$build" -j"$jobs" --target thaw test_cuda_parity test_parity_resnet \
-      test_data_loader test_device_transforms test_tensor test_train test_feature_cache test_conv_bn_fold >>"$out/build.log" 2>&1; then
+      test_data_loader test_device_transforms test_tensor test_train test_feature_cache test_conv_bn_fold \
+      conv_worklog_v1_naive conv_worklog_v2_shared_tiles conv_worklog_v3_register_tiles \
+      conv_worklog_v4_double_buffer >>"$out/build.log" 2>&1; then
     note "build (CUDA, sm_90)" "ok in $(elapsed "$t0")"
   else
     note "build (CUDA, sm_90)" "FAILED in $(elapsed "$t0"): see build.log"
@@ -177,6 +179,17 @@ if has_stage kernels; then
 fi
 
 # thaw demo on CUDA: the whole training path (pretrain, save, load, four fine-tunings) on the GPU.
+# The convolution worklog (docs/kernel-worklog.md): each step checked and timed, then thaw's kernel in fp32 and
+# tf32 beside cuDNN on the same shape.
+if has_stage worklog; then
+  t0=$(date +%s)
+  if timeout 180 bench/conv_worklog/run.sh "$build" >"$out/worklog.log" 2>&1; then
+    note "conv worklog (bench/conv_worklog)" "ok in $(elapsed "$t0")"
+  else
+    note "conv worklog (bench/conv_worklog)" "FAILED or timed out in $(elapsed "$t0"): see worklog.log"
+  fi
+fi
+
 if has_stage demo; then
   log="$out/demo.log"
   t0=$(date +%s)
@@ -246,6 +259,10 @@ fi
 if [ -s "$out/bench.log" ]; then
   echo "---- bench/resnet_gpu.py ----"
   cat "$out/bench.log"
+fi
+if [ -s "$out/worklog.log" ]; then
+  echo "---- the convolution worklog ----"
+  cat "$out/worklog.log"
 fi
 if [ -s "$out/pipeline.log" ]; then
   echo "---- bench/train_pipeline.py on CUDA ----"
