@@ -14,7 +14,8 @@ augmentation (RandomResizedCrop, flip, rotation 20, colour jitter 0.2) unless --
 every trainval image, thaw on its 80% split: images/s compares them.
 
 --device-transforms runs thaw with the transforms as kernels on the device (`device_transforms = true`, which
-implies the decoded cache's downscale; `cache = true` keeps the decoded images between epochs).
+implies the decoded cache's downscale; `cache = true` keeps the decoded images between epochs);
+--cache-on-device keeps them in device memory, uploaded once (`cache_on_device = true`).
 
 --cycle-to N repeats the trainval images (symbolic links under new numbers, in a temporary folder in the same
 layout) until there are N of them: pets-mini's 640 cycled to the full dataset's 3,680, so that an epoch is
@@ -75,6 +76,8 @@ def run_thaw(args):
                    "--json", out]
         if args.device_transforms:
             command += ["--cache", "true", "--device-transforms", "true"]
+        if args.cache_on_device:
+            command += ["--cache-on-device", "true"]
         result = subprocess.run(command, check=True, capture_output=True, text=True)
         with open(out) as f:
             report = json.load(f)
@@ -141,6 +144,8 @@ def main():
     parser.add_argument("--runs", type=int, default=1, help="alternating runs per row (median reported)")
     parser.add_argument("--device-transforms", action="store_true",
                         help="thaw: transforms as kernels on the device, decoded images cached")
+    parser.add_argument("--cache-on-device", action="store_true",
+                        help="thaw, with --device-transforms: the decoded images cached in device memory")
     parser.add_argument("--cycle-to", type=int, default=0, help="repeat trainval to this many images")
     args = parser.parse_args()
     cycle_dir = tempfile.TemporaryDirectory()
@@ -163,7 +168,8 @@ def main():
     print(report["text"])
     thaw = statistics.median(thaw_runs)
     print(f"{'pipeline':<36} {'train img/s':>12} {'thaw / it':>10}")
-    name = "thaw bench train" + (", device transforms" if args.device_transforms else "")
+    name = "thaw bench train" + (", device transforms" if args.device_transforms else "") + (
+        " + cache" if args.cache_on_device else "")
     print(f"{name:<36} {thaw:>12.1f} {'':>10}")
     for w in args.workers:
         value = statistics.median(torch_runs[w])

@@ -101,6 +101,11 @@ int64_t packed_region_bytes(const TransformConfig& config) {
                   256);
 }
 
+bool packed_carries_image(const uint8_t* region) {
+  const PackedHeader header = read_header(region);
+  return header.output_index >= 0 && header.cache_address != 0;
+}
+
 void set_packed_output(uint8_t* region, int32_t output_index) {
   PackedHeader header = output_index >= 0 ? read_header(region) : PackedHeader{};
   header.output_index = output_index;
@@ -108,30 +113,38 @@ void set_packed_output(uint8_t* region, int32_t output_index) {
   std::memcpy(region, &header, sizeof(header));
 }
 
-int64_t pack_sample(const Image& image, const TransformConfig& config, const SampleParams& params,
-                    uint8_t* region, int64_t region_bytes) {
-  THAW_CHECK(
-      image.height > 0 && image.width > 0 && int64_t(image.pixels.size()) == image.height * image.width * 3,
-      "pack_sample: expects a non-empty RGB image (got {}x{}, {} bytes)", image.height, image.width,
-      image.pixels.size());
+namespace {
+
+// What pack() puts into the region besides the parameters and the taps.
+enum class PixelsIn {
+  Window,      // the window the crop reads, copied from `pixels`
+  WholeImage,  // the whole image, copied from `pixels`, also to be kept at cache_address
+  Cache,       // nothing: the image is in the cache at cache_address
+};
+
+// Packs a height x width image (pixels: HWC, or null for PixelsIn::Cache). Returns the bytes used, or -1
+// when PixelsIn::WholeImage does not fit the region.
+int64_t pack(int64_t height, int64_t width, const uint8_t* pixels, PixelsIn where,
+             const uint8_t* cache_address, const TransformConfig& config, const SampleParams& params,
+             uint8_t* region, int64_t region_bytes) {
+  THAW_CHECK(height > 0 && width > 0, "pack_sample: expects a non-empty image (got {}x{})", height, width);
   const int64_t size = config.crop_size;
   // The resampled image is the box (top, left, height, width) of the source resized to out_h x out_w; the
   // output is its window of rows r0 .. r0 + size - 1 and columns c0 .. c0 + size - 1.
-  int64_t top = 0, left = 0, box_h = image.height, box_w = image.width, out_h = size, out_w = size;
+  int64_t top = 0, left = 0, box_h = height, box_w = width, out_h = size, out_w = size;
   int64_t r0 = 0, c0 = 0;
   if (config.augment) {
     THAW_CHECK(params.crop_height > 0 && params.crop_width > 0 && params.crop_top >= 0 &&
-                   params.crop_left >= 0 && params.crop_top + params.crop_height <= image.height &&
-                   params.crop_left + params.crop_width <= image.width,
+                   params.crop_left >= 0 && params.crop_top + params.crop_height <= height &&
+                   params.crop_left + params.crop_width <= width,
                "pack_sample: the crop box (top {}, left {}, {}x{}) must lie inside the {}x{} image",
-               params.crop_top, params.crop_left, params.crop_height, params.crop_width, image.height,
-               image.width);
+               params.crop_top, params.crop_left, params.crop_height, params.crop_width, height, width);
     top = params.crop_top;
     left = params.crop_left;
     box_h = params.crop_height;
     box_w = params.crop_width;
   } else {
-    std::tie(out_h, out_w) = shorter_side_size(image.height, image.width, config.resize_size);
+    std::tie(out_h, out_w) = shorter_side_size(height, width, config.resize_size);
     r0 = center_offset(out_h, size);
     c0 = center_offset(out_w, size);
   }
@@ -147,13 +160,30 @@ int64_t pack_sample(const Image& image, const TransformConfig& config, const Sam
   h.taps_h_offset = int32_t(align_up(sizeof(PackedHeader), 16));
   h.taps_v_offset = int32_t(h.taps_h_offset + taps_bytes(size, h.ksize_h));
   h.pixels_offset = int32_t(h.taps_v_offset + taps_bytes(size, h.ksize_v));
-  const int64_t bytes = h.pixels_offset + int64_t(h.window_h) * h.window_w * 3;
+  const int64_t window_origin_row = top + rows.lo, window_origin_col = left + cols.lo;
+  int64_t pixel_bytes = 0;
+  if (where == PixelsIn::Window) {
+    pixel_bytes = int64_t(h.window_h) * h.window_w * 3;
+    h.source_stride = h.window_w;
+    h.source_height = h.window_h;
+  } else {
+    pixel_bytes = where == PixelsIn::WholeImage ? height * width * 3 : 0;
+    h.source_row0 = int32_t(window_origin_row);
+    h.source_col0 = int32_t(window_origin_col);
+    h.source_stride = int32_t(width);
+    h.source_height = int32_t(height);
+    const auto address = uint64_t(reinterpret_cast<uintptr_t>(cache_address));
+    if (where == PixelsIn::WholeImage) h.cache_address = address;
+    if (where == PixelsIn::Cache) h.source_address = address;
+  }
+  const int64_t bytes = h.pixels_offset + pixel_bytes;
+  if (where == PixelsIn::WholeImage && bytes > region_bytes) return -1;
   THAW_CHECK(
       bytes <= region_bytes,
       "pack_sample: a {}x{} image needs {} bytes packed, more than the region's {}; device transforms "
       "expect images at most max(resize_size, crop_size) = {} on the shorter side, as the decoded cache "
       "keeps them",
-      image.height, image.width, bytes, region_bytes, std::max(config.resize_size, size));
+      height, width, bytes, region_bytes, std::max(config.resize_size, size));
   h.bytes = int32_t(bytes);
   if (config.augment) {
     h.flip = params.flip ? 1 : 0;
@@ -172,13 +202,52 @@ int64_t pack_sample(const Image& image, const TransformConfig& config, const Sam
   std::memcpy(region, &h, sizeof(h));
   write_taps(taps_h, cols, c0, size, region + h.taps_h_offset);
   write_taps(taps_v, rows, r0, size, region + h.taps_v_offset);
-  uint8_t* pixels = region + h.pixels_offset;
-  const int64_t row_bytes = int64_t(h.window_w) * 3;
-  for (int64_t r = 0; r < h.window_h; ++r) {
-    const int64_t y = top + rows.lo + r, x = left + cols.lo;
-    std::memcpy(pixels + r * row_bytes, &image.pixels[size_t((y * image.width + x) * 3)], size_t(row_bytes));
+  uint8_t* dst = region + h.pixels_offset;
+  if (where == PixelsIn::WholeImage) {
+    std::memcpy(dst, pixels, size_t(pixel_bytes));
+  } else if (where == PixelsIn::Window) {
+    const int64_t row_bytes = int64_t(h.window_w) * 3;
+    for (int64_t r = 0; r < h.window_h; ++r)
+      std::memcpy(dst + r * row_bytes, pixels + ((window_origin_row + r) * width + window_origin_col) * 3,
+                  size_t(row_bytes));
   }
   return bytes;
+}
+
+void check_rgb(const Image& image) {
+  THAW_CHECK(
+      image.height > 0 && image.width > 0 && int64_t(image.pixels.size()) == image.height * image.width * 3,
+      "pack_sample: expects a non-empty RGB image (got {}x{}, {} bytes)", image.height, image.width,
+      image.pixels.size());
+}
+
+}  // namespace
+
+int64_t pack_sample(const Image& image, const TransformConfig& config, const SampleParams& params,
+                    uint8_t* region, int64_t region_bytes) {
+  check_rgb(image);
+  return pack(image.height, image.width, image.pixels.data(), PixelsIn::Window, nullptr, config, params,
+              region, region_bytes);
+}
+
+int64_t pack_sample_for_cache(const Image& image, uint8_t* cache_address, const TransformConfig& config,
+                              const SampleParams& params, uint8_t* region, int64_t region_bytes) {
+  check_rgb(image);
+  return pack(image.height, image.width, image.pixels.data(), PixelsIn::WholeImage, cache_address, config,
+              params, region, region_bytes);
+}
+
+int64_t pack_cached_sample(int64_t height, int64_t width, const uint8_t* cache_address,
+                           const TransformConfig& config, const SampleParams& params, uint8_t* region,
+                           int64_t region_bytes) {
+  return pack(height, width, nullptr, PixelsIn::Cache, cache_address, config, params, region, region_bytes);
+}
+
+int64_t whole_image_packed_bytes(const TransformConfig& config, int64_t height, int64_t width) {
+  // The header and the taps at their largest, then the pixels.
+  const int64_t size = config.crop_size, window = packed_max_window(config);
+  const int64_t ksize = 2 * std::max<int64_t>(1, (window + size - 1) / size) + 1;
+  return align_up(sizeof(PackedHeader), 16) + 2 * taps_bytes(size, ksize) + height * width * 3;
 }
 
 void unpack_batch_cpu(const uint8_t* regions, int64_t region_bytes, int64_t count, float* out) {
@@ -188,6 +257,9 @@ void unpack_batch_cpu(const uint8_t* regions, int64_t region_bytes, int64_t coun
     const uint8_t* region = regions + k * region_bytes;
     const PackedHeader h = read_header(region);
     if (h.output_index < 0) continue;
+    if (h.cache_address != 0)
+      std::memcpy(reinterpret_cast<uint8_t*>(h.cache_address), region + h.pixels_offset,
+                  size_t(h.source_height) * size_t(h.source_stride) * 3);
     const int32_t size = h.size;
     const int64_t pixels = int64_t(size) * size;
     temp.resize(size_t(h.window_h) * size_t(size) * 3);

@@ -45,10 +45,29 @@ int64_t packed_region_bytes(const TransformConfig& config);
 int64_t pack_sample(const Image& image, const TransformConfig& config, const SampleParams& params,
                     uint8_t* region, int64_t region_bytes);
 
+// The decoded-image cache on the device (LoaderOptions::cache_on_device): an image is uploaded whole once,
+// in the region of its first sample, and copied from there to cache_address (device memory, or host memory
+// for the CPU twin) by the expansion; later samples of it carry only their parameters and taps.
+//   pack_sample_for_cache: like pack_sample, with the whole image; returns -1 (and writes nothing useful)
+//     when the whole image does not fit the region;
+//   pack_cached_sample: the image (height x width) is at cache_address, placed there by an earlier batch's
+//     expansion on the same stream.
+// whole_image_packed_bytes: an upper bound of what pack_sample_for_cache needs for a height x width image.
+int64_t pack_sample_for_cache(const Image& image, uint8_t* cache_address, const TransformConfig& config,
+                              const SampleParams& params, uint8_t* region, int64_t region_bytes);
+int64_t pack_cached_sample(int64_t height, int64_t width, const uint8_t* cache_address,
+                           const TransformConfig& config, const SampleParams& params, uint8_t* region,
+                           int64_t region_bytes);
+int64_t whole_image_packed_bytes(const TransformConfig& config, int64_t height, int64_t width);
+
+// Whether the region's sample carries its whole image into the cache (was packed by pack_sample_for_cache).
+bool packed_carries_image(const uint8_t* region);
+
 // Marks region as holding no sample (a skipped file) / as batch entry output_index.
 void set_packed_output(uint8_t* region, int32_t output_index);
 
-// The CPU twin of DeviceTransformer::run: expands the `count` regions at regions, regions + region_bytes, ...
+// The CPU twin of DeviceTransformer::run: copies the whole images that regions carry into the cache, then
+// expands the `count` regions at regions, regions + region_bytes, ...
 // (those with output_index >= 0) into out, float32 (n, 3, crop, crop) with n = 1 + the largest output_index.
 void unpack_batch_cpu(const uint8_t* regions, int64_t region_bytes, int64_t count, float* out);
 
@@ -67,7 +86,11 @@ class DeviceTransformer {
   // Blocks until the device has copied everything it was given from this slot's host buffers: call before
   // writing them again.
   void wait_until_writable(int slot);
-  // Expands the slot's first `count` regions (output_index numbered 0 .. n-1 or -1) into `images`, float32
+  // Device memory for the decoded-image cache, kept until the transformer is destroyed; nullptr when the
+  // device has no room for it. Called by loader workers (thread-safe).
+  uint8_t* allocate_cache(int64_t bytes);
+  // Copies the whole images the slot's first `count` regions carry into the cache, then expands those regions
+  // (output_index numbered 0 .. n-1 or -1) into `images`, float32
   // (n, 3, crop, crop) on the device, and uploads `labels` (n values) into `label_tensor`, int64 (n,) on the
   // device. Asynchronous: returns once the work is queued.
   void run(int slot, int64_t count, const std::vector<int64_t>& labels, Tensor& images, Tensor& label_tensor);

@@ -17,6 +17,9 @@ uint8_t* DeviceTransformer::host_regions(int) {
   return nullptr;
 }
 void DeviceTransformer::wait_until_writable(int) {}
+uint8_t* DeviceTransformer::allocate_cache(int64_t) {
+  return nullptr;
+}
 void DeviceTransformer::run(int, int64_t, const std::vector<int64_t>&, Tensor&, Tensor&) {}
 
 }  // namespace thaw::data

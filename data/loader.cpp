@@ -93,7 +93,19 @@ struct Loader::State {
   std::vector<std::shared_ptr<const Image>> cache;  // per sample, under cache_mutex
   std::mutex cache_mutex;
   int64_t cached_images = 0, cached_bytes = 0, cache_full_decodes = 0;  // under cache_mutex
-  std::vector<uint8_t> bad;  // per sample: known undecodable (skip_bad)
+  // cache_on_device: per sample, under cache_mutex. kPending: travelling whole in a packed batch not yet
+  // expanded; kReady: in the cache (the expansion that copies it there is queued); kNever: too large to
+  // travel whole in one region.
+  enum CacheState : uint8_t { kNone, kPending, kReady, kNever };
+  struct DeviceCached {
+    uint8_t* address = nullptr;  // reserved for this image, once it had room
+    int64_t height = 0, width = 0;
+    CacheState state = kNone;
+  };
+  std::vector<DeviceCached> device_cache;
+  int64_t device_reserved = 0, device_cached_images = 0, device_cached_bytes = 0;  // under cache_mutex
+  std::vector<std::unique_ptr<uint8_t[]>> host_arena;  // the CPU target's "device" cache memory
+  std::vector<uint8_t> bad;                            // per sample: known undecodable (skip_bad)
   std::set<std::string> bad_files;
   std::vector<WorkerStats> worker_stats;
   std::vector<std::thread> threads;
@@ -122,6 +134,10 @@ Loader::Loader(std::vector<LoaderSample> samples, LoaderOptions options)
                cuda_runtime::device_count());
   }
 
+  THAW_CHECK(!options_.cache_on_device || (options_.cache && options_.device_transforms),
+             "Loader: cache_on_device keeps the decoded-image cache on the device: it needs cache and "
+             "device_transforms on");
+
   State& s = *state_;
   const int64_t crop = options_.transform.crop_size;
   s.image_floats = 3 * crop * crop;
@@ -149,6 +165,7 @@ Loader::Loader(std::vector<LoaderSample> samples, LoaderOptions options)
     slot.errors.assign(size_t(options_.batch_size), nullptr);
   }
   if (options_.cache) s.cache.resize(samples_.size());
+  if (options_.cache_on_device) s.device_cache.resize(samples_.size());
   s.bad.assign(samples_.size(), 0);
   s.worker_stats.resize(size_t(options_.threads));
 
@@ -194,9 +211,17 @@ void Loader::work(int w) {
     std::exception_ptr error;
     const std::string& path = samples_[size_t(index)].path;
     std::shared_ptr<const Image> image;
+    State::DeviceCached in_device_cache;  // cache_on_device: a kReady entry means no decoding
+    if (opt.cache_on_device) {
+      std::lock_guard<std::mutex> guard(st.cache_mutex);
+      in_device_cache = st.device_cache[size_t(index)];
+    }
+    const bool on_device = in_device_cache.state == State::kReady;
     auto t0 = std::chrono::steady_clock::now();
     if (known_bad) {
       skipped = true;
+    } else if (on_device) {
+      ++delta.cache_hits;
     } else {
       try {
         image = cached_or_decoded(index, delta);
@@ -209,23 +234,37 @@ void Loader::work(int w) {
       }
     }
     delta.decode_seconds = seconds_since(t0);
-    if (image) {
+    if (image || on_device) {
       t0 = std::chrono::steady_clock::now();
+      bool claimed = false;
       try {
+        const int64_t height = on_device ? in_device_cache.height : image->height;
+        const int64_t width = on_device ? in_device_cache.width : image->width;
         Generator gen(opt.seed, (uint64_t(epoch) << 32) | uint64_t(index));
         SampleParams params;
         for (int32_t k = 0; k <= occurrence; ++k)
-          params = draw_sample_params(opt.transform, image->height, image->width, gen);
+          params = draw_sample_params(opt.transform, height, width, gen);
         if (opt.device_transforms) {
           if (st.transformer) st.transformer->wait_until_writable(slot_index);  // its last upload is done
-          pack_sample(*image, opt.transform, params, slot.packed + (p % bs) * st.region_bytes,
-                      st.region_bytes);
+          uint8_t* region = slot.packed + (p % bs) * st.region_bytes;
+          uint8_t* place = on_device || !opt.cache_on_device ? nullptr : claim_device_cache(index, *image);
+          claimed = place != nullptr;
+          if (on_device) {
+            pack_cached_sample(height, width, in_device_cache.address, opt.transform, params, region,
+                               st.region_bytes);
+          } else if (!claimed || pack_sample_for_cache(*image, place, opt.transform, params, region,
+                                                       st.region_bytes) < 0) {
+            if (claimed) release_device_cache_claim(index);
+            claimed = false;
+            pack_sample(*image, opt.transform, params, region, st.region_bytes);
+          }
           delta.packed = 1;
         } else {
           transform_to_chw(*image, opt.transform, params, out);
         }
         ok = true;
       } catch (const std::exception& e) {
+        if (claimed) release_device_cache_claim(index);
         error = error_naming(path, e);
       }
       delta.transform_seconds = seconds_since(t0);
@@ -273,7 +312,7 @@ std::shared_ptr<const Image> Loader::cached_or_decoded(int64_t index, WorkerStat
   const int64_t target = std::max(opt.transform.resize_size, opt.transform.crop_size);
   if (std::min(decoded.height, decoded.width) > target) decoded = resize_shorter_side(decoded, target);
   auto shared = std::make_shared<const Image>(std::move(decoded));
-  if (!opt.cache) return shared;
+  if (!opt.cache || opt.cache_on_device) return shared;  // on the device: claim_device_cache keeps it
   std::lock_guard<std::mutex> guard(st.cache_mutex);
   if (!st.cache[size_t(index)]) {  // another worker may have decoded the same sample (a repeated index)
     const int64_t bytes = int64_t(shared->pixels.size());
@@ -286,6 +325,70 @@ std::shared_ptr<const Image> Loader::cached_or_decoded(int64_t index, WorkerStat
     st.cached_bytes += int64_t(shared->pixels.size());
   }
   return st.cache[size_t(index)];
+}
+
+// cache_on_device: reserves the image's place in the device's cache and marks it pending (it travels whole in
+// this sample's region), or returns nullptr: pending or refused already, too large to travel whole, or the
+// cache is at its bound (counted in cache_full_decodes).
+uint8_t* Loader::claim_device_cache(int64_t index, const Image& image) {
+  State& st = *state_;
+  const LoaderOptions& opt = options_;
+  std::lock_guard<std::mutex> guard(st.cache_mutex);
+  State::DeviceCached& entry = st.device_cache[size_t(index)];
+  if (entry.state != State::kNone) {
+    if (entry.state == State::kNever) ++st.cache_full_decodes;
+    return nullptr;
+  }
+  if (whole_image_packed_bytes(opt.transform, image.height, image.width) > st.region_bytes) {
+    entry.state = State::kNever;
+    ++st.cache_full_decodes;
+    return nullptr;
+  }
+  if (entry.address == nullptr) {
+    const auto bytes = int64_t(image.pixels.size());
+    if (opt.cache_max_bytes > 0 && st.device_reserved + bytes > opt.cache_max_bytes) {
+      ++st.cache_full_decodes;
+      return nullptr;
+    }
+    uint8_t* address = nullptr;
+    if (st.transformer) {
+      address = st.transformer->allocate_cache(bytes);
+    } else {
+      st.host_arena.push_back(std::make_unique<uint8_t[]>(size_t(bytes)));
+      address = st.host_arena.back().get();
+    }
+    if (address == nullptr) {  // the device is out of memory: as if the bound were reached
+      ++st.cache_full_decodes;
+      return nullptr;
+    }
+    entry.address = address;
+    entry.height = image.height;
+    entry.width = image.width;
+    st.device_reserved += bytes;
+  }
+  entry.state = State::kPending;
+  return entry.address;
+}
+
+void Loader::release_device_cache_claim(int64_t index) noexcept {
+  std::lock_guard<std::mutex> guard(state_->cache_mutex);
+  State::DeviceCached& entry = state_->device_cache[size_t(index)];
+  if (entry.state == State::kPending) entry.state = State::kNone;
+}
+
+// cache_on_device, after batch `slot` (positions begin .. begin + count - 1) was expanded: the images its
+// regions carried whole are in the cache now (or will be before any later expansion runs).
+void Loader::mark_device_cached(const uint8_t* regions, int64_t begin, int64_t count) {
+  State& st = *state_;
+  std::lock_guard<std::mutex> guard(st.cache_mutex);
+  for (int64_t k = 0; k < count; ++k) {
+    if (!packed_carries_image(regions + k * st.region_bytes)) continue;
+    State::DeviceCached& entry = st.device_cache[size_t(st.order[size_t(begin + k)])];
+    if (entry.state != State::kPending) continue;
+    entry.state = State::kReady;
+    ++st.device_cached_images;
+    st.device_cached_bytes += entry.height * entry.width * 3;
+  }
 }
 
 void Loader::stop_workers() noexcept {
@@ -343,6 +446,12 @@ void Loader::start_epoch(int64_t epoch, std::vector<int64_t> order) {
   s.active = false;
   ++s.generation;
   s.done_cv.wait(lock, [&] { return s.in_flight == 0; });
+  {
+    // Images that were travelling whole in batches of the cancelled epoch never reached the cache.
+    std::lock_guard<std::mutex> guard(s.cache_mutex);
+    for (State::DeviceCached& entry : s.device_cache)
+      if (entry.state == State::kPending) entry.state = State::kNone;
+  }
 
   s.started = true;
   s.epoch = epoch;
@@ -417,6 +526,7 @@ bool Loader::next(Batch& batch) {
           unpack_batch_cpu(slot.packed, s.region_bytes, count, images.data<float>());
         }
       }
+      if (options_.cache_on_device) mark_device_cached(slot.packed, begin, count);
     } else if (n > 0) {
       const size_t image_bytes = size_t(s.image_floats) * sizeof(float);
       float* src = slot.pinned != nullptr ? slot.pinned : slot.images.data<float>();
@@ -466,6 +576,8 @@ LoaderStats Loader::stats() const {
     out.cached_images = s.cached_images;
     out.cached_bytes = s.cached_bytes;
     out.cache_full_decodes = s.cache_full_decodes;
+    out.device_cached_images = s.device_cached_images;
+    out.device_cached_bytes = s.device_cached_bytes;
   }
   for (const WorkerStats& w : out.workers) {
     out.decoded += w.decoded;
@@ -482,6 +594,9 @@ std::string LoaderStats::summary() const {
       "{} skipped\n",
       decoded, cache_hits, cached_images, cached_bytes / 1048576.0, skipped);
   if (packed > 0) text += fmt::format("  {} images packed for the transforms on the device\n", packed);
+  if (device_cached_images > 0)
+    text += fmt::format("  the decoded-image cache is on the device: {} images, {:.1f} MiB\n",
+                        device_cached_images, device_cached_bytes / 1048576.0);
   if (cache_full_decodes > 0)
     text += fmt::format("  the cache is full: {} decodes of images it could not keep\n", cache_full_decodes);
   for (size_t w = 0; w < workers.size(); ++w) {

@@ -37,6 +37,12 @@
 // a copy stream and the transforms as kernels on the compute stream, and returns without waiting for the
 // device; for a CPU target next() expands the batch itself (the same code as the kernels' specification,
 // one thread: for tests). Either way the batches equal the CPU loader's with cache = true, bit for bit.
+// With options.cache_on_device as well (it needs cache and device_transforms), the decoded-image cache lives
+// in the device's memory instead of RAM: an image travels whole, once, in the batch of its first sample and
+// is copied into the cache there; its later samples carry only their parameters and taps (a few KB instead
+// of a few hundred), and no worker decodes it again. The same bound (cache_max_bytes) applies; images past
+// it, or too large to travel whole in one region, are decoded every epoch (cache_full_decodes counts them).
+// On a CPU target the "device" cache is host memory, so the tests can check this path without a GPU.
 //
 // Threads: one Loader is used by one consumer thread. Destroying it, or starting a new epoch, while workers
 // are busy cancels the remaining work, waits for the images being processed (at most one per worker) and
@@ -71,6 +77,7 @@ struct LoaderOptions {
   bool skip_bad = false;           // skip and count undecodable files instead of failing
   int64_t prefetch = 4;            // batches decoded ahead of the consumer, >= 1
   bool device_transforms = false;  // run the transforms on `device` (see the header comment)
+  bool cache_on_device = false;    // keep the decoded images in `device`'s memory (see the header comment)
   Device device = Device::cpu();
 };
 
@@ -93,7 +100,8 @@ struct LoaderStats {
   int64_t decoded = 0, cache_hits = 0, skipped = 0, packed = 0;  // totals over all epochs and workers
   int64_t cached_images = 0;                                     // images now in the cache
   int64_t cached_bytes = 0;
-  int64_t cache_full_decodes = 0;      // images decoded but not kept: the cache was at cache_max_bytes
+  int64_t cache_full_decodes = 0;  // images decoded but not kept: the cache was at cache_max_bytes
+  int64_t device_cached_images = 0, device_cached_bytes = 0;  // cache_on_device: images in the device's cache
   std::vector<std::string> bad_files;  // every file found undecodable, sorted, each once
   std::vector<WorkerStats> workers;    // one per worker thread
   std::string summary() const;         // a few lines for a log: totals, per-worker times, bad files
@@ -133,6 +141,9 @@ class Loader {
   void work(int worker);         // one worker thread's loop
   void stop_workers() noexcept;  // cancels the epoch and joins the workers
   std::shared_ptr<const Image> cached_or_decoded(int64_t index, WorkerStats& delta);
+  uint8_t* claim_device_cache(int64_t index, const Image& image);  // cache_on_device: a place, or nullptr
+  void release_device_cache_claim(int64_t index) noexcept;
+  void mark_device_cached(const uint8_t* regions, int64_t begin, int64_t count);
   std::vector<LoaderSample> samples_;
   LoaderOptions options_;
   std::unique_ptr<State> state_;

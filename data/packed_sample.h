@@ -3,7 +3,10 @@
 // kernels (data/cuda/device_transforms.cu).
 //
 // A packed sample lives in a fixed-size region of a batch buffer (16-byte aligned):
-//   PackedHeader | taps of the columns | taps of the rows | source pixels (window_h x window_w x 3, HWC)
+//   PackedHeader | taps of the columns | taps of the rows | source pixels (HWC)
+// The source pixels are the window the crop reads (window_h x window_w), or the whole image when the region
+// carries it into the device's decoded-image cache (cache_address), or absent when the image is already there
+// (source_address).
 // Taps of an axis, for the `size` outputs: first[size], count[size] (int32; first is an index into the
 // window), then weights[size * ksize] (int32, 22-bit fixed point). An output index outside the resampled
 // image (a center crop larger than the resized image) has count 0, which yields 0 as torchvision's padding.
@@ -38,7 +41,21 @@ struct PackedHeader {
   float jitter_factor[3] = {1, 1, 1};  // float32, as PIL's blend takes it
   int32_t reserved = 0;
   pil::Affine rotation;
+  // Where the window's pixels are: window row r, column c is pixel (source_row0 + r, source_col0 + c) of a
+  // source image of source_height rows of source_stride pixels, found at source_address (an image in the
+  // decoded-image cache) or, when that is 0, in this region at pixels_offset.
+  int32_t source_row0 = 0, source_col0 = 0, source_stride = 0, source_height = 0;
+  uint64_t source_address = 0;
+  // Non-zero: the region carries the whole source image, which the expansion also copies to this address in
+  // the decoded-image cache (before any sample reads it from there).
+  uint64_t cache_address = 0;
 };
+
+// The source image's pixels as the kernels read them.
+THAW_HOST_DEVICE inline const uint8_t* source_pixels(const PackedHeader& h, const uint8_t* region) {
+  return h.source_address != 0 ? reinterpret_cast<const uint8_t*>(h.source_address)
+                               : region + h.pixels_offset;
+}
 
 // One axis's taps inside a packed region.
 struct Taps {
@@ -53,11 +70,12 @@ THAW_HOST_DEVICE inline Taps taps_at(const uint8_t* region, int32_t offset, int3
   return {base, base + size, base + 2 * size, ksize};
 }
 
-// Step 1: temp pixel (row, x) = source window row `row` resampled horizontally at output column x.
+// Step 1: temp pixel (row, x) = window row `row` resampled horizontally at output column x.
 THAW_HOST_DEVICE inline void resample_row_pixel(const PackedHeader& h, const uint8_t* region, int32_t row,
                                                 int32_t x, uint8_t* temp) {
   const Taps taps = taps_at(region, h.taps_h_offset, h.size, h.ksize_h);
-  const uint8_t* p = region + h.pixels_offset + (int64_t(row) * h.window_w + taps.first[x]) * 3;
+  const uint8_t* p = source_pixels(h, region) +
+                     ((int64_t(h.source_row0) + row) * h.source_stride + h.source_col0 + taps.first[x]) * 3;
   const int32_t* k = taps.weights + int64_t(x) * taps.ksize;
   int32_t s0 = pil::kHalf, s1 = s0, s2 = s0;
   for (int32_t i = 0; i < taps.count[x]; ++i, p += 3) {

@@ -223,7 +223,7 @@ if has_stage pipeline; then
       --cycle-to 3680
     run_bench "pipeline: thaw device transforms vs DataLoader" 240 pipeline-device.log bench/train_pipeline.py \
       --thaw "$build/thaw" --data .gpu-data/pets --device cuda --threads 16 --workers 0 16 --epochs 2 \
-      --cycle-to 3680 --device-transforms
+      --cycle-to 3680 --device-transforms --cache-on-device
     t0=$(date +%s)
     if timeout 120 "$build/thaw" bench train --data .gpu-data/pets --weights none --device cuda --threads 16 \
       --bn-mode frozen --epochs 10 >"$out/feature-cache.log" 2>&1; then

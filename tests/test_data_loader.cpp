@@ -523,6 +523,92 @@ TEST_CASE("loader: device transforms on the CPU give the cached loader's batches
   }
 }
 
+TEST_CASE(
+    "loader: the decoded-image cache on the device gives the same batches and decodes each image once") {
+  TempDir dir;
+  const auto samples = dataset_with_bad_files(dir.path);  // 13 good images, 2 bad files
+  for (const bool augment : {true, false}) {
+    LoaderOptions reference = small_options(2);
+    reference.transform.augment = augment;
+    reference.cache = true;
+    reference.skip_bad = true;
+    for (const int threads : {1, 3}) {
+      INFO("augment " << augment << ", " << threads << " threads");
+      LoaderOptions on_device = reference;
+      on_device.threads = threads;
+      on_device.device_transforms = true;
+      on_device.cache_on_device = true;
+      check_same_batches(samples, reference, on_device, 3);
+      // Each good image was decoded once (the first epoch), then taken from the device cache.
+      Loader loader(samples, on_device);
+      run_epoch(loader, 0);
+      run_epoch(loader, 1);
+      const LoaderStats stats = loader.stats();
+      CHECK(stats.decoded == 13);
+      CHECK(stats.device_cached_images == 13);
+      CHECK(stats.cache_hits == 13);
+      CHECK(stats.cached_images == 0);  // nothing kept in RAM
+      CHECK(stats.cache_full_decodes == 0);
+      CHECK_THAT(stats.summary(), ContainsSubstring("the decoded-image cache is on the device: 13 images"));
+    }
+  }
+}
+
+TEST_CASE("loader: the device cache at its bound, and after a cancelled epoch, keeps the batches") {
+  TempDir dir;
+  const auto samples = dataset_with_bad_files(dir.path);
+  LoaderOptions reference = small_options(2);
+  reference.cache = true;
+  reference.skip_bad = true;
+  LoaderOptions bounded = reference;
+  bounded.device_transforms = true;
+  bounded.cache_on_device = true;
+  bounded.cache_max_bytes = 4000;  // two or three of the 20x26-ish images; the rest decoded every epoch
+  check_same_batches(samples, reference, bounded, 2);
+  {
+    Loader loader(samples, bounded);
+    run_epoch(loader, 0);
+    run_epoch(loader, 1);
+    const LoaderStats stats = loader.stats();
+    CHECK(stats.device_cached_images >= 1);
+    CHECK(stats.device_cached_images < 13);
+    CHECK(stats.device_cached_bytes <= 4000);
+    CHECK(stats.cache_full_decodes > 0);
+    CHECK(stats.decoded == 13 + (13 - stats.device_cached_images));
+  }
+  // An epoch cancelled after its first batch leaves images half-way (travelling whole in batches that are
+  // never expanded); the next epochs must still see every image, cached or not.
+  LoaderOptions on_device = reference;
+  on_device.device_transforms = true;
+  on_device.cache_on_device = true;
+  on_device.prefetch = 3;
+  Loader a(samples, reference), b(samples, on_device);
+  Batch x, y;
+  b.start_epoch(0);
+  REQUIRE(b.next(y));
+  for (int64_t epoch = 1; epoch < 4; ++epoch) {
+    a.start_epoch(epoch);
+    b.start_epoch(epoch);
+    while (a.next(x)) {
+      REQUIRE(b.next(y));
+      CHECK(x.indices == y.indices);
+      CHECK(x.images.to_vector<float>() == y.images.to_vector<float>());
+    }
+    CHECK_FALSE(b.next(y));
+  }
+  CHECK(b.stats().device_cached_images == 13);
+}
+
+TEST_CASE("loader: cache_on_device needs the cache and the device transforms") {
+  TempDir dir;
+  const auto samples = write_dataset(dir.path, 3);
+  LoaderOptions opt = small_options(1);
+  opt.cache_on_device = true;
+  CHECK_THROWS_WITH(Loader(samples, opt), ContainsSubstring("cache_on_device"));
+  opt.cache = true;
+  CHECK_THROWS_WITH(Loader(samples, opt), ContainsSubstring("device_transforms"));
+}
+
 TEST_CASE("loader: device transforms on a CUDA device give the CPU loader's batches") {
   THAW_SKIP_WITHOUT_CUDA("the loader's device transforms");
   TempDir dir;
@@ -537,6 +623,8 @@ TEST_CASE("loader: device transforms on a CUDA device give the CPU loader's batc
     gpu.device = Device::cuda(0);
     gpu.device_transforms = true;
     gpu.prefetch = 3;
+    check_same_batches(samples, reference, gpu, 3);
+    gpu.cache_on_device = true;  // the decoded images in device memory, uploaded once
     check_same_batches(samples, reference, gpu, 3);
   }
 }
@@ -558,9 +646,13 @@ TEST_CASE("loader: device transforms on pets-mini's JPEGs at 224, on the CPU and
   LoaderOptions packed = reference;
   packed.device_transforms = true;
   check_same_batches(samples, reference, packed, 1);
+  LoaderOptions on_device = packed;
+  on_device.cache_on_device = true;
+  check_same_batches(samples, reference, on_device, 1);
   if (cuda_runtime::built_with_cuda() && cuda_runtime::device_count() > 0) {
-    packed.device = Device::cuda(0);
+    packed.device = on_device.device = Device::cuda(0);
     check_same_batches(samples, reference, packed, 2);
+    check_same_batches(samples, reference, on_device, 2);
   }
 }
 

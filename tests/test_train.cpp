@@ -531,7 +531,7 @@ TEST_CASE("train: precision tf32 on the CPU computes float32 and gives the fp32 
              ContainsSubstring("<tr><th>precision</th><td>tf32 (computed in fp32)</td></tr>"));
 }
 
-TEST_CASE("train: device_transforms gives the run of cache = true bit for bit, augmentation on") {
+TEST_CASE("train: device_transforms and cache_on_device give the run of cache = true bit for bit") {
   test::TempDir tmp;
   const fs::path data = tmp.path / "patterns";
   data::write_synthetic_dataset(data.string(), {.set = data::PatternSet::Target,
@@ -539,7 +539,8 @@ TEST_CASE("train: device_transforms gives the run of cache = true bit for bit, a
                                                 .trainval_per_class = 2,
                                                 .test_per_class = 1,
                                                 .seed = 6});
-  const auto config_with = [&](const std::string& name, const std::string& device, bool device_transforms) {
+  const auto config_with = [&](const std::string& name, const std::string& device, bool device_transforms,
+                               bool cache_on_device = false) {
     return load_train_config("", {{"name", name},
                                   {"runs_dir", tmp.path.string()},
                                   {"data", data.string()},
@@ -551,10 +552,12 @@ TEST_CASE("train: device_transforms gives the run of cache = true bit for bit, a
                                   {"threads", "2"},
                                   {"augment", "true"},
                                   {"cache", "true"},
-                                  {"device_transforms", device_transforms ? "true" : "false"}});
+                                  {"device_transforms", device_transforms ? "true" : "false"},
+                                  {"cache_on_device", cache_on_device ? "true" : "false"}});
   };
   const auto same_runs = [&](const std::string& a, const std::string& b) {
-    const auto rows_a = read_csv(tmp.path / a / "metrics.csv"), rows_b = read_csv(tmp.path / b / "metrics.csv");
+    const auto rows_a = read_csv(tmp.path / a / "metrics.csv"),
+               rows_b = read_csv(tmp.path / b / "metrics.csv");
     REQUIRE(rows_a.size() == 3);
     REQUIRE(rows_b.size() == 3);
     for (size_t r = 1; r < 3; ++r)
@@ -562,10 +565,14 @@ TEST_CASE("train: device_transforms gives the run of cache = true bit for bit, a
         CHECK(rows_a[r][column] == rows_b[r][column]);
     require_same_weights(tmp.path / a / "weights.h5", tmp.path / b / "weights.h5");
   };
-  REQUIRE(run_training(config_with("workers", "cpu", false), false, {.quiet = true}) == TrainStatus::Completed);
+  REQUIRE(run_training(config_with("workers", "cpu", false), false, {.quiet = true}) ==
+          TrainStatus::Completed);
   REQUIRE(run_training(config_with("packed", "cpu", true), false, {.quiet = true}) == TrainStatus::Completed);
   same_runs("workers", "packed");
   CHECK_THAT(read_text(tmp.path / "packed" / "config.toml"), ContainsSubstring("device_transforms = true"));
+  REQUIRE(run_training(config_with("cached", "cpu", true, true), false, {.quiet = true}) ==
+          TrainStatus::Completed);
+  same_runs("workers", "cached");
 
   if (cuda_runtime::built_with_cuda() && cuda_runtime::device_count() > 0) {
     // On one card the CUDA run's steps are deterministic: the same batches give the same run.
@@ -574,5 +581,8 @@ TEST_CASE("train: device_transforms gives the run of cache = true bit for bit, a
     REQUIRE(run_training(config_with("cuda_packed", "cuda", true), false, {.quiet = true}) ==
             TrainStatus::Completed);
     same_runs("cuda_workers", "cuda_packed");
+    REQUIRE(run_training(config_with("cuda_cached", "cuda", true, true), false, {.quiet = true}) ==
+            TrainStatus::Completed);
+    same_runs("cuda_workers", "cuda_cached");
   }
 }

@@ -48,6 +48,7 @@ const KeySpec kKeys[] = {
   {"cache", "false", "", 0, 0, "keep decoded images in RAM (resamples once more: results differ slightly)"},
   {"cache_mib", "4096", "", 1, 1048576, "cache: the most RAM each loader's decoded images (train, val, test) may take (MiB); the images past it are decoded every epoch (to the same batches), and the run says so"},
   {"device_transforms", "false", "", 0, 0, "run the transforms (resize, crop, flip, rotation, jitter, normalize) as kernels on the device, from the same random draws; the workers only decode. Images are downscaled as with cache = true, whose batches it equals bit for bit (docs/data.md). Made for CUDA; on the CPU one thread expands each batch"},
+  {"cache_on_device", "false", "", 0, 0, "cache and device_transforms: keep the decoded images in the device's memory instead of RAM (bounded by cache_mib); each is uploaded once, later only its parameters travel"},
   {"skip_bad", "false", "", 0, 0, "leave undecodable image files (zero-byte, truncated, not an image) out of their batch and list them at the end of the run, instead of stopping at the first"},
   {"limit", "0", "", 0, 1e9, "at most this many images per split (train, val, test), a seeded subset; 0: all"},
   {"loss", R"("auto")", "auto|cross_entropy|bce", 0, 0, "auto: bce (one logit) for species, cross_entropy for breeds"},
@@ -103,7 +104,8 @@ void visit_fields(Config& c, F&& f) {
   f("image_size", c.image_size);
   f("resize_size", c.resize_size), f("batch_size", c.batch_size), f("epochs", c.epochs), f("seed", c.seed);
   f("threads", c.threads), f("cache", c.cache), f("cache_mib", c.cache_mib),
-      f("device_transforms", c.device_transforms), f("skip_bad", c.skip_bad), f("limit", c.limit),
+      f("device_transforms", c.device_transforms), f("cache_on_device", c.cache_on_device),
+      f("skip_bad", c.skip_bad), f("limit", c.limit),
       f("loss", c.loss);
   f("optimizer", c.optimizer), f("lr", c.lr), f("momentum", c.momentum), f("nesterov", c.nesterov);
   f("weight_decay", c.weight_decay), f("betas", c.betas), f("eps", c.eps), f("schedule", c.schedule);

@@ -30,6 +30,7 @@ struct TrainConfig {
   bool cache = false;
   int64_t cache_mib = 4096;
   bool device_transforms = false;      // transforms as kernels on the device (data/device_transforms.h)
+  bool cache_on_device = false;        // the decoded-image cache in device memory (data/loader.h)
   bool skip_bad = false;               // leave undecodable images out of their batch instead of stopping
   std::string loss = "cross_entropy";  // cross_entropy | bce ("auto" resolves by task)
   std::string optimizer = "sgd";       // sgd | adam | adamw

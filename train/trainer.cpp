@@ -158,6 +158,7 @@ data::LoaderOptions loader_options(const TrainConfig& c, bool train) {
   o.cache = c.cache;
   o.cache_max_bytes = c.cache_mib << 20;
   o.device_transforms = c.device_transforms;
+  o.cache_on_device = c.cache_on_device;
   o.skip_bad = c.skip_bad;
   o.device = Device::parse(c.device);
   return o;
@@ -826,10 +827,13 @@ void record_epoch(Run& run, int64_t epoch) {
   run.print(epoch_line(state.metrics.back(), run.config.epochs, lrs_text(*t.optimizer)));
   const data::LoaderStats stats = run.train_loader->stats();
   if (stats.cache_full_decodes > 0 && !run.said_cache_full) {
-    run.print(
-        fmt::format("cache: full at cache_mib = {} ({} images, {:.1f} MiB kept); the other training images "
-                    "are decoded every epoch, to the same batches\n",
-                    run.config.cache_mib, stats.cached_images, double(stats.cached_bytes) / 1048576.0));
+    const bool on_device = run.config.cache_on_device;
+    run.print(fmt::format(
+        "cache: full at cache_mib = {} ({} images, {:.1f} MiB kept{}); the other training images are decoded "
+        "every epoch, to the same batches\n",
+        run.config.cache_mib, on_device ? stats.device_cached_images : stats.cached_images,
+        double(on_device ? stats.device_cached_bytes : stats.cached_bytes) / 1048576.0,
+        on_device ? " on the device; an image too large to upload whole in one region stays out too" : ""));
     run.said_cache_full = true;
   }
 }

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
 #include "core/error.h"
@@ -139,6 +140,11 @@ struct DeviceTransformer::Impl {
   std::vector<Slot> slots;
   cudaStream_t upload = nullptr;
   uint8_t* scratch = nullptr;  // temp, flipped and rotated images of one batch
+  // The decoded-image cache: segments of device memory handed out in 256-byte aligned pieces.
+  std::mutex cache_mutex;
+  std::vector<uint8_t*> cache_segments;
+  uint8_t* cache_next = nullptr;
+  int64_t cache_left = 0;
   unsigned long long* luma_sums = nullptr;
   float* table = nullptr;
 
@@ -155,6 +161,8 @@ struct DeviceTransformer::Impl {
       if (s.uploaded != nullptr) cudaEventDestroy(s.uploaded);
       if (s.consumed != nullptr) cudaEventDestroy(s.consumed);
     }
+    for (uint8_t* segment : cache_segments)
+      cudaFree(segment);
     if (scratch != nullptr) cudaFree(scratch);
     if (luma_sums != nullptr) cudaFree(luma_sums);
     if (table != nullptr) cudaFree(table);
@@ -208,6 +216,28 @@ void DeviceTransformer::wait_until_writable(int slot) {
   check(cudaEventSynchronize(impl_->slots.at(size_t(slot)).uploaded), "cudaEventSynchronize (upload)");
 }
 
+uint8_t* DeviceTransformer::allocate_cache(int64_t bytes) {
+  Impl& m = *impl_;
+  constexpr int64_t kSegment = int64_t(64) << 20;
+  bytes = (bytes + 255) / 256 * 256;
+  std::lock_guard<std::mutex> lock(m.cache_mutex);
+  if (bytes > m.cache_left) {
+    const int64_t segment_bytes = std::max(kSegment, bytes);
+    uint8_t* segment = nullptr;
+    if (cudaMalloc(&segment, size_t(segment_bytes)) != cudaSuccess) {
+      cudaGetLastError();  // out of device memory: the caller treats the cache as full
+      return nullptr;
+    }
+    m.cache_segments.push_back(segment);
+    m.cache_next = segment;
+    m.cache_left = segment_bytes;
+  }
+  uint8_t* piece = m.cache_next;
+  m.cache_next += bytes;
+  m.cache_left -= bytes;
+  return piece;
+}
+
 void DeviceTransformer::run(int slot, int64_t count, const std::vector<int64_t>& labels, Tensor& images,
                             Tensor& label_tensor) {
   Impl& m = *impl_;
@@ -240,6 +270,17 @@ void DeviceTransformer::run(int slot, int64_t count, const std::vector<int64_t>&
   // Expand on the compute stream, once the upload is there.
   cudaStream_t compute = nullptr;
   check(cudaStreamWaitEvent(compute, s.uploaded, 0), "cudaStreamWaitEvent (compute)");
+  // Whole images that go into the cache: from the slot's device copy to their place, before any kernel
+  // (of this batch or a later one) reads them there.
+  for (int64_t k = 0; k < count; ++k) {
+    PackedHeader h;
+    std::memcpy(&h, s.host + k * m.region_bytes, sizeof(h));
+    if (h.output_index < 0 || h.cache_address == 0) continue;
+    check(cudaMemcpyAsync(
+              reinterpret_cast<void*>(h.cache_address), s.device + k * m.region_bytes + h.pixels_offset,
+              size_t(h.source_height) * size_t(h.source_stride) * 3, cudaMemcpyDeviceToDevice, compute),
+          "cudaMemcpyAsync (into the decoded-image cache)");
+  }
   if (count > 0 && n > 0) {
     BatchArgs a;
     a.regions = s.device;
