@@ -78,6 +78,11 @@ void run_train_bench(const TrainBenchOptions& opt) {
       "the train loader's workers, beside the loop (seconds summed over workers): decoding {:.3f} s, {} "
       "{:.3f} s\n",
       decode, transform_what, transform);
+  if (c.device_transforms && c.device != "cpu")
+    fmt::print(
+        "on the device (GPU time, queued beside the training kernels): uploading {:.3f} s, transforming "
+        "{:.3f} s\n",
+        times["train_device_upload_s"].get<double>(), times["train_device_transform_s"].get<double>());
   fmt::print("{}\n", summary["feature_cache"].get<std::string>());
   fmt::print(
       "{}: the train loops computed {:.0f}% of their time{}\n", c.device, percent(compute_s, loop_s),
@@ -101,6 +106,10 @@ void run_train_bench(const TrainBenchOptions& opt) {
                               {"compute_s", compute_s},
                               {"decode_worker_s", decode},
                               {"transform_worker_s", transform},
+                              {"device_transforms", c.device_transforms},
+                              {"cache_on_device", c.cache_on_device},
+                              {"device_upload_s", times["train_device_upload_s"]},
+                              {"device_transform_s", times["train_device_transform_s"]},
                               {"feature_cache", summary["feature_cache"]},
                               {"feature_cache_s", times["feature_cache_s"]},
                               {"test_accuracy", summary["test_accuracy"]},

@@ -86,6 +86,14 @@ class DeviceTransformer {
   // Blocks until the device has copied everything it was given from this slot's host buffers: call before
   // writing them again.
   void wait_until_writable(int slot);
+  // GPU time spent so far on the uploads (copy stream) and on the expansions (compute stream), from CUDA
+  // events around each batch's work; waits for the batches still in flight. A batch whose events had not
+  // completed when its slot came round again is left out (`batches` counts those that are in).
+  struct Times {
+    double upload_seconds = 0, transform_seconds = 0;
+    int64_t batches = 0;
+  };
+  Times times();
   // Device memory for the decoded-image cache, kept until the transformer is destroyed; nullptr when the
   // device has no room for it. Called by loader workers (thread-safe).
   uint8_t* allocate_cache(int64_t bytes);

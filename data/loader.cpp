@@ -579,6 +579,12 @@ LoaderStats Loader::stats() const {
     out.device_cached_images = s.device_cached_images;
     out.device_cached_bytes = s.device_cached_bytes;
   }
+  if (s.transformer) {
+    const DeviceTransformer::Times t = s.transformer->times();
+    out.device_upload_seconds = t.upload_seconds;
+    out.device_transform_seconds = t.transform_seconds;
+    out.device_timed_batches = t.batches;
+  }
   for (const WorkerStats& w : out.workers) {
     out.decoded += w.decoded;
     out.cache_hits += w.cache_hits;
@@ -594,6 +600,10 @@ std::string LoaderStats::summary() const {
       "{} skipped\n",
       decoded, cache_hits, cached_images, cached_bytes / 1048576.0, skipped);
   if (packed > 0) text += fmt::format("  {} images packed for the transforms on the device\n", packed);
+  if (device_timed_batches > 0)
+    text += fmt::format(
+        "  on the device ({} batches timed): uploading {:.3f} s, transforming {:.3f} s of GPU time\n",
+        device_timed_batches, device_upload_seconds, device_transform_seconds);
   if (device_cached_images > 0)
     text += fmt::format("  the decoded-image cache is on the device: {} images, {:.1f} MiB\n",
                         device_cached_images, device_cached_bytes / 1048576.0);

@@ -102,6 +102,10 @@ struct LoaderStats {
   int64_t cached_bytes = 0;
   int64_t cache_full_decodes = 0;  // images decoded but not kept: the cache was at cache_max_bytes
   int64_t device_cached_images = 0, device_cached_bytes = 0;  // cache_on_device: images in the device's cache
+  // Device transforms on CUDA: GPU time of the uploads and of the transform kernels (CUDA events), and the
+  // batches those times cover.
+  double device_upload_seconds = 0, device_transform_seconds = 0;
+  int64_t device_timed_batches = 0;
   std::vector<std::string> bad_files;  // every file found undecodable, sorted, each once
   std::vector<WorkerStats> workers;    // one per worker thread
   std::string summary() const;         // a few lines for a log: totals, per-worker times, bad files

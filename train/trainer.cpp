@@ -318,8 +318,9 @@ nlohmann::json history_entry(const EpochMetrics& m) {
 struct RunExtras {
   double this_process_s = 0;
   double train_decode_s = 0, train_transform_s = 0;  // the train loader's workers, summed over them
-  double feature_cache_s = 0;                        // computing the feature caches
-  std::string feature_cache;                         // the line update_feature_cache said last
+  double train_device_upload_s = 0, train_device_transform_s = 0;  // device transforms: GPU time
+  double feature_cache_s = 0;                                      // computing the feature caches
+  std::string feature_cache;                                       // the line update_feature_cache said last
 };
 
 void write_summary(const TrainConfig& c, const RunData& d, const EvalResult& test,
@@ -356,6 +357,8 @@ void write_summary(const TrainConfig& c, const RunData& d, const EvalResult& tes
                 {"this_process_s", extras.this_process_s},
                 {"train_decode_worker_s", extras.train_decode_s},
                 {"train_transform_worker_s", extras.train_transform_s},
+                {"train_device_upload_s", extras.train_device_upload_s},
+                {"train_device_transform_s", extras.train_device_transform_s},
                 {"feature_cache_s", extras.feature_cache_s}};
   write_text_atomic(c.run_dir() + "/summary.json", j.dump(2) + "\n");
 }
@@ -868,8 +871,11 @@ void finish_run(Run& run) {
   RunExtras extras{.this_process_s = seconds_since(run.process_start),
                    .feature_cache_s = run.feature_cache_s,
                    .feature_cache = run.feature_cache_note};
-  for (const data::WorkerStats& w : run.train_loader->stats().workers)
+  const data::LoaderStats train_stats = run.train_loader->stats();
+  for (const data::WorkerStats& w : train_stats.workers)
     extras.train_decode_s += w.decode_seconds, extras.train_transform_s += w.transform_seconds;
+  extras.train_device_upload_s = train_stats.device_upload_seconds;
+  extras.train_device_transform_s = train_stats.device_transform_seconds;
   write_summary(c, run.run_data, test, run.state.metrics, extras);
   write_final_weights(c, run.run_data, *run.training.model);
   report::write_run_plots(run.dir);

@@ -134,6 +134,9 @@ struct DeviceTransformer::Impl {
     uint8_t* host = nullptr;    // page-locked: batch_size regions, then batch_size int64 labels
     uint8_t* device = nullptr;  // the same layout on the device
     cudaEvent_t uploaded = nullptr, consumed = nullptr;
+    // Timing (DeviceTransformer::times): around the upload and around the expansion of the slot's last batch.
+    cudaEvent_t upload_begin = nullptr, upload_end = nullptr, expand_begin = nullptr, expand_end = nullptr;
+    bool timed = false;  // the four events hold a batch not yet added to `times`
   };
   int device = 0;
   int64_t region_bytes = 0, batch_size = 0, size = 0, max_window = 0;
@@ -147,6 +150,26 @@ struct DeviceTransformer::Impl {
   int64_t cache_left = 0;
   unsigned long long* luma_sums = nullptr;
   float* table = nullptr;
+  DeviceTransformer::Times times;
+
+  // Adds slot s's last batch to `times`: after waiting for it (wait), or only when it has completed.
+  void collect(Slot& s, bool wait) {
+    if (!s.timed) return;
+    s.timed = false;
+    if (wait) {
+      check(cudaEventSynchronize(s.upload_end), "cudaEventSynchronize (timing)");
+      check(cudaEventSynchronize(s.expand_end), "cudaEventSynchronize (timing)");
+    } else if (cudaEventQuery(s.upload_end) != cudaSuccess || cudaEventQuery(s.expand_end) != cudaSuccess) {
+      cudaGetLastError();  // cudaErrorNotReady: not an error, and not left behind
+      return;
+    }
+    float upload_ms = 0, expand_ms = 0;
+    check(cudaEventElapsedTime(&upload_ms, s.upload_begin, s.upload_end), "cudaEventElapsedTime");
+    check(cudaEventElapsedTime(&expand_ms, s.expand_begin, s.expand_end), "cudaEventElapsedTime");
+    times.upload_seconds += upload_ms * 1e-3;
+    times.transform_seconds += expand_ms * 1e-3;
+    ++times.batches;
+  }
 
   int64_t slot_bytes() const { return batch_size * region_bytes + batch_size * int64_t(sizeof(int64_t)); }
   int64_t temp_stride() const { return max_window * size * 3; }
@@ -160,6 +183,8 @@ struct DeviceTransformer::Impl {
       if (s.device != nullptr) cudaFree(s.device);
       if (s.uploaded != nullptr) cudaEventDestroy(s.uploaded);
       if (s.consumed != nullptr) cudaEventDestroy(s.consumed);
+      for (cudaEvent_t e : {s.upload_begin, s.upload_end, s.expand_begin, s.expand_end})
+        if (e != nullptr) cudaEventDestroy(e);
     }
     for (uint8_t* segment : cache_segments)
       cudaFree(segment);
@@ -191,6 +216,8 @@ DeviceTransformer::DeviceTransformer(const TransformConfig& config, int64_t regi
       check(cudaMalloc(&s.device, size_t(m.slot_bytes())), "cudaMalloc (batch buffer)");
       check(cudaEventCreateWithFlags(&s.uploaded, cudaEventDisableTiming), "cudaEventCreate");
       check(cudaEventCreateWithFlags(&s.consumed, cudaEventDisableTiming), "cudaEventCreate");
+      for (cudaEvent_t* e : {&s.upload_begin, &s.upload_end, &s.expand_begin, &s.expand_end})
+        check(cudaEventCreate(e), "cudaEventCreate (timing)");
     }
     const int64_t scratch_bytes = batch_size * (m.temp_stride() + 2 * m.image_stride());
     check(cudaMalloc(&m.scratch, size_t(scratch_bytes)), "cudaMalloc (scratch images)");
@@ -214,6 +241,12 @@ uint8_t* DeviceTransformer::host_regions(int slot) {
 
 void DeviceTransformer::wait_until_writable(int slot) {
   check(cudaEventSynchronize(impl_->slots.at(size_t(slot)).uploaded), "cudaEventSynchronize (upload)");
+}
+
+DeviceTransformer::Times DeviceTransformer::times() {
+  for (Impl::Slot& s : impl_->slots)
+    impl_->collect(s, true);
+  return impl_->times;
 }
 
 uint8_t* DeviceTransformer::allocate_cache(int64_t bytes) {
@@ -251,8 +284,11 @@ void DeviceTransformer::run(int slot, int64_t count, const std::vector<int64_t>&
   auto* device_labels = reinterpret_cast<int64_t*>(s.device + m.batch_size * m.region_bytes);
   std::memcpy(host_labels, labels.data(), size_t(n) * sizeof(int64_t));
 
+  m.collect(s, false);  // the slot's previous batch, if its events have completed
+
   // Upload: after the last expansion that read this slot's device buffer.
   check(cudaStreamWaitEvent(m.upload, s.consumed, 0), "cudaStreamWaitEvent (upload)");
+  check(cudaEventRecord(s.upload_begin, m.upload), "cudaEventRecord (timing)");
   for (int64_t k = 0; k < count; ++k) {
     PackedHeader h;
     std::memcpy(&h, s.host + k * m.region_bytes, sizeof(h));
@@ -265,11 +301,13 @@ void DeviceTransformer::run(int slot, int64_t count, const std::vector<int64_t>&
     check(cudaMemcpyAsync(device_labels, host_labels, size_t(n) * sizeof(int64_t), cudaMemcpyHostToDevice,
                           m.upload),
           "cudaMemcpyAsync (labels)");
+  check(cudaEventRecord(s.upload_end, m.upload), "cudaEventRecord (timing)");
   check(cudaEventRecord(s.uploaded, m.upload), "cudaEventRecord (uploaded)");
 
   // Expand on the compute stream, once the upload is there.
   cudaStream_t compute = nullptr;
   check(cudaStreamWaitEvent(compute, s.uploaded, 0), "cudaStreamWaitEvent (compute)");
+  check(cudaEventRecord(s.expand_begin, compute), "cudaEventRecord (timing)");
   // Whole images that go into the cache: from the slot's device copy to their place, before any kernel
   // (of this batch or a later one) reads them there.
   for (int64_t k = 0; k < count; ++k) {
@@ -311,6 +349,8 @@ void DeviceTransformer::run(int slot, int64_t count, const std::vector<int64_t>&
                           cudaMemcpyDeviceToDevice, compute),
           "cudaMemcpyAsync (labels to the batch)");
   }
+  check(cudaEventRecord(s.expand_end, compute), "cudaEventRecord (timing)");
+  s.timed = true;
   check(cudaEventRecord(s.consumed, compute), "cudaEventRecord (consumed)");
 }
 
