@@ -160,6 +160,12 @@ int64_t pack(int64_t height, int64_t width, const uint8_t* pixels, PixelsIn wher
   h.taps_h_offset = int32_t(align_up(sizeof(PackedHeader), 16));
   h.taps_v_offset = int32_t(h.taps_h_offset + taps_bytes(size, h.ksize_h));
   h.pixels_offset = int32_t(h.taps_v_offset + taps_bytes(size, h.ksize_v));
+  // The kernels' scratch holds packed_max_window(config) rows per sample; a window past it would overrun it.
+  THAW_CHECK(h.window_h <= packed_max_window(config) && h.window_w <= packed_max_window(config),
+             "pack_sample: a {}x{} window is larger than the {} rows and columns the device transforms plan "
+             "for; the image ({}x{}) should be at most max(resize_size, crop_size) = {} on its shorter side",
+             h.window_h, h.window_w, packed_max_window(config), height, width,
+             std::max(config.resize_size, size));
   const int64_t window_origin_row = top + rows.lo, window_origin_col = left + cols.lo;
   int64_t pixel_bytes = 0;
   if (where == PixelsIn::Window) {

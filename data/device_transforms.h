@@ -16,8 +16,10 @@
 //
 // Streams (CUDA): the host regions of a batch are uploaded on the transformer's own stream, the expansion
 // runs on thaw's compute stream after the upload (an event, no host wait), and a slot's host regions are
-// written again only after their upload has finished (wait_until_writable). The consumer never waits for the
-// device.
+// written again only after their upload has finished (wait_until_writable). That upload itself waits until
+// the slot's previous expansion has run on the compute stream, behind the training kernels queued before
+// it; so the host waits only when it is about two prefetch windows ahead of the GPU: back-pressure, not a
+// synchronisation per batch.
 #pragma once
 
 #include <cstdint>
@@ -87,16 +89,18 @@ class DeviceTransformer {
   // writing them again.
   void wait_until_writable(int slot);
   // GPU time spent so far on the uploads (copy stream) and on the expansions (compute stream), from CUDA
-  // events around each batch's work; waits for the batches still in flight. A batch whose events had not
-  // completed when its slot came round again is left out (`batches` counts those that are in).
+  // events around each batch's work. Never waits: a batch still in flight is added by a later call, and one
+  // whose events had not completed when its slot came round again is left out (`batches` counts those in).
   struct Times {
     double upload_seconds = 0, transform_seconds = 0;
     int64_t batches = 0;
   };
   Times times();
   // Device memory for the decoded-image cache, kept until the transformer is destroyed; nullptr when the
-  // device has no room for it. Called by loader workers (thread-safe).
+  // cache's limit is reached or the device has no room (then no more is asked for). The limit is `bytes` from
+  // set_cache_limit, else half the device memory free when the transformer was made. Thread-safe.
   uint8_t* allocate_cache(int64_t bytes);
+  void set_cache_limit(int64_t bytes);  // bytes > 0
   // Copies the whole images the slot's first `count` regions carry into the cache, then expands those regions
   // (output_index numbered 0 .. n-1 or -1) into `images`, float32
   // (n, 3, crop, crop) on the device, and uploads `labels` (n values) into `label_tensor`, int64 (n,) on the

@@ -20,6 +20,7 @@ void DeviceTransformer::wait_until_writable(int) {}
 DeviceTransformer::Times DeviceTransformer::times() {
   return {};
 }
+void DeviceTransformer::set_cache_limit(int64_t) {}
 uint8_t* DeviceTransformer::allocate_cache(int64_t) {
   return nullptr;
 }

@@ -147,6 +147,8 @@ Loader::Loader(std::vector<LoaderSample> samples, LoaderOptions options)
     if (options_.device.is_cuda())
       s.transformer = std::make_unique<DeviceTransformer>(
           options_.transform, s.region_bytes, options_.batch_size, int(options_.prefetch), options_.device);
+    if (s.transformer && options_.cache_max_bytes > 0)
+      s.transformer->set_cache_limit(options_.cache_max_bytes);
   }
   for (size_t k = 0; k < s.slots.size(); ++k) {
     BatchSlot& slot = s.slots[k];
@@ -216,7 +218,7 @@ void Loader::work(int w) {
       std::lock_guard<std::mutex> guard(st.cache_mutex);
       in_device_cache = st.device_cache[size_t(index)];
     }
-    const bool on_device = in_device_cache.state == State::kReady;
+    bool on_device = in_device_cache.state == State::kReady;
     auto t0 = std::chrono::steady_clock::now();
     if (known_bad) {
       skipped = true;
@@ -234,6 +236,17 @@ void Loader::work(int w) {
       }
     }
     delta.decode_seconds = seconds_since(t0);
+    if ((image || on_device) && st.transformer) {
+      // The slot's host buffer is written again only after its last upload (a device error here is not the
+      // file's: it is reported as it is).
+      try {
+        st.transformer->wait_until_writable(slot_index);
+      } catch (...) {
+        error = std::current_exception();
+        image.reset();
+        on_device = false;
+      }
+    }
     if (image || on_device) {
       t0 = std::chrono::steady_clock::now();
       bool claimed = false;
@@ -245,7 +258,6 @@ void Loader::work(int w) {
         for (int32_t k = 0; k <= occurrence; ++k)
           params = draw_sample_params(opt.transform, height, width, gen);
         if (opt.device_transforms) {
-          if (st.transformer) st.transformer->wait_until_writable(slot_index);  // its last upload is done
           uint8_t* region = slot.packed + (p % bs) * st.region_bytes;
           uint8_t* place = on_device || !opt.cache_on_device ? nullptr : claim_device_cache(index, *image);
           claimed = place != nullptr;
@@ -513,20 +525,29 @@ bool Loader::next(Batch& batch) {
     // Workers cannot touch this slot until `consumed` moves past it.
     Tensor images, label_tensor;
     if (options_.device_transforms) {
-      const int slot_index = int(b % options_.prefetch);
-      if (s.transformer) s.transformer->wait_until_writable(slot_index);
-      for (int64_t k = 0, j = 0; k < count; ++k)
-        set_packed_output(slot.packed + k * s.region_bytes, slot.ok[size_t(k)] ? int32_t(j++) : -1);
-      if (n > 0) {
-        images = Tensor::empty({n, 3, crop, crop}, DType::Float32, options_.device);
-        if (s.transformer) {
-          label_tensor = Tensor::empty({n}, DType::Int64, options_.device);
-          s.transformer->run(slot_index, count, labels, images, label_tensor);
-        } else {
-          unpack_batch_cpu(slot.packed, s.region_bytes, count, images.data<float>());
+      try {
+        const int slot_index = int(b % options_.prefetch);
+        if (s.transformer) s.transformer->wait_until_writable(slot_index);
+        for (int64_t k = 0, j = 0; k < count; ++k)
+          set_packed_output(slot.packed + k * s.region_bytes, slot.ok[size_t(k)] ? int32_t(j++) : -1);
+        if (n > 0) {
+          images = Tensor::empty({n, 3, crop, crop}, DType::Float32, options_.device);
+          if (s.transformer) {
+            label_tensor = Tensor::empty({n}, DType::Int64, options_.device);
+            s.transformer->run(slot_index, count, labels, images, label_tensor);
+          } else {
+            unpack_batch_cpu(slot.packed, s.region_bytes, count, images.data<float>());
+          }
         }
+        if (options_.cache_on_device) mark_device_cached(slot.packed, begin, count);
+      } catch (...) {
+        // A device error (or no memory for the batch): the epoch ends here, as for a file's error; the slot
+        // is not handed out again.
+        lock.lock();
+        s.active = false;
+        ++s.generation;
+        throw;
       }
-      if (options_.cache_on_device) mark_device_cached(slot.packed, begin, count);
     } else if (n > 0) {
       const size_t image_bytes = size_t(s.image_floats) * sizeof(float);
       float* src = slot.pinned != nullptr ? slot.pinned : slot.images.data<float>();

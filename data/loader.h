@@ -35,14 +35,15 @@
 // whether the cache is on or not) and pack each sample: its parameters, resampling taps and the source
 // pixels its crop needs (data/device_transforms.h). For a CUDA target next() queues the batch's upload on
 // a copy stream and the transforms as kernels on the compute stream, and returns without waiting for the
-// device; for a CPU target next() expands the batch itself (the same code as the kernels' specification,
-// one thread: for tests). Either way the batches equal the CPU loader's with cache = true, bit for bit.
-// With options.cache_on_device as well (it needs cache and device_transforms), the decoded-image cache lives
-// in the device's memory instead of RAM: an image travels whole, once, in the batch of its first sample and
-// is copied into the cache there; its later samples carry only their parameters and taps (a few KB instead
-// of a few hundred), and no worker decodes it again. The same bound (cache_max_bytes) applies; images past
-// it, or too large to travel whole in one region, are decoded every epoch (cache_full_decodes counts them).
-// On a CPU target the "device" cache is host memory, so the tests can check this path without a GPU.
+// device (it waits only when the host runs about two prefetch windows ahead of the GPU); for a CPU target
+// next() expands the batch itself (the same code as the kernels' specification, one thread: for tests).
+// Either way the batches equal the CPU loader's with cache = true, bit for bit. With options.cache_on_device
+// as well (it needs cache and device_transforms), the decoded-image cache lives in the device's memory
+// instead of RAM: an image travels whole, once, in the batch of its first sample and is copied into the cache
+// there; its later samples carry only their parameters and taps (a few KB instead of a few hundred), and no
+// worker decodes it again. The same bound (cache_max_bytes) applies; images past it, or too large to travel
+// whole in one region, are decoded every epoch (cache_full_decodes counts them). On a CPU target the "device"
+// cache is host memory, so the tests can check this path without a GPU.
 //
 // Threads: one Loader is used by one consumer thread. Destroying it, or starting a new epoch, while workers
 // are busy cancels the remaining work, waits for the images being processed (at most one per worker) and

@@ -1,7 +1,7 @@
 // data/device_transforms.h: packed samples expanded by the CPU twin equal transform_to_chw bit for bit, for
 // each transform alone, the report's whole chain (every jitter order) and the eval path, on synthetic images
-// of many shapes and on pets-mini's JPEGs; a batch with skipped entries; the errors. The loader's device path,
-// CUDA kernels included, is held to the CPU loader's batches in tests/test_data_loader.cpp.
+// of many shapes and on pets-mini's JPEGs; a batch with skipped entries; the errors. The loader's device
+// path, CUDA kernels included, is held to the CPU loader's batches in tests/test_data_loader.cpp.
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
@@ -209,14 +209,18 @@ TEST_CASE("pack_sample names what is wrong with its input") {
   train.augment = true;
   const int64_t region_bytes = packed_region_bytes(train);
   std::vector<uint8_t> region(static_cast<size_t>(region_bytes));
-  // An image far larger than the cache's S = 256: its crop box does not fit the region.
+  // An image far larger than the cache's S = 256: its crop box is past the window the kernels plan for.
   const Image big = pattern_image(1200, 1600, 1);
   SampleParams params;
   params.crop_height = 1100;
   params.crop_width = 1400;
-  CHECK_THAT(
-      test::error_of([&] { pack_sample(big, train, params, region.data(), region_bytes); }),
-      ContainsSubstring("1200x1600 image needs") && ContainsSubstring("max(resize_size, crop_size) = 256"));
+  CHECK_THAT(test::error_of([&] { pack_sample(big, train, params, region.data(), region_bytes); }),
+             ContainsSubstring("1100x1400 window is larger than") && ContainsSubstring("(1200x1600)") &&
+                 ContainsSubstring("max(resize_size, crop_size) = 256"));
+  // A window within that bound but more bytes than the region holds (a region sized for a smaller crop).
+  params.crop_height = params.crop_width = 300;
+  CHECK_THAT(test::error_of([&] { pack_sample(big, train, params, region.data(), region_bytes / 2); }),
+             ContainsSubstring("1200x1600 image needs") && ContainsSubstring("more than the region's"));
   const Image small = pattern_image(100, 120, 2);
   params = SampleParams{};
   params.crop_top = 50;

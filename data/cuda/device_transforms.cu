@@ -27,6 +27,28 @@ using packed::PackedHeader;
 namespace {
 
 constexpr int kThreads = 256;
+static_assert(kThreads % 32 == 0, "the luma sum's warp shuffle needs whole warps");
+static_assert(sizeof(PackedHeader) % 16 == 0 && alignof(PackedHeader) == 8,
+              "the taps follow the header at a 16-byte boundary; host and device agree on its layout");
+
+// Makes the transformer's device current for the calling thread (a loader worker, the consumer, the
+// destructor) and restores the thread's previous device at scope exit.
+class DeviceScope {
+ public:
+  explicit DeviceScope(int device) {
+    cudaGetDevice(&previous_);
+    if (previous_ != device) cudaSetDevice(device);
+    device_ = device;
+  }
+  ~DeviceScope() {
+    if (previous_ != device_) cudaSetDevice(previous_);
+  }
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+
+ private:
+  int previous_ = 0, device_ = 0;
+};
 
 void check(cudaError_t status, const char* what) {
   if (status != cudaSuccess)
@@ -55,20 +77,21 @@ __device__ PackedHeader header_of(const BatchArgs& a, int64_t k) {
   return *reinterpret_cast<const PackedHeader*>(a.regions + k * a.region_bytes);
 }
 
-__device__ int64_t first_thread() {
-  return int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+// Pixel indices within one sample fit 32 bits (run() checks it): no 64-bit division per pixel.
+__device__ int32_t first_thread() {
+  return int32_t(blockIdx.x * blockDim.x + threadIdx.x);
 }
-__device__ int64_t thread_stride() {
-  return int64_t(gridDim.x) * blockDim.x;
+__device__ int32_t thread_stride() {
+  return int32_t(gridDim.x * blockDim.x);
 }
 
 __global__ void rows_kernel(BatchArgs a) {
   for (int64_t k = blockIdx.y; k < a.count; k += gridDim.y) {
     const PackedHeader h = header_of(a, k);
     if (h.output_index < 0) continue;
-    const int64_t n = int64_t(h.window_h) * h.size;
-    for (int64_t i = first_thread(); i < n; i += thread_stride())
-      packed::resample_row_pixel(h, a.regions + k * a.region_bytes, int32_t(i / h.size), int32_t(i % h.size),
+    const int32_t n = h.window_h * h.size;
+    for (int32_t i = first_thread(); i < n; i += thread_stride())
+      packed::resample_row_pixel(h, a.regions + k * a.region_bytes, i / h.size, i % h.size,
                                  a.temp + k * a.temp_stride);
   }
 }
@@ -77,10 +100,10 @@ __global__ void columns_kernel(BatchArgs a) {
   for (int64_t k = blockIdx.y; k < a.count; k += gridDim.y) {
     const PackedHeader h = header_of(a, k);
     if (h.output_index < 0) continue;
-    const int64_t n = int64_t(h.size) * h.size;
-    for (int64_t i = first_thread(); i < n; i += thread_stride())
-      packed::resample_column_pixel(h, a.regions + k * a.region_bytes, a.temp + k * a.temp_stride,
-                                    int32_t(i / h.size), int32_t(i % h.size), a.flipped + k * a.image_stride);
+    const int32_t n = h.size * h.size;
+    for (int32_t i = first_thread(); i < n; i += thread_stride())
+      packed::resample_column_pixel(h, a.regions + k * a.region_bytes, a.temp + k * a.temp_stride, i / h.size,
+                                    i % h.size, a.flipped + k * a.image_stride);
   }
 }
 
@@ -88,8 +111,8 @@ __global__ void rotate_kernel(BatchArgs a) {
   for (int64_t k = blockIdx.y; k < a.count; k += gridDim.y) {
     const PackedHeader h = header_of(a, k);
     if (h.output_index < 0) continue;
-    const int64_t n = int64_t(h.size) * h.size;
-    for (int64_t i = first_thread(); i < n; i += thread_stride())
+    const int32_t n = h.size * h.size;
+    for (int32_t i = first_thread(); i < n; i += thread_stride())
       packed::rotate_or_copy_pixel(h, a.flipped + k * a.image_stride, int32_t(i / h.size),
                                    int32_t(i % h.size), a.rotated + k * a.image_stride);
   }
@@ -100,9 +123,9 @@ __global__ void contrast_luma_kernel(BatchArgs a) {
   for (int64_t k = blockIdx.y; k < a.count; k += gridDim.y) {
     const PackedHeader h = header_of(a, k);
     if (h.output_index < 0 || packed::contrast_step(h) == h.jitters) continue;
-    const int64_t n = int64_t(h.size) * h.size;
+    const int32_t n = h.size * h.size;
     unsigned long long sum = 0;
-    for (int64_t i = first_thread(); i < n; i += thread_stride())
+    for (int32_t i = first_thread(); i < n; i += thread_stride())
       sum += packed::contrast_luma(h, a.rotated + k * a.image_stride, i);
     for (int offset = 16; offset > 0; offset /= 2)
       sum += __shfl_down_sync(0xffffffffu, sum, offset);
@@ -114,10 +137,10 @@ __global__ void finish_kernel(BatchArgs a) {
   for (int64_t k = blockIdx.y; k < a.count; k += gridDim.y) {
     const PackedHeader h = header_of(a, k);
     if (h.output_index < 0) continue;
-    const int64_t n = int64_t(h.size) * h.size;
+    const int32_t n = h.size * h.size;
     const int mean = packed::contrast_step(h) < h.jitters ? packed::contrast_mean(a.luma_sums[k], n) : 0;
     float* image = a.out + int64_t(h.output_index) * 3 * n;
-    for (int64_t i = first_thread(); i < n; i += thread_stride())
+    for (int32_t i = first_thread(); i < n; i += thread_stride())
       packed::finish_pixel(h, a.rotated + k * a.image_stride, i, mean, a.table, image);
   }
 }
@@ -143,26 +166,27 @@ struct DeviceTransformer::Impl {
   std::vector<Slot> slots;
   cudaStream_t upload = nullptr;
   uint8_t* scratch = nullptr;  // temp, flipped and rotated images of one batch
-  // The decoded-image cache: segments of device memory handed out in 256-byte aligned pieces.
+  // The decoded-image cache: segments of device memory handed out in 256-byte aligned pieces, at most
+  // cache_limit bytes of segments in all; after the device refused one, no more are asked for.
   std::mutex cache_mutex;
   std::vector<uint8_t*> cache_segments;
   uint8_t* cache_next = nullptr;
-  int64_t cache_left = 0;
+  int64_t cache_left = 0, cache_reserved = 0, cache_limit = 0;
+  bool cache_refused = false;
   unsigned long long* luma_sums = nullptr;
   float* table = nullptr;
+  std::mutex times_mutex;  // times and every slot's `timed`: run() and stats() may be on different threads
   DeviceTransformer::Times times;
 
-  // Adds slot s's last batch to `times`: after waiting for it (wait), or only when it has completed.
-  void collect(Slot& s, bool wait) {
+  // Adds slot s's last batch to `times` if its events have completed (never waits). Requires times_mutex.
+  void collect(Slot& s) {
     if (!s.timed) return;
-    s.timed = false;
-    if (wait) {
-      check(cudaEventSynchronize(s.upload_end), "cudaEventSynchronize (timing)");
-      check(cudaEventSynchronize(s.expand_end), "cudaEventSynchronize (timing)");
-    } else if (cudaEventQuery(s.upload_end) != cudaSuccess || cudaEventQuery(s.expand_end) != cudaSuccess) {
-      cudaGetLastError();  // cudaErrorNotReady: not an error, and not left behind
-      return;
+    for (cudaEvent_t e : {s.upload_end, s.expand_end}) {
+      const cudaError_t status = cudaEventQuery(e);
+      if (status == cudaErrorNotReady) return;  // not yet: next time
+      check(status, "cudaEventQuery (timing)");
     }
+    s.timed = false;
     float upload_ms = 0, expand_ms = 0;
     check(cudaEventElapsedTime(&upload_ms, s.upload_begin, s.upload_end), "cudaEventElapsedTime");
     check(cudaEventElapsedTime(&expand_ms, s.expand_begin, s.expand_end), "cudaEventElapsedTime");
@@ -176,6 +200,7 @@ struct DeviceTransformer::Impl {
   int64_t image_stride() const { return size * size * 3; }
 
   void free_all() noexcept {
+    DeviceScope scope(device);
     if (upload != nullptr) cudaStreamSynchronize(upload);
     cudaDeviceSynchronize();  // the compute stream may still read the device buffers
     for (Slot& s : slots) {
@@ -199,22 +224,29 @@ DeviceTransformer::DeviceTransformer(const TransformConfig& config, int64_t regi
                                      int slots, Device device)
     : impl_(std::make_unique<Impl>()) {
   THAW_CHECK(device.is_cuda(), "DeviceTransformer: needs a CUDA device, got {}", device.str());
-  THAW_CHECK(batch_size >= 1 && slots >= 1 && region_bytes >= int64_t(sizeof(PackedHeader)),
-             "DeviceTransformer: batch_size and slots must be >= 1");
+  THAW_CHECK(batch_size >= 1 && slots >= 1 && region_bytes >= int64_t(sizeof(PackedHeader)) &&
+                 region_bytes % 256 == 0,
+             "DeviceTransformer: batch_size and slots must be >= 1, region_bytes a multiple of 256 (from "
+             "packed_region_bytes)");
+  THAW_CHECK(packed_max_window(config) * config.crop_size < (int64_t(1) << 31),
+             "DeviceTransformer: crop_size {} is too large for 32-bit pixel indices", config.crop_size);
   Impl& m = *impl_;
   m.device = device.index;
   m.region_bytes = region_bytes;
   m.batch_size = batch_size;
   m.size = config.crop_size;
   m.max_window = packed_max_window(config);
+  DeviceScope scope(m.device);
   try {
-    check(cudaSetDevice(m.device), "cudaSetDevice");
     check(cudaStreamCreateWithFlags(&m.upload, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
     m.slots.resize(size_t(slots));
     for (Impl::Slot& s : m.slots) {
       check(cudaMallocHost(&s.host, size_t(m.slot_bytes())), "cudaMallocHost (batch buffer)");
       check(cudaMalloc(&s.device, size_t(m.slot_bytes())), "cudaMalloc (batch buffer)");
-      check(cudaEventCreateWithFlags(&s.uploaded, cudaEventDisableTiming), "cudaEventCreate");
+      // Workers block on `uploaded` (wait_until_writable): a blocking wait, not a spin that takes a core from
+      // the JPEG decoders.
+      check(cudaEventCreateWithFlags(&s.uploaded, cudaEventDisableTiming | cudaEventBlockingSync),
+            "cudaEventCreate");
       check(cudaEventCreateWithFlags(&s.consumed, cudaEventDisableTiming), "cudaEventCreate");
       for (cudaEvent_t* e : {&s.upload_begin, &s.upload_end, &s.expand_begin, &s.expand_end})
         check(cudaEventCreate(e), "cudaEventCreate (timing)");
@@ -225,6 +257,11 @@ DeviceTransformer::DeviceTransformer(const TransformConfig& config, int64_t regi
     const NormalizeTable table = normalize_table();
     check(cudaMalloc(&m.table, sizeof(table)), "cudaMalloc (normalize table)");
     check(cudaMemcpy(m.table, table.data(), sizeof(table), cudaMemcpyHostToDevice), "cudaMemcpy (table)");
+    // Without a bound from the loader, the cache may take half of what is free now: the rest is the
+    // training step's.
+    size_t free_bytes = 0, total_bytes = 0;
+    check(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
+    m.cache_limit = int64_t(free_bytes / 2);
   } catch (...) {
     m.free_all();
     throw;
@@ -240,13 +277,22 @@ uint8_t* DeviceTransformer::host_regions(int slot) {
 }
 
 void DeviceTransformer::wait_until_writable(int slot) {
+  DeviceScope scope(impl_->device);
   check(cudaEventSynchronize(impl_->slots.at(size_t(slot)).uploaded), "cudaEventSynchronize (upload)");
 }
 
 DeviceTransformer::Times DeviceTransformer::times() {
-  for (Impl::Slot& s : impl_->slots)
-    impl_->collect(s, true);
-  return impl_->times;
+  Impl& m = *impl_;
+  DeviceScope scope(m.device);
+  std::lock_guard<std::mutex> lock(m.times_mutex);
+  for (Impl::Slot& s : m.slots)
+    m.collect(s);
+  return m.times;
+}
+
+void DeviceTransformer::set_cache_limit(int64_t bytes) {
+  std::lock_guard<std::mutex> lock(impl_->cache_mutex);
+  if (bytes > 0) impl_->cache_limit = bytes;
 }
 
 uint8_t* DeviceTransformer::allocate_cache(int64_t bytes) {
@@ -255,12 +301,19 @@ uint8_t* DeviceTransformer::allocate_cache(int64_t bytes) {
   bytes = (bytes + 255) / 256 * 256;
   std::lock_guard<std::mutex> lock(m.cache_mutex);
   if (bytes > m.cache_left) {
-    const int64_t segment_bytes = std::max(kSegment, bytes);
+    // A new segment: 64 MiB, or what is left under the limit, and at least this image.
+    const int64_t segment_bytes = std::max(std::min(kSegment, m.cache_limit - m.cache_reserved), bytes);
+    if (m.cache_refused || m.cache_reserved + segment_bytes > m.cache_limit) return nullptr;
+    DeviceScope scope(m.device);
     uint8_t* segment = nullptr;
-    if (cudaMalloc(&segment, size_t(segment_bytes)) != cudaSuccess) {
-      cudaGetLastError();  // out of device memory: the caller treats the cache as full
+    const cudaError_t status = cudaMalloc(&segment, size_t(segment_bytes));
+    if (status == cudaErrorMemoryAllocation) {
+      cudaGetLastError();  // out of device memory: the cache is full from now on
+      m.cache_refused = true;
       return nullptr;
     }
+    check(status, "cudaMalloc (decoded-image cache)");
+    m.cache_reserved += segment_bytes;
     m.cache_segments.push_back(segment);
     m.cache_next = segment;
     m.cache_left = segment_bytes;
@@ -284,7 +337,25 @@ void DeviceTransformer::run(int slot, int64_t count, const std::vector<int64_t>&
   auto* device_labels = reinterpret_cast<int64_t*>(s.device + m.batch_size * m.region_bytes);
   std::memcpy(host_labels, labels.data(), size_t(n) * sizeof(int64_t));
 
-  m.collect(s, false);  // the slot's previous batch, if its events have completed
+  DeviceScope scope(m.device);
+  {
+    std::lock_guard<std::mutex> lock(m.times_mutex);
+    m.collect(s);     // the slot's previous batch, if its events have completed
+    s.timed = false;  // if they had not, that batch goes uncounted: its events are recorded again below
+  }
+  // If anything below throws, `uploaded` and `consumed` must still cover what was queued, or a later batch's
+  // upload could overwrite this slot's device buffer while its kernels read it.
+  struct Fence {
+    Impl::Slot& s;
+    cudaStream_t upload;
+    bool armed = true;
+    ~Fence() {
+      if (!armed) return;
+      cudaEventRecord(s.uploaded, upload);
+      cudaEventRecord(s.consumed, nullptr);
+      cudaGetLastError();
+    }
+  } fence{s, m.upload};
 
   // Upload: after the last expansion that read this slot's device buffer.
   check(cudaStreamWaitEvent(m.upload, s.consumed, 0), "cudaStreamWaitEvent (upload)");
@@ -350,8 +421,10 @@ void DeviceTransformer::run(int slot, int64_t count, const std::vector<int64_t>&
           "cudaMemcpyAsync (labels to the batch)");
   }
   check(cudaEventRecord(s.expand_end, compute), "cudaEventRecord (timing)");
-  s.timed = true;
   check(cudaEventRecord(s.consumed, compute), "cudaEventRecord (consumed)");
+  fence.armed = false;
+  std::lock_guard<std::mutex> lock(m.times_mutex);
+  s.timed = true;
 }
 
 }  // namespace thaw::data
