@@ -5,8 +5,10 @@ The report's code (docs/the-report.md) trained from a torchvision Dataset and a 
 num_workers=0: every JPEG decoded and augmented in the training process, between the steps. This script runs
 that loop (with --workers 0, and with more DataLoader workers as a well-tuned PyTorch user would) and
 `thaw bench train` with the same config on the same folder, on the same device, and prints the training
-images/s of each and thaw's ratio to each. The figure is training images over the time of the training loops
-(both sides: loader waits included, validation excluded); thaw's line also says where its time went.
+images/s of each and thaw's ratio to each; for l = 1, 3 or 5 also thaw's steps on synthetic batches
+(`thaw bench resnet`), the bound the data path is measured against. The figure is training images over the
+time of the training loops (both sides: loader waits included, validation excluded); thaw's line also says
+where its time went.
 
 Config: ResNet18 or 50 from random init (throughput does not depend on the weights), the last --layers layers
 trainable (the report's l), SGD lr 1e-3 momentum 0.9 Nesterov, batch --batch, --size crops, with the report's
@@ -83,6 +85,21 @@ def run_thaw(args):
             report = json.load(f)
         report["text"] = result.stdout
         return report
+
+
+def run_synthetic(args):
+    """thaw's training steps on synthetic batches (`thaw bench resnet`, l = 1, 3 or 5): the throughput the
+    data path is measured against. None for other l."""
+    mode = {1: "train-head", 3: "train-l3", 5: "train-full"}.get(args.layers)
+    if mode is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "resnet.json")
+        subprocess.run([args.thaw, "bench", "resnet", "--device", args.device, "--arch", args.arch, "--mode", mode,
+                        "--batch", str(args.batch), "--size", str(args.size), "--repeat", "20",
+                        "--threads", str(args.threads), "--json", out], check=True, capture_output=True, text=True)
+        with open(out) as f:
+            return json.load(f)["images_per_s"]
 
 
 def run_torch(args, workers):
@@ -167,13 +184,17 @@ def main():
           f"(PyTorch {torch.__version__})")
     print(report["text"])
     thaw = statistics.median(thaw_runs)
-    print(f"{'pipeline':<36} {'train img/s':>12} {'thaw / it':>10}")
+    synthetic = run_synthetic(args)
+    print(f"{'pipeline':<44} {'train img/s':>12} {'thaw / it':>10}")
     name = "thaw bench train" + (", device transforms" if args.device_transforms else "") + (
         " + cache" if args.cache_on_device else "")
-    print(f"{name:<36} {thaw:>12.1f} {'':>10}")
+    print(f"{name:<44} {thaw:>12.1f} {'':>10}")
     for w in args.workers:
         value = statistics.median(torch_runs[w])
-        print(f"{f'PyTorch DataLoader, {w} workers':<36} {value:>12.1f} {thaw / value:>9.2f}x")
+        print(f"{f'PyTorch DataLoader, {w} workers':<44} {value:>12.1f} {thaw / value:>9.2f}x")
+    if synthetic is not None:
+        print(f"{'thaw, synthetic batches (no data path)':<44} {synthetic:>12.1f} {thaw / synthetic:>9.2f}x"
+              f"   <- the data path keeps {100 * thaw / synthetic:.0f}% of the steps' own throughput")
 
 
 if __name__ == "__main__":
