@@ -335,6 +335,11 @@ TEST_CASE("train config: unknown keys, bad values and missing keys are errors na
              ContainsSubstring("bn_frozen_from_epoch: 2 needs bn_mode = \"train\""));
   CHECK_THAT(load_file("epochs = 3\nbn_frozen_from_epoch = 4\n"),
              ContainsSubstring("bn_frozen_from_epoch: 4 is after the last epoch (3)"));
+  CHECK_THAT(
+      load_file("cache = true\ncache_on_device = true\n"),
+      ContainsSubstring("cache_on_device: keeps the decoded-image cache on the device, so it needs cache = "
+                        "true and device_transforms = true (cache is true, device_transforms false)"));
+  CHECK(load_file("cache = true\ndevice_transforms = true\ncache_on_device = true\n") == "(no error)");
 
   // Overrides win over the file; types follow the key; the name defaults to the file's stem.
   std::ofstream(file) << "epochs = 3\nlr = 0.5\n";

@@ -105,8 +105,7 @@ void visit_fields(Config& c, F&& f) {
   f("resize_size", c.resize_size), f("batch_size", c.batch_size), f("epochs", c.epochs), f("seed", c.seed);
   f("threads", c.threads), f("cache", c.cache), f("cache_mib", c.cache_mib),
       f("device_transforms", c.device_transforms), f("cache_on_device", c.cache_on_device),
-      f("skip_bad", c.skip_bad), f("limit", c.limit),
-      f("loss", c.loss);
+      f("skip_bad", c.skip_bad), f("limit", c.limit), f("loss", c.loss);
   f("optimizer", c.optimizer), f("lr", c.lr), f("momentum", c.momentum), f("nesterov", c.nesterov);
   f("weight_decay", c.weight_decay), f("betas", c.betas), f("eps", c.eps), f("schedule", c.schedule);
   f("step_size", c.step_size), f("gamma", c.gamma), f("trainable", c.trainable), f("layers", c.layers);
@@ -344,6 +343,10 @@ void resolve(TrainConfig& c, const std::string& config_path) {
   THAW_CHECK(c.bn_frozen_from_epoch <= c.epochs,
              "bn_frozen_from_epoch: {} is after the last epoch ({}); 0 means never", c.bn_frozen_from_epoch,
              c.epochs);
+  THAW_CHECK(!c.cache_on_device || (c.cache && c.device_transforms),
+             "cache_on_device: keeps the decoded-image cache on the device, so it needs cache = true and "
+             "device_transforms = true (cache is {}, device_transforms {})",
+             c.cache, c.device_transforms);
   THAW_CHECK(!(c.oversample && c.class_weights != "none"),
              "oversample and class_weights = \"{}\" together would correct the imbalance twice; choose one",
              c.class_weights);
