@@ -94,6 +94,8 @@ fi
 if has_stage data; then
   log="$out/data.log"
   : >"$log"
+  # Real JPEGs for the loader test on pets images, when scripts/gpu-data.sh's subset was carried along.
+  [ -d .gpu-data/pets/images ] && export THAW_TEST_JPEGS="$PWD/.gpu-data/pets/images"
   run_tests "device transforms vs the CPU loader" 60 "$log" "$build/tests/test_data_loader" \
     "loader: device transforms*"
   run_tests "device transforms: training runs" 90 "$log" "$build/tests/test_train" "*device_transforms*"
