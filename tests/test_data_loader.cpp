@@ -2,7 +2,9 @@
 // dtypes, each sample once per epoch in the seeded order, bit-identical batches for any thread count (with
 // and without the decoded-image cache), explicit orders, bad files (skipped and counted, or an error naming
 // the file), and prompt shutdown mid-epoch. Plus a run over pets-mini's real files when it is present, and
-// a CUDA target when a GPU is.
+// a CUDA target when a GPU is. The device transforms (data/device_transforms.h) and the decoded-image cache on
+// the device give the CPU loader's batches bit for bit, on the CPU target (the consumer expands them) and on
+// CUDA (the kernels do).
 // And `thaw data download`'s offline half (data/download.h): digests, verify-and-unpack of archives the
 // tests build with tar (good, corrupted, truncated, wrong layout), and the no-network message.
 #include <unistd.h>
