@@ -388,8 +388,8 @@ void Loader::release_device_cache_claim(int64_t index) noexcept {
   if (entry.state == State::kPending) entry.state = State::kNone;
 }
 
-// cache_on_device, after batch `slot` (positions begin .. begin + count - 1) was expanded: the images its
-// regions carried whole are in the cache now (or will be before any later expansion runs).
+// cache_on_device, after a batch (positions begin .. begin + count - 1, packed at regions) was expanded: the
+// images its regions carried whole are in the cache now (or will be before any later expansion runs).
 void Loader::mark_device_cached(const uint8_t* regions, int64_t begin, int64_t count) {
   State& st = *state_;
   std::lock_guard<std::mutex> guard(st.cache_mutex);

@@ -17,6 +17,14 @@
 #include <cstdlib>
 #include <vector>
 
+// Timed launches and warm-ups (the CPU emulation in tests/ builds with fewer).
+#ifndef WORKLOG_REPEAT
+#define WORKLOG_REPEAT 20
+#endif
+#ifndef WORKLOG_WARMUP
+#define WORKLOG_WARMUP 3
+#endif
+
 struct Problem {
   int N = 64, C = 128, H = 28, W = 28, K = 128, R = 3, S = 3, stride = 1, pad = 1;
   __host__ __device__ int P() const { return (H + 2 * pad - R) / stride + 1; }
@@ -68,7 +76,8 @@ using Launch = void (*)(const Problem& p, const float* x, const float* w, float*
 
 // Runs the version: checks 4096 outputs spread over y against float64 (float32 summation of n = C*R*S
 // products may be off by gamma_n * sum |terms|, gamma_n = n u / (1 - n u), u = 2^-24: Higham's bound, so
-// the check is derived, not tuned), then times `repeat` launches after 3 warm-ups, and prints one line.
+// the check is derived, not tuned), then times WORKLOG_REPEAT launches after WORKLOG_WARMUP warm-ups, and
+// prints one line.
 inline int worklog_main(int argc, char** argv, const char* name, Launch launch) {
   Problem p;
   if (argc == 10) {
@@ -108,9 +117,9 @@ inline int worklog_main(int argc, char** argv, const char* name, Launch launch) 
   cudaEvent_t start, stop;
   check_cuda(cudaEventCreate(&start), "event");
   check_cuda(cudaEventCreate(&stop), "event");
-  for (int i = 0; i < 3; ++i)
+  for (int i = 0; i < WORKLOG_WARMUP; ++i)
     launch(p, dx, dw, dy);
-  const int repeat = 20;
+  const int repeat = WORKLOG_REPEAT;
   std::vector<float> ms(repeat);
   for (float& t : ms) {
     check_cuda(cudaEventRecord(start), "record");
