@@ -31,6 +31,7 @@ Needs Debian's PyTorch and torchvision: run it with /usr/bin/python3.
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -68,6 +69,40 @@ def cycled_dataset(root, count, into):
     return into
 
 
+class GpuBusy:
+    """nvidia-smi's utilization.gpu (the share of time one or more kernels ran) sampled every 100 ms while
+    the block runs; `mean` is None on the CPU or without nvidia-smi. It covers the whole block: for thaw's
+    run the model's construction, validation and test too, for PyTorch's the training loop."""
+
+    def __init__(self, device):
+        self.device = device
+        self.samples = []
+        self.process = None
+
+    def __enter__(self):
+        if self.device.startswith("cuda") and shutil.which("nvidia-smi"):
+            index = self.device.split(":")[1] if ":" in self.device else "0"
+            self.process = subprocess.Popen(["nvidia-smi", "-i", index, "--query-gpu=utilization.gpu",
+                                             "--format=csv,noheader,nounits", "-lms", "100"],
+                                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        return self
+
+    def __exit__(self, *exc):
+        if self.process is not None:
+            self.process.terminate()
+            out = self.process.communicate()[0]
+            self.samples = [float(v) for v in out.split() if v.strip().isdigit()]
+        return False
+
+    @property
+    def mean(self):
+        return statistics.mean(self.samples) if self.samples else None
+
+
+def busy_text(busy):
+    return f"{'n/a':>9}" if busy is None else f"{busy:>8.0f}%"
+
+
 def run_thaw(args):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "bench.json")
@@ -80,10 +115,12 @@ def run_thaw(args):
             command += ["--cache", "true", "--device-transforms", "true"]
         if args.cache_on_device:
             command += ["--cache-on-device", "true"]
-        result = subprocess.run(command, check=True, capture_output=True, text=True)
+        with GpuBusy(args.device) as busy:
+            result = subprocess.run(command, check=True, capture_output=True, text=True)
         with open(out) as f:
             report = json.load(f)
         report["text"] = result.stdout
+        report["gpu_busy"] = busy.mean
         return report
 
 
@@ -92,14 +129,16 @@ def run_synthetic(args):
     data path is measured against. None for other l."""
     mode = {1: "train-head", 3: "train-l3", 5: "train-full"}.get(args.layers)
     if mode is None:
-        return None
+        return None, None
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "resnet.json")
-        subprocess.run([args.thaw, "bench", "resnet", "--device", args.device, "--arch", args.arch, "--mode", mode,
+        with GpuBusy(args.device) as busy:
+            subprocess.run([args.thaw, "bench", "resnet", "--device", args.device, "--arch", args.arch, "--mode", mode,
                         "--batch", str(args.batch), "--size", str(args.size), "--repeat", "20",
-                        "--threads", str(args.threads), "--json", out], check=True, capture_output=True, text=True)
+                            "--threads", str(args.threads), "--json", out], check=True, capture_output=True,
+                           text=True)
         with open(out) as f:
-            return json.load(f)["images_per_s"]
+            return json.load(f)["images_per_s"], busy.mean
 
 
 def run_torch(args, workers):
@@ -145,6 +184,12 @@ def run_torch(args, workers):
     return images / seconds
 
 
+def run_torch_measured(args, workers):
+    with GpuBusy(args.device) as busy:
+        value = run_torch(args, workers)
+    return value, busy.mean
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--thaw", default="build/thaw")
@@ -170,12 +215,16 @@ def main():
         args.data = cycled_dataset(args.data, args.cycle_to, os.path.join(cycle_dir.name, "pets"))
 
     thaw_runs, torch_runs = [], {w: [] for w in args.workers}
+    thaw_busy, torch_busy = [], {w: [] for w in args.workers}
     report = None
     for _ in range(args.runs):
         report = run_thaw(args)
         thaw_runs.append(report["images_per_s"])
+        thaw_busy.append(report["gpu_busy"])
         for w in args.workers:
-            torch_runs[w].append(run_torch(args, w))
+            value, busy = run_torch_measured(args, w)
+            torch_runs[w].append(value)
+            torch_busy[w].append(busy)
     import torch
 
     print(f"{args.arch}, l = {args.layers}, {args.size}x{args.size}, batch {args.batch}, augment "
@@ -184,17 +233,28 @@ def main():
           f"(PyTorch {torch.__version__})")
     print(report["text"])
     thaw = statistics.median(thaw_runs)
-    synthetic = run_synthetic(args)
-    print(f"{'pipeline':<44} {'train img/s':>12} {'thaw / it':>10}")
+    synthetic, synthetic_busy = run_synthetic(args)
+
+    def median_busy(values):
+        values = [v for v in values if v is not None]
+        return statistics.median(values) if values else None
+
+    gpu = args.device.startswith("cuda")
+    print(f"{'pipeline':<44} {'train img/s':>12} {'thaw / it':>10}" + (f" {'GPU busy':>9}" if gpu else ""))
     name = "thaw bench train" + (", device transforms" if args.device_transforms else "") + (
         " + cache" if args.cache_on_device else "")
-    print(f"{name:<44} {thaw:>12.1f} {'':>10}")
+    print(f"{name:<44} {thaw:>12.1f} {'':>10}" + (f" {busy_text(median_busy(thaw_busy))}" if gpu else ""))
     for w in args.workers:
         value = statistics.median(torch_runs[w])
-        print(f"{f'PyTorch DataLoader, {w} workers':<44} {value:>12.1f} {thaw / value:>9.2f}x")
+        print(f"{f'PyTorch DataLoader, {w} workers':<44} {value:>12.1f} {thaw / value:>9.2f}x"
+              + (f" {busy_text(median_busy(torch_busy[w]))}" if gpu else ""))
     if synthetic is not None:
         print(f"{'thaw, synthetic batches (no data path)':<44} {synthetic:>12.1f} {thaw / synthetic:>9.2f}x"
-              f"   <- the data path keeps {100 * thaw / synthetic:.0f}% of the steps' own throughput")
+              + (f" {busy_text(synthetic_busy)}" if gpu else "")
+              + f"   <- the data path keeps {100 * thaw / synthetic:.0f}% of the steps' own throughput")
+    if gpu:
+        print("GPU busy: nvidia-smi's utilization.gpu, sampled every 100 ms over each whole run (thaw's includes "
+              "building the model, validation and test)")
 
 
 if __name__ == "__main__":
