@@ -231,3 +231,25 @@ TEST_CASE("pack_sample names what is wrong with its input") {
   CHECK_THAT(test::error_of([&] { pack_sample(Image{}, train, params, region.data(), region_bytes); }),
              ContainsSubstring("non-empty RGB image"));
 }
+
+TEST_CASE("packed samples equal transform_to_chw over random crop sizes, resize sizes and image shapes") {
+  // 300 draws of (crop, resize, image height and width, augment), each image as the cache keeps it: small
+  // crops keep it quick, and the shapes include tall, wide, tiny and upscaled images.
+  Generator gen(2026, 12);
+  int checked = 0;
+  for (int trial = 0; trial < 300; ++trial) {
+    TransformConfig config;
+    config.crop_size = gen.next_int(4, 40);
+    config.resize_size = config.crop_size + gen.next_int(0, 24);
+    config.augment = gen.next_uniform() < 0.7;
+    const int64_t height = gen.next_int(3, 90), width = gen.next_int(3, 90);
+    const Image image = as_cached(pattern_image(height, width, uint64_t(trial)), config);
+    Generator draws(uint64_t(trial), 5);
+    const SampleParams params = draw_sample_params(config, image.height, image.width, draws);
+    INFO("trial " << trial << ": crop " << config.crop_size << ", resize " << config.resize_size << ", image "
+                  << image.height << "x" << image.width << ", augment " << config.augment);
+    CHECK(same_bits(packed_of(image, config, params), expected_of(image, config, params)));
+    ++checked;
+  }
+  CHECK(checked == 300);
+}
