@@ -2,16 +2,16 @@
 // dtypes, each sample once per epoch in the seeded order, bit-identical batches for any thread count (with
 // and without the decoded-image cache), explicit orders, bad files (skipped and counted, or an error naming
 // the file), and prompt shutdown mid-epoch. Plus a run over pets-mini's real files when it is present, and
-// a CUDA target when a GPU is. The device transforms (data/device_transforms.h) and the decoded-image cache on
-// the device give the CPU loader's batches bit for bit, on the CPU target (the consumer expands them) and on
-// CUDA (the kernels do).
-// And `thaw data download`'s offline half (data/download.h): digests, verify-and-unpack of archives the
-// tests build with tar (good, corrupted, truncated, wrong layout), and the no-network message.
+// a CUDA target when a GPU is. The device transforms (data/device_transforms.h) and the decoded-image cache
+// on the device give the CPU loader's batches bit for bit, on the CPU target (the consumer expands them) and
+// on CUDA (the kernels do). And `thaw data download`'s offline half (data/download.h): digests,
+// verify-and-unpack of archives the tests build with tar (good, corrupted, truncated, wrong layout), and the
+// no-network message.
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -500,16 +500,22 @@ std::vector<LoaderSample> dataset_with_bad_files(const fs::path& dir) {
   return samples;
 }
 
+// The CPU loader the device paths are held to: workers, the decoded cache, bad files skipped.
+LoaderOptions cached_reference(bool augment) {
+  LoaderOptions reference = small_options(2);
+  reference.transform.augment = augment;
+  reference.cache = true;
+  reference.skip_bad = true;
+  return reference;
+}
+
 }  // namespace
 
 TEST_CASE("loader: device transforms on the CPU give the cached loader's batches, skipped files included") {
   TempDir dir;
   const auto samples = dataset_with_bad_files(dir.path);
   for (const bool augment : {true, false}) {
-    LoaderOptions reference = small_options(2);
-    reference.transform.augment = augment;
-    reference.cache = true;
-    reference.skip_bad = true;
+    const LoaderOptions reference = cached_reference(augment);
     for (const int threads : {1, 3}) {
       for (const int64_t cache_max_bytes : {int64_t(-1), int64_t(0), int64_t(4000)}) {
         // -1: no cache; 0: an unbounded one; 4000 bytes: room for two or three images, the rest decoded
@@ -531,10 +537,7 @@ TEST_CASE(
   TempDir dir;
   const auto samples = dataset_with_bad_files(dir.path);  // 13 good images, 2 bad files
   for (const bool augment : {true, false}) {
-    LoaderOptions reference = small_options(2);
-    reference.transform.augment = augment;
-    reference.cache = true;
-    reference.skip_bad = true;
+    const LoaderOptions reference = cached_reference(augment);
     for (const int threads : {1, 3}) {
       INFO("augment " << augment << ", " << threads << " threads");
       LoaderOptions on_device = reference;
@@ -560,9 +563,7 @@ TEST_CASE(
 TEST_CASE("loader: the device cache at its bound, and after a cancelled epoch, keeps the batches") {
   TempDir dir;
   const auto samples = dataset_with_bad_files(dir.path);
-  LoaderOptions reference = small_options(2);
-  reference.cache = true;
-  reference.skip_bad = true;
+  const LoaderOptions reference = cached_reference(true);
   LoaderOptions bounded = reference;
   bounded.device_transforms = true;
   bounded.cache_on_device = true;
@@ -618,10 +619,7 @@ TEST_CASE("loader: device transforms on a CUDA device give the CPU loader's batc
   const auto samples = dataset_with_bad_files(dir.path);
   for (const bool augment : {true, false}) {
     INFO("augment " << augment);
-    LoaderOptions reference = small_options(2);
-    reference.transform.augment = augment;
-    reference.cache = true;
-    reference.skip_bad = true;
+    const LoaderOptions reference = cached_reference(augment);
     LoaderOptions gpu = reference;
     gpu.device = Device::cuda(0);
     gpu.device_transforms = true;

@@ -14,29 +14,15 @@
 #include "data/transforms.h"
 #include "tests/support/catch.h"
 #include "tests/support/cuda.h"
+#include "tests/support/pattern_image.h"
 #include "tests/support/scratch.h"
 
 namespace fs = std::filesystem;
 using namespace thaw;
 using namespace thaw::data;
+using thaw::test::pattern_image;
 
 namespace {
-
-// A smooth pattern plus per-pixel noise: resampling, rotation and jitter all see structure and edges.
-Image pattern_image(int64_t height, int64_t width, uint64_t seed) {
-  Image image;
-  image.height = height;
-  image.width = width;
-  image.pixels.resize(size_t(height * width * 3));
-  Generator gen(seed, 7);
-  for (int64_t y = 0; y < height; ++y)
-    for (int64_t x = 0; x < width; ++x)
-      for (int64_t c = 0; c < 3; ++c) {
-        const int64_t smooth = (x * (c + 1) * 3 + y * (3 - c) * 2) % 256;
-        image.pixels[size_t((y * width + x) * 3 + c)] = uint8_t((smooth + gen.next_int(0, 48)) % 256);
-      }
-  return image;
-}
 
 // The image as the loader's cache keeps it: downscaled to S on the shorter side when larger.
 Image as_cached(Image image, const TransformConfig& config) {

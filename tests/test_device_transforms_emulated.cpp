@@ -13,24 +13,11 @@
 #include "data/device_transforms.h"
 #include "data/transforms.h"
 #include "tests/support/catch.h"
+#include "tests/support/pattern_image.h"
 
 using namespace thaw;
 using namespace thaw::data;
-
-namespace {
-
-Image pattern_image(int64_t height, int64_t width, uint64_t seed) {
-  Image image;
-  image.height = height;
-  image.width = width;
-  image.pixels.resize(size_t(height * width * 3));
-  Generator gen(seed, 3);
-  for (size_t i = 0; i < image.pixels.size(); ++i)
-    image.pixels[i] = uint8_t((i * 7 + size_t(gen.next_int(0, 64))) % 256);
-  return image;
-}
-
-}  // namespace
+using thaw::test::pattern_image;
 
 TEST_CASE(
     "emulated CUDA device transforms give the CPU twin's bytes, skipped samples and the cache included") {

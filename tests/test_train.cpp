@@ -29,6 +29,17 @@ namespace {
 
 using test::error_of;
 
+// A 2-epoch run at 32x32, batch 16, on a synthetic dataset in `data`, into runs_dir/name.
+TrainConfig synthetic_config(const fs::path& runs_dir, const fs::path& data, const std::string& name,
+                             Overrides extra = {}) {
+  Overrides o = {{"name", name},          {"runs_dir", runs_dir.string()},
+                 {"data", data.string()}, {"weights", "none"},
+                 {"image_size", "32"},    {"batch_size", "16"},
+                 {"epochs", "2"},         {"threads", "2"}};
+  o.insert(o.end(), extra.begin(), extra.end());
+  return load_train_config("", o);
+}
+
 // 48 images per split, 3 steps of 16 per epoch, layer4 + fc train (BN in train mode: running stats change).
 TrainConfig small_config(const fs::path& runs_dir, const std::string& name, Overrides extra = {}) {
   Overrides o = {{"name", name},
@@ -452,16 +463,7 @@ TEST_CASE("train on CUDA: a short run matches the same run on the CPU", "[cuda]"
                                                 .test_per_class = 2,
                                                 .seed = 3});
   const auto config_on = [&](const std::string& device) {
-    return load_train_config("", {{"name", device},
-                                  {"runs_dir", tmp.path.string()},
-                                  {"data", data.string()},
-                                  {"weights", "none"},
-                                  {"device", device},
-                                  {"image_size", "32"},
-                                  {"batch_size", "16"},
-                                  {"epochs", "2"},
-                                  {"threads", "2"},
-                                  {"lr", "0.01"}});
+    return synthetic_config(tmp.path, data, device, {{"device", device}, {"lr", "0.01"}});
   };
   REQUIRE(run_training(config_on("cpu"), false, {.quiet = true}) == TrainStatus::Completed);
   REQUIRE(run_training(config_on("cuda"), false, {.quiet = true}) == TrainStatus::Completed);
@@ -546,19 +548,12 @@ TEST_CASE("train: device_transforms and cache_on_device give the run of cache = 
                                                 .seed = 6});
   const auto config_with = [&](const std::string& name, const std::string& device, bool device_transforms,
                                bool cache_on_device = false) {
-    return load_train_config("", {{"name", name},
-                                  {"runs_dir", tmp.path.string()},
-                                  {"data", data.string()},
-                                  {"weights", "none"},
-                                  {"device", device},
-                                  {"image_size", "32"},
-                                  {"batch_size", "16"},
-                                  {"epochs", "2"},
-                                  {"threads", "2"},
-                                  {"augment", "true"},
-                                  {"cache", "true"},
-                                  {"device_transforms", device_transforms ? "true" : "false"},
-                                  {"cache_on_device", cache_on_device ? "true" : "false"}});
+    return synthetic_config(tmp.path, data, name,
+                            {{"device", device},
+                             {"augment", "true"},
+                             {"cache", "true"},
+                             {"device_transforms", device_transforms ? "true" : "false"},
+                             {"cache_on_device", cache_on_device ? "true" : "false"}});
   };
   const auto same_runs = [&](const std::string& a, const std::string& b) {
     const auto rows_a = read_csv(tmp.path / a / "metrics.csv"),
