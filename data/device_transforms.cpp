@@ -92,13 +92,23 @@ int64_t packed_max_window(const TransformConfig& config) {
   return std::max(box, eval) + 4;
 }
 
+namespace {
+
+// The header and both axes' taps at their largest (a filter reaching over the widest window): every packed
+// sample of `config` starts with at most this many bytes before its pixels.
+int64_t max_header_and_taps_bytes(const TransformConfig& config) {
+  const int64_t size = config.crop_size, window = packed_max_window(config);
+  const int64_t ksize = 2 * std::max<int64_t>(1, (window + size - 1) / size) + 1;
+  return align_up(sizeof(PackedHeader), 16) + 2 * taps_bytes(size, ksize);
+}
+
+}  // namespace
+
 int64_t packed_region_bytes(const TransformConfig& config) {
   THAW_CHECK(config.crop_size > 0 && config.resize_size > 0,
              "TransformConfig: crop_size and resize_size must be positive");
-  const int64_t size = config.crop_size, window = packed_max_window(config);
-  const int64_t ksize = 2 * std::max<int64_t>(1, (window + size - 1) / size) + 1;
-  return align_up(align_up(sizeof(PackedHeader), 16) + 2 * taps_bytes(size, ksize) + window * window * 3,
-                  256);
+  const int64_t window = packed_max_window(config);
+  return align_up(max_header_and_taps_bytes(config) + window * window * 3, 256);
 }
 
 bool packed_carries_image(const uint8_t* region) {
@@ -250,10 +260,7 @@ int64_t pack_cached_sample(int64_t height, int64_t width, const uint8_t* cache_a
 }
 
 int64_t whole_image_packed_bytes(const TransformConfig& config, int64_t height, int64_t width) {
-  // The header and the taps at their largest, then the pixels.
-  const int64_t size = config.crop_size, window = packed_max_window(config);
-  const int64_t ksize = 2 * std::max<int64_t>(1, (window + size - 1) / size) + 1;
-  return align_up(sizeof(PackedHeader), 16) + 2 * taps_bytes(size, ksize) + height * width * 3;
+  return max_header_and_taps_bytes(config) + height * width * 3;
 }
 
 void unpack_batch_cpu(const uint8_t* regions, int64_t region_bytes, int64_t count, float* out) {

@@ -85,64 +85,62 @@ __device__ int32_t thread_stride() {
   return int32_t(gridDim.x * blockDim.x);
 }
 
-__global__ void rows_kernel(BatchArgs a) {
+// Calls visit(k, h) for every sample k of the batch that has an output (h its header), the samples spread
+// over blockIdx.y; each visit loops over the sample's pixels with first_thread() and thread_stride(). The
+// same k for every thread of a block, so a visit may use block-wide or warp-wide operations.
+template <typename Visit>
+__device__ void for_each_sample(const BatchArgs& a, Visit visit) {
   for (int64_t k = blockIdx.y; k < a.count; k += gridDim.y) {
     const PackedHeader h = header_of(a, k);
-    if (h.output_index < 0) continue;
-    const int32_t n = h.window_h * h.size;
-    for (int32_t i = first_thread(); i < n; i += thread_stride())
+    if (h.output_index >= 0) visit(k, h);
+  }
+}
+
+__global__ void rows_kernel(BatchArgs a) {
+  for_each_sample(a, [&](int64_t k, const PackedHeader& h) {
+    for (int32_t i = first_thread(); i < h.window_h * h.size; i += thread_stride())
       packed::resample_row_pixel(h, a.regions + k * a.region_bytes, i / h.size, i % h.size,
                                  a.temp + k * a.temp_stride);
-  }
+  });
 }
 
 __global__ void columns_kernel(BatchArgs a) {
-  for (int64_t k = blockIdx.y; k < a.count; k += gridDim.y) {
-    const PackedHeader h = header_of(a, k);
-    if (h.output_index < 0) continue;
-    const int32_t n = h.size * h.size;
-    for (int32_t i = first_thread(); i < n; i += thread_stride())
+  for_each_sample(a, [&](int64_t k, const PackedHeader& h) {
+    for (int32_t i = first_thread(); i < h.size * h.size; i += thread_stride())
       packed::resample_column_pixel(h, a.regions + k * a.region_bytes, a.temp + k * a.temp_stride, i / h.size,
                                     i % h.size, a.flipped + k * a.image_stride);
-  }
+  });
 }
 
 __global__ void rotate_kernel(BatchArgs a) {
-  for (int64_t k = blockIdx.y; k < a.count; k += gridDim.y) {
-    const PackedHeader h = header_of(a, k);
-    if (h.output_index < 0) continue;
-    const int32_t n = h.size * h.size;
-    for (int32_t i = first_thread(); i < n; i += thread_stride())
-      packed::rotate_or_copy_pixel(h, a.flipped + k * a.image_stride, int32_t(i / h.size),
-                                   int32_t(i % h.size), a.rotated + k * a.image_stride);
-  }
+  for_each_sample(a, [&](int64_t k, const PackedHeader& h) {
+    for (int32_t i = first_thread(); i < h.size * h.size; i += thread_stride())
+      packed::rotate_or_copy_pixel(h, a.flipped + k * a.image_stride, i / h.size, i % h.size,
+                                   a.rotated + k * a.image_stride);
+  });
 }
 
 // Integer sums: atomics in any order give the same total.
 __global__ void contrast_luma_kernel(BatchArgs a) {
-  for (int64_t k = blockIdx.y; k < a.count; k += gridDim.y) {
-    const PackedHeader h = header_of(a, k);
-    if (h.output_index < 0 || packed::contrast_step(h) == h.jitters) continue;
-    const int32_t n = h.size * h.size;
+  for_each_sample(a, [&](int64_t k, const PackedHeader& h) {
+    if (packed::contrast_step(h) == h.jitters) return;  // no contrast in this sample: the same for the block
     unsigned long long sum = 0;
-    for (int32_t i = first_thread(); i < n; i += thread_stride())
+    for (int32_t i = first_thread(); i < h.size * h.size; i += thread_stride())
       sum += packed::contrast_luma(h, a.rotated + k * a.image_stride, i);
     for (int offset = 16; offset > 0; offset /= 2)
       sum += __shfl_down_sync(0xffffffffu, sum, offset);
     if ((threadIdx.x & 31) == 0 && sum != 0) atomicAdd(&a.luma_sums[k], sum);
-  }
+  });
 }
 
 __global__ void finish_kernel(BatchArgs a) {
-  for (int64_t k = blockIdx.y; k < a.count; k += gridDim.y) {
-    const PackedHeader h = header_of(a, k);
-    if (h.output_index < 0) continue;
+  for_each_sample(a, [&](int64_t k, const PackedHeader& h) {
     const int32_t n = h.size * h.size;
     const int mean = packed::contrast_step(h) < h.jitters ? packed::contrast_mean(a.luma_sums[k], n) : 0;
     float* image = a.out + int64_t(h.output_index) * 3 * n;
     for (int32_t i = first_thread(); i < n; i += thread_stride())
       packed::finish_pixel(h, a.rotated + k * a.image_stride, i, mean, a.table, image);
-  }
+  });
 }
 
 dim3 grid_for(int64_t elements_per_sample, int64_t count) {
