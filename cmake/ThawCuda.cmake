@@ -1,5 +1,7 @@
 # THAW_CUDA: AUTO builds the CUDA backend when nvcc and the toolkit are found, ON requires them, OFF skips.
-# Sets THAW_WITH_CUDA and THAW_BACKENDS_SUFFIX.
+# EMULATE builds the CUDA backend without nvcc as C++ that runs on the CPU (tests/cuda_emulation/): for
+# testing the CUDA code's logic on a machine without a GPU (scripts/test-emulated-cuda.sh), never for use.
+# Sets THAW_WITH_CUDA, THAW_CUDA_EMULATION and THAW_BACKENDS_SUFFIX, and defines thaw_cuda_sources().
 #
 # CUDA architectures, unless -DCMAKE_CUDA_ARCHITECTURES=... (or the environment's CUDAARCHS) names them:
 #   - a machine with a GPU (nvidia-smi answers) builds for that card only, e.g. 90 for an H100/H200:
@@ -10,11 +12,12 @@
 # The choice is cached with the build directory; the configure step prints it.
 
 set(THAW_WITH_CUDA OFF)
+set(THAW_CUDA_EMULATION OFF)
 set(THAW_BACKENDS_SUFFIX "")
 set(THAW_CUDA_PORTABLE_ARCHITECTURES "75-real;80-real;90-real;90-virtual")
 string(TOUPPER "${THAW_CUDA}" _thaw_cuda)
-if(NOT _thaw_cuda MATCHES "^(AUTO|ON|OFF)$")
-  message(FATAL_ERROR "thaw: THAW_CUDA must be AUTO, ON or OFF (got '${THAW_CUDA}')")
+if(NOT _thaw_cuda MATCHES "^(AUTO|ON|OFF|EMULATE)$")
+  message(FATAL_ERROR "thaw: THAW_CUDA must be AUTO, ON, OFF or EMULATE (got '${THAW_CUDA}')")
 endif()
 
 # The compute capabilities of this machine's GPUs as CMake architectures ("90", "80;90"), or "" without a
@@ -38,7 +41,18 @@ function(thaw_detect_cuda_architectures out)
   set(${out} "${_archs}" PARENT_SCOPE)
 endfunction()
 
-if(NOT _thaw_cuda STREQUAL "OFF")
+if(_thaw_cuda STREQUAL "EMULATE")
+  # The stand-ins for the CUDA runtime and cuBLAS take the place of the toolkit's targets.
+  set(THAW_WITH_CUDA ON)
+  set(THAW_CUDA_EMULATION ON)
+  add_library(thaw_cuda_emulation INTERFACE)
+  target_include_directories(thaw_cuda_emulation BEFORE INTERFACE ${CMAKE_SOURCE_DIR}/tests/cuda_emulation)
+  # The emulation switches stacks by hand (no shadow stack may follow that); #pragma unroll is nvcc's.
+  target_compile_options(thaw_cuda_emulation INTERFACE -fcf-protection=none -Wno-unknown-pragmas)
+  add_library(CUDA::cudart ALIAS thaw_cuda_emulation)
+  add_library(CUDA::cublas ALIAS thaw_cuda_emulation)
+  set(THAW_BACKENDS_SUFFIX " + CUDA emulated on the CPU (THAW_CUDA=EMULATE: for tests, not for use)")
+elseif(NOT _thaw_cuda STREQUAL "OFF")
   if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
     set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
   endif()
@@ -80,3 +94,34 @@ if(NOT _thaw_cuda STREQUAL "OFF")
     message(STATUS "thaw: CUDA toolkit not found, building the CPU backend only (THAW_CUDA=AUTO)")
   endif()
 endif()
+
+# thaw_cuda_sources(<target> <file.cu>...): adds CUDA sources to a target. In an emulated build each .cu is
+# rewritten (tests/cuda_emulation/rewrite.cmake: kernel launches become emu_launch calls) into
+# ${CMAKE_BINARY_DIR}/cuda_emulated/<same path>.cpp and compiled as C++, and so is every .cuh beside it
+# (a header may launch kernels too), found there before the original.
+function(thaw_cuda_sources target)
+  if(NOT THAW_CUDA_EMULATION)
+    target_sources(${target} PRIVATE ${ARGN})
+    return()
+  endif()
+  set(root ${CMAKE_BINARY_DIR}/cuda_emulated)
+  set(rewrite ${CMAKE_SOURCE_DIR}/tests/cuda_emulation/rewrite.cmake)
+  set(files "")
+  foreach(source IN LISTS ARGN)
+    get_filename_component(path ${source} ABSOLUTE)
+    get_filename_component(dir ${path} DIRECTORY)
+    file(GLOB headers ${dir}/*.cuh)
+    list(APPEND files ${path} ${headers})
+  endforeach()
+  list(REMOVE_DUPLICATES files)
+  foreach(path IN LISTS files)
+    file(RELATIVE_PATH relative ${CMAKE_SOURCE_DIR} ${path})
+    string(REGEX REPLACE "\\.cu$" ".cu.cpp" relative ${relative})
+    add_custom_command(OUTPUT ${root}/${relative}
+                       COMMAND ${CMAKE_COMMAND} -DIN=${path} -DOUT=${root}/${relative} -P ${rewrite}
+                       DEPENDS ${path} ${rewrite}
+                       COMMENT "CUDA emulation: ${relative}")
+    target_sources(${target} PRIVATE ${root}/${relative})
+  endforeach()
+  target_include_directories(${target} BEFORE PRIVATE ${root})
+endfunction()

@@ -16,7 +16,7 @@ if(NOT _thaw_cudnn MATCHES "^(AUTO|ON|OFF)$")
   message(FATAL_ERROR "thaw: THAW_CUDNN must be AUTO, ON or OFF (got '${THAW_CUDNN}')")
 endif()
 
-if(NOT _thaw_cudnn STREQUAL "OFF" AND THAW_WITH_CUDA)
+if(NOT _thaw_cudnn STREQUAL "OFF" AND THAW_WITH_CUDA AND NOT THAW_CUDA_EMULATION)
   find_path(_thaw_cudnn_include cudnn.h
             HINTS ${THAW_CUDNN_ROOT}/include ${CUDAToolkit_INCLUDE_DIRS}
             PATH_SUFFIXES x86_64-linux-gnu NO_CACHE)

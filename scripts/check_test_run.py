@@ -2,6 +2,7 @@
 """What a ctest run of thaw's suite really did: every test counted, every skip with its reason.
 
     scripts/check_test_run.py --build-dir build --junit build/ctest-junit.xml [--allow-skip REGEX]
+                              [--tests REGEX]
 
 scripts/test.sh (the README's test command, and so CI) runs it after `ctest --output-junit`. It fails when
 
@@ -12,6 +13,9 @@ scripts/test.sh (the README's test command, and so CI) runs it after `ctest --ou
 - a test skipped for a reason that --allow-skip does not accept. By default only what a machine may lack
   without anything being wrong: a CUDA device (or a CUDA build), and the pets-mini images. A missing
   package is a failure, never a skip.
+
+With --tests, only the registered tests whose names match REGEX must be in the report (the subset that
+`ctest -R REGEX` ran: scripts/test-emulated-cuda.sh runs the CUDA tests of an emulated build).
 
 Its last line is the summary: how many tests ran, passed, failed and were skipped, and why they were skipped.
 Standard library only, so it runs with any python3.
@@ -78,10 +82,16 @@ def main():
     parser.add_argument("--junit", required=True, help="the file ctest --output-junit wrote")
     parser.add_argument("--allow-skip", default=DEFAULT_ALLOWED_SKIPS,
                         help=f"regex of the skip reasons accepted (default: {DEFAULT_ALLOWED_SKIPS!r})")
+    parser.add_argument("--tests", help="regex: only the tests whose names match it were run (ctest -R)")
     args = parser.parse_args()
 
     tests = ctest_tests(args.build_dir)
     problems, catch_entries, programs = check_inventory(tests)
+    if args.tests:
+        subset = re.compile(args.tests)
+        tests = [(name, command) for name, command in tests if subset.search(name)]
+        if not tests:
+            problems.append(f"no registered test matches --tests {args.tests!r}")
     results = read_junit(args.junit)
     allowed = re.compile(args.allow_skip)
     passed = failed = 0
@@ -106,10 +116,11 @@ def main():
         print(f"check_test_run: {problem}", file=sys.stderr)
     skipped = sum(skips.values())
     why = "; ".join(f"{count} x {reason}" for reason, count in sorted(skips.items()))
-    print(f"check_test_run: {len(tests)} tests ({catch_entries} Catch2 test cases from {programs} programs, "
-          f"each its own ctest entry, and {len(tests) - catch_entries} others): {passed} passed, {failed} failed, "
-          f"{skipped} skipped" + (f" ({why})" if why else "")
-          + (f"; {len(problems)} problem(s) above" if problems else ""))
+    what = (f"{len(tests)} tests matching {args.tests!r}" if args.tests else
+            f"{len(tests)} tests ({catch_entries} Catch2 test cases from {programs} programs, each its own ctest "
+            f"entry, and {len(tests) - catch_entries} others)")
+    print(f"check_test_run: {what}: {passed} passed, {failed} failed, {skipped} skipped"
+          + (f" ({why})" if why else "") + (f"; {len(problems)} problem(s) above" if problems else ""))
     return 1 if problems or failed else 0
 
 

@@ -93,10 +93,12 @@ struct ConvCase {
 
 // Every distinct conv of ResNet18 and ResNet50 at 224x224 (torchvision v1.5: the bottleneck's stride sits on
 // its 3x3), at batch 2: the table that `thaw bench kernels` times (bench/kernels/problems.h), so that the
-// test and the benchmark cannot drift apart. Then the edge cases that no ResNet has.
+// test and the benchmark cannot drift apart (in the CPU emulation of CUDA: the same layers on a 32x32
+// image). Then the edge cases that no ResNet has.
 std::vector<ConvCase> conv_cases() {
   bench::TableOptions resnets;
   resnets.batches = {2};
+  resnets.image_size = kEmulatedCuda ? 32 : 224;
   resnets.filters = {"conv2d_forward"};
   std::vector<ConvCase> cases;
   for (const bench::Problem& p : bench::make_problems(resnets))
@@ -210,7 +212,8 @@ TEST_CASE("CUDA: elementwise ops, relu, add_relu and the reductions match the CP
     ops::fill_(gy, 3.25);
     REQUIRE_ALLCLOSE(gy, Tensor::full(shape, 3.25), 0, 0);
   }
-  for (const Shape& shape : {Shape{64, 37}, Shape{1, 1}, Shape{2, 64, 56, 56}, Shape{3, 2048, 7, 7}}) {
+  for (const Shape& full : {Shape{64, 37}, Shape{1, 1}, Shape{2, 64, 56, 56}, Shape{3, 2048, 7, 7}}) {
+    const Shape shape = cuda_test_shape(full);
     INFO("sum_to_channels of " << shape_str(shape));
     const Tensor dy = integer_valued(shape, 4);
     REQUIRE_ALLCLOSE(ops::sum_to_channels(dy.to(kGpu)), ops::sum_to_channels(dy), 0, 0);
@@ -412,8 +415,9 @@ TEST_CASE("CUDA batch_norm: train and eval forward, running statistics, backward
   uint64_t seed = 300;
   for (const BatchNormCase& c : kBatchNormCases) {
     DYNAMIC_SECTION(c.name) {
-      const int64_t channels = c.shape[1];
-      const Tensor x = normal(c.shape, c.mean, 2.0, ++seed);
+      const Shape shape = cuda_test_shape(c.shape);
+      const int64_t channels = shape[1];
+      const Tensor x = normal(shape, c.mean, 2.0, ++seed);
       const Tensor gamma = normal({channels}, 1, 0.5, ++seed), beta = normal({channels}, 0, 0.5, ++seed);
       const Tensor running_mean = normal({channels}, c.mean, 0.1, ++seed);
       Generator gen(++seed);
@@ -431,7 +435,7 @@ TEST_CASE("CUDA batch_norm: train and eval forward, running statistics, backward
       REQUIRE_MATCHES_CPU(g_running_mean, running_mean, 1e-5, 1e-6);
       REQUIRE_MATCHES_CPU(g_running_var, running_var, 1e-4, 0);
 
-      const Tensor dy = normal(c.shape, 0, 1, ++seed);
+      const Tensor dy = normal(shape, 0, 1, ++seed);
       for (const bool need_dx : {true, false}) {
         INFO("need_dx " << need_dx);
         const auto back = ops::batch_norm_backward(dy, x, gamma, cpu.mean, cpu.invstd, c.train, need_dx);
@@ -465,9 +469,9 @@ TEST_CASE("CUDA batch_norm_relu: bit for bit batch_norm then relu, forward and b
   uint64_t seed = 500;
   for (const BatchNormCase& c : kBatchNormCases) {
     DYNAMIC_SECTION(c.name) {
-      const int64_t channels = c.shape[1];
-      const Tensor x = normal(c.shape, c.mean, 2.0, ++seed).to(kGpu),
-                   dy = normal(c.shape, 0, 1, ++seed).to(kGpu);
+      const Shape shape = cuda_test_shape(c.shape);
+      const int64_t channels = shape[1];
+      const Tensor x = normal(shape, c.mean, 2.0, ++seed).to(kGpu), dy = normal(shape, 0, 1, ++seed).to(kGpu);
       const Tensor gamma = normal({channels}, 1, 0.5, ++seed).to(kGpu);
       const Tensor beta = normal({channels}, 0, 0.5, ++seed).to(kGpu);
       Generator gen(++seed);
@@ -519,14 +523,15 @@ TEST_CASE("CUDA max_pool2d (ties and argmax) and global_avg_pool2d, exactly", "[
   uint64_t seed = 500;
   for (const MaxPoolCase& c : cases) {
     DYNAMIC_SECTION(c.name) {
-      const Tensor x = integer_valued(c.x, ++seed);  // 17 values: many ties, which go to the first
+      const Shape shape = cuda_test_shape(c.x);
+      const Tensor x = integer_valued(shape, ++seed);  // 17 values: many ties, which go to the first
       const auto cpu = ops::max_pool2d_forward(x, c.p);
       const auto gpu = ops::max_pool2d_forward(x.to(kGpu), c.p);
       REQUIRE_ALLCLOSE(gpu.y, cpu.y, 0, 0);
       REQUIRE(gpu.argmax.to(Device::cpu()).to_vector<int32_t>() == cpu.argmax.to_vector<int32_t>());
       const Tensor dy = integer_valued(cpu.y.shape(), ++seed);
-      REQUIRE_ALLCLOSE(ops::max_pool2d_backward(dy.to(kGpu), gpu.argmax, c.x),
-                       ops::max_pool2d_backward(dy, cpu.argmax, c.x), 0, 0);
+      REQUIRE_ALLCLOSE(ops::max_pool2d_backward(dy.to(kGpu), gpu.argmax, shape),
+                       ops::max_pool2d_backward(dy, cpu.argmax, shape), 0, 0);
     }
   }
 

@@ -19,7 +19,8 @@
 // FMAs or mma instructions does not depend on where in the block tile the output sits: the block tile
 // (128x128, 64x128, 64x64) never changes a result, which launch_fastest_tile relies on.
 // mma.sync with these types needs compute capability 8.0; the host (effective_precision in
-// conv2d_tiles.cuh) launches MmaTile kernels only there, and the sm_75 build compiles them as a trap.
+// conv2d_tiles.cuh) launches MmaTile kernels only there, and the sm_75 build compiles them as a trap. The
+// CPU emulation of CUDA (THAW_CUDA=EMULATE, tests/cuda_emulation/) runs them through its own mma.sync.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -84,6 +85,8 @@ __device__ __forceinline__ uint32_t to_tf32(float x) {
   uint32_t r;
   asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
   return r;
+#elif THAW_CUDA_EMULATION
+  return emu::cvt_rna_tf32(x);
 #else
   return __float_as_uint(x);
 #endif
@@ -95,6 +98,8 @@ __device__ __forceinline__ uint32_t to_bf16x2(float lo, float hi) {
   uint32_t r;
   asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
   return r;
+#elif THAW_CUDA_EMULATION
+  return uint32_t(emu::cvt_rn_bf16(lo)) | uint32_t(emu::cvt_rn_bf16(hi)) << 16;
 #else
   return 0;
 #endif
@@ -109,6 +114,10 @@ __device__ __forceinline__ void mma_tf32(float& d0, float& d1, float& d2, float&
       "{%0,%1,%2,%3};"
       : "+f"(d0), "+f"(d1), "+f"(d2), "+f"(d3)
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#elif THAW_CUDA_EMULATION
+  float d[4] = {d0, d1, d2, d3};
+  emu::mma_m16n8k8_tf32(d, a, b);
+  d0 = d[0], d1 = d[1], d2 = d[2], d3 = d[3];
 #else
   __trap();  // never launched below compute capability 8.0
 #endif
@@ -121,6 +130,10 @@ __device__ __forceinline__ void mma_bf16(float& d0, float& d1, float& d2, float&
       "mma.sync.aligned.m16n8k8.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};"
       : "+f"(d0), "+f"(d1), "+f"(d2), "+f"(d3)
       : "r"(a[0]), "r"(a[1]), "r"(b));
+#elif THAW_CUDA_EMULATION
+  float d[4] = {d0, d1, d2, d3};
+  emu::mma_m16n8k8_bf16(d, a, b);
+  d0 = d[0], d1 = d[1], d2 = d[2], d3 = d[3];
 #else
   __trap();
 #endif

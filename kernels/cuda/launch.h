@@ -35,7 +35,7 @@ inline void check_cuda(cudaError_t status, const char* what) {
   if (status != cudaSuccess) fail("CUDA error in {}: {}", what, cudaGetErrorString(status));
 }
 
-#ifdef __CUDACC__
+#if defined(__CUDACC__) || THAW_CUDA_EMULATION  // device code: nvcc, or the CPU emulation
 // The indices first, first + stride, first + 2 stride, ... that are below end: one thread's (or one warp's)
 // share of a grid-stride loop, for a range-for. Built by grid_stride and warp_grid_stride below.
 template <typename Index>
