@@ -60,6 +60,10 @@ inline int2 make_int2(int x, int y) {
 
 inline dim3 threadIdx, blockIdx, blockDim, gridDim;
 
+using cudaError_t = int;
+constexpr cudaError_t cudaSuccess = 0, cudaErrorInvalidValue = 1, cudaErrorMemoryAllocation = 2,
+                      cudaErrorInvalidConfiguration = 9, cudaErrorNotReady = 600;
+
 #define __global__
 #define __device__
 #define __host__
@@ -221,14 +225,15 @@ inline void warp_barrier() {
   yield();
 }
 
-inline unsigned linear_thread() {
-  return block().current;
-}
 inline unsigned lane() {
   return block().current % 32;
 }
 inline Warp& my_warp() {
   return block().warps[block().current / 32];
+}
+// Lanes in the caller's warp: 32, or fewer in the last warp of a block that is not a multiple of 32.
+inline unsigned warp_lanes() {
+  return std::min(32u, block().threads - block().current / 32 * 32);
 }
 
 inline void fiber_main() {
@@ -286,8 +291,8 @@ extern "C" inline void emu_fiber_entry() {
 namespace emu {
 
 // The host side's state: the last launch error, and one launch at a time (the statics of __shared__).
-inline int& last_error() {
-  static int error = 0;
+inline cudaError_t& last_error() {
+  static cudaError_t error = cudaSuccess;
   return error;
 }
 inline std::mutex& launch_mutex() {
@@ -304,9 +309,8 @@ T exchange(T value, Source source) {
   std::memcpy(&warp.slots[lane()], &value, sizeof(T));
   warp_barrier();
   const unsigned from = source(lane());
-  const unsigned lanes = std::min(32u, block().threads - block().current / 32 * 32);
   T result = value;
-  if (from < lanes) std::memcpy(&result, &warp.slots[from], sizeof(T));
+  if (from < warp_lanes()) std::memcpy(&result, &warp.slots[from], sizeof(T));
   warp_barrier();  // nobody overwrites a slot before every lane has read
   return result;
 }
@@ -320,7 +324,7 @@ void emu_launch(Kernel kernel, dim3 grid, dim3 block, size_t shared_bytes = 0, v
   const uint64_t threads = uint64_t(block.x) * block.y * block.z;
   if (threads == 0 || threads > 1024 || grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 ||
       grid.z > 65535) {
-    emu::last_error() = 9;  // cudaErrorInvalidConfiguration
+    emu::last_error() = cudaErrorInvalidConfiguration;
     return;
   }
   gridDim = grid;
@@ -362,9 +366,8 @@ unsigned __match_any_sync(unsigned, T value) {
   std::memcpy(&bits, &value, sizeof(T));
   warp.slots[emu::lane()] = bits;
   emu::warp_barrier();
-  const unsigned lanes = std::min(32u, emu::block().threads - emu::block().current / 32 * 32);
   unsigned mask = 0;
-  for (unsigned l = 0; l < lanes; ++l)
+  for (unsigned l = 0; l < emu::warp_lanes(); ++l)
     if (warp.slots[l] == bits) mask |= 1u << l;
   emu::warp_barrier();
   return mask;
@@ -524,9 +527,6 @@ inline void mma_m16n8k8_bf16(float (&d)[4], const uint32_t (&a)[2], uint32_t b) 
 
 // ---- the runtime API -------------------------------------------------------------------------------------
 
-using cudaError_t = int;
-constexpr cudaError_t cudaSuccess = 0, cudaErrorMemoryAllocation = 2, cudaErrorInvalidValue = 1,
-                      cudaErrorNotReady = 600;
 enum cudaMemcpyKind {
   cudaMemcpyHostToHost,
   cudaMemcpyHostToDevice,
@@ -558,7 +558,7 @@ inline const char* cudaGetErrorString(cudaError_t error) {
       return "no error";
     case cudaErrorMemoryAllocation:
       return "out of memory";
-    case 9:
+    case cudaErrorInvalidConfiguration:
       return "invalid configuration argument";
     default:
       return "emulation error";
@@ -609,7 +609,7 @@ inline cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStrea
   return cudaMemset(dst, value, bytes);
 }
 inline cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
-  *free_bytes = *total_bytes = size_t(1) << 30;
+  *free_bytes = *total_bytes = cudaDeviceProp{}.totalGlobalMem;
   return cudaSuccess;
 }
 
